@@ -1,0 +1,49 @@
+"""stpipe — embedding models declared in YAML, validated before any weight loads.
+
+Public API (imported lazily, so ``import stpipe`` stays cheap)::
+
+    import stpipe
+    pipe = stpipe.build("conf/model/minilm.yaml")      # YAML path or dict → validated → Pipeline
+    pipe = stpipe.load("path/to/saved/model")          # sentence-transformers format → Pipeline
+    stpipe.validate({"modules": [...]})                 # raises ConfigError listing every problem
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build": "stpipe.build:build",
+    "load": "stpipe.formats.st:load",
+    "validate": "stpipe.config.validate:validate",
+    "Pipeline": "stpipe.pipeline:Pipeline",
+    "ConfigError": "stpipe.config.errors:ConfigError",
+    "LoadError": "stpipe.config.errors:LoadError",
+    "StpipeError": "stpipe.config.errors:StpipeError",
+    "Problem": "stpipe.config.errors:Problem",
+    "register": "stpipe.registry:register",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stpipe.build import build
+    from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError
+    from stpipe.config.validate import validate
+    from stpipe.formats.st import load
+    from stpipe.pipeline import Pipeline
+    from stpipe.registry import register
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'stpipe' has no attribute '{name}'")
+    import importlib
+
+    mod, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,140 @@
+"""One error family for stpipe.
+
+Every problem stpipe finds in a model definition is a :class:`Problem`; all the problems of one
+validation run travel together in one :class:`ConfigError`. Problems with files on disk (a missing
+weight file, a malformed ``modules.json``, a refused pickle) are :class:`LoadError`. Both derive from
+:class:`StpipeError`, which the CLI catches to print a short report instead of a traceback.
+
+>>> p = Problem(code="schema.enum", path=("modules", 1, "pooling_mode"), message="unknown pooling mode 'meen'",
+...             hint="did you mean 'mean'?")
+>>> p.path_str
+'modules[1].pooling_mode'
+>>> "did you mean 'mean'?" in str(ConfigError([p]))
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+PathPart = str | int
+Path = tuple[PathPart, ...]
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """Render ``("modules", 0, "sub_modules", "query", 1)`` as ``modules[0].sub_modules.query[1]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str | None:
+    """A "did you mean 'x'?" hint, or None when nothing is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        if str(word).lower() in lowered:
+            close = [lowered[str(word).lower()]]
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a model definition.
+
+    ``code`` is stable (tests and users may match on it); ``path`` points into the model definition;
+    ``source`` says where the offending value came from (``file.yaml:12:5``, an override, a sweep point).
+    """
+
+    code: str
+    path: Path
+    message: str
+    hint: str | None = None
+    expected: str | None = None
+    found: str | None = None
+    source: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    @property
+    def path_str(self) -> str:
+        return format_path(self.path)
+
+    def with_source(self, source: str | None) -> Problem:
+        return replace(self, source=source)
+
+    def render(self) -> str:
+        head = f"{self.severity} [{self.code}] {self.path_str}: {self.message}"
+        lines = [head]
+        if self.source:
+            lines.append(f"    at {self.source}")
+        if self.expected is not None:
+            lines.append(f"    expected: {self.expected}")
+        if self.found is not None:
+            lines.append(f"    found: {self.found}")
+        if self.hint:
+            lines.append(f"    hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class StpipeError(Exception):
+    """Base of every error stpipe raises on purpose."""
+
+
+@dataclass
+class ConfigError(StpipeError, ValueError):
+    """All the problems found in one model definition, reported at once."""
+
+    problems: list[Problem] = field(default_factory=list)
+    title: str = "invalid model definition"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def codes(self) -> list[str]:
+        return [p.code for p in self.problems]
+
+    def render(self) -> str:
+        n = len(self.errors)
+        head = f"{self.title}: {n} problem{'s' if n != 1 else ''}"
+        return "\n".join([head, *(p.render() for p in self.problems)])
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __reduce__(self):  # keep picklable for multiprocessing
+        return (ConfigError, (self.problems, self.title))
+
+
+def config_error(code: str, path: Sequence[PathPart], message: str, **kw) -> ConfigError:
+    """Shorthand for a ConfigError holding a single problem."""
+    return ConfigError([Problem(code=code, path=tuple(path), message=message, **kw)])
+
+
+class LoadError(StpipeError, ValueError):
+    """A file on disk cannot be loaded safely or correctly. The message names the file and what to do."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        self.file = path
+        self.hint = hint
+        text = message if path is None or path in message else f"{path}: {message}"
+        if hint:
+            text += f"\n    hint: {hint}"
+        super().__init__(text)

@@ -1,0 +1,1 @@
+"""On-disk formats: sentence-transformers' ``modules.json`` layout, read and written."""

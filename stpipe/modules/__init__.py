@@ -1,0 +1,1 @@
+"""Where modules run: the seed's module system, one file per family (see ``stpipe.registry`` for names)."""

