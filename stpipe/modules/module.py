@@ -80,6 +80,10 @@ class Module(ABC, torch.nn.Module):
     def on_model_ready(self, model: Any) -> None:  # noqa: B027 - a hook, intentionally empty
         """Called once the owning pipeline is fully built."""
 
+    def bind_upstream(self, dim: int | None) -> None:  # noqa: B027 - a hook, intentionally empty
+        """stpipe: called by the builder with the embedding dimension of the module before this one, so a
+        YAML node may omit a dimension that follows from the graph (e.g. ``Pooling.embedding_dimension``)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_config_dict()})"
 
