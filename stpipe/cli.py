@@ -1,0 +1,88 @@
+"""The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
+
+VERB is one of encode, validate, import, export, schema. MODEL is a YAML model definition, a saved
+sentence-transformers directory, or absent (then ``model=<name>`` picks ``conf/model/<name>.yaml``,
+default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
+(``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
+
+Exit codes: 0 success, 2 invalid input (configuration, files, arguments) — reported as a short list,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stpipe.config.errors import StpipeError
+
+USAGE = """usage: stpipe VERB [MODEL] [key=value ...] [options]
+
+verbs:
+  encode    embed inputs:   stpipe encode [MODEL] inputs=FILE output=OUT.npy|OUT.jsonl [task=query] [batch_size=32]
+  validate  check a model definition without loading weights:  stpipe validate [MODEL] [--explain] [-m sweep...]
+  import    print a YAML model definition that rebuilds a saved sentence-transformers model:  stpipe import DIR
+  export    write a model in sentence-transformers' format:  stpipe export [MODEL] out=DIR
+  schema    print the combined JSON Schema of model definitions
+
+MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
+minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_mode=cls' or batch_size=64.
+options: -m/--multirun (sweep: every point is validated before the first job), --explain (validate: resolved config,
+classes, routing tables), -h/--help
+"""
+
+VERBS = ("encode", "validate", "import", "export", "schema")
+
+
+class UsageError(StpipeError):
+    pass
+
+
+def _split_args(args: Sequence[str]) -> tuple[str | None, list[str], set[str]]:
+    model: str | None = None
+    overrides: list[str] = []
+    flags: set[str] = set()
+    for a in args:
+        if a.startswith("-") and "=" not in a:
+            flags.add({"-m": "--multirun", "-h": "--help"}.get(a, a))
+        elif "=" in a and not Path(a).exists():
+            overrides.append(a)
+        elif model is None:
+            model = a
+        else:
+            raise UsageError(f"unexpected argument '{a}': only one MODEL may be given (overrides look like key=value)")
+    unknown = flags - {"--multirun", "--help", "--explain"}
+    if unknown:
+        raise UsageError(f"unknown option(s) {sorted(unknown)}; see `stpipe --help`")
+    return model, overrides, flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    verb, rest = argv[0], argv[1:]
+    try:
+        if verb not in VERBS:
+            from stpipe.config.errors import did_you_mean
+
+            hint = did_you_mean(verb, VERBS)
+            raise UsageError(f"unknown verb '{verb}'" + (f"; {hint}" if hint else "") + f" (verbs: {', '.join(VERBS)})")
+        model, overrides, flags = _split_args(rest)
+        if "--help" in flags:
+            print(USAGE)
+            return 0
+        from stpipe import commands
+
+        return getattr(commands, f"cmd_{verb}")(model, overrides, flags)
+    except StpipeError as exc:
+        print(f"stpipe {verb}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "USAGE", "VERBS"]

@@ -1,0 +1,221 @@
+"""The verbs of the ``stpipe`` command (argument parsing lives in :mod:`stpipe.cli`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stpipe.config.errors import LoadError, StpipeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class CommandError(StpipeError):
+    """A problem with the command's own arguments or files (not the model definition)."""
+
+
+# --------------------------------------------------------------------------- model resolution
+def _compose(model: str | None, overrides: list[str]):
+    from stpipe.config.compose import compose
+
+    return compose(model, overrides)
+
+
+def _pipeline(composed):
+    from stpipe.build import build
+    from stpipe.config.validate import validate
+
+    definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+    run = composed.run
+    return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
+                 trust_remote_code=run.get("trust_remote_code") or None)
+
+
+# --------------------------------------------------------------------------- inputs and outputs
+def _open_image(path: str, where: str):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{where}: cannot open image '{path}': {exc}") from None
+
+
+def _is_image_path(s: str, base: Path) -> bool:
+    return s.lower().endswith(IMAGE_SUFFIXES) and (base / s).is_file()
+
+
+def read_inputs(inputs: str | None) -> list[Any]:
+    """Texts, images and text+image records from a file (or stdin when ``inputs`` is None or '-')."""
+    if inputs in (None, "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise CommandError("no inputs: give inputs=FILE (one input per line, or .jsonl) or pipe text to stdin")
+        lines, base, name = sys.stdin.read().splitlines(), Path.cwd(), "<stdin>"
+    else:
+        path = Path(inputs)
+        if not path.is_file():
+            raise CommandError(f"inputs file '{inputs}' does not exist")
+        lines, base, name = path.read_text(encoding="utf-8").splitlines(), path.parent, str(path)
+    out: list[Any] = []
+    jsonl = name.endswith(".jsonl")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{n}"
+        if jsonl:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CommandError(f"{where}: invalid JSON ({exc.msg})") from None
+            out.append(_record(rec, base, where))
+        elif _is_image_path(line.strip(), base):
+            out.append(_open_image(str(base / line.strip()), where))
+        else:
+            out.append(line)
+    if not out:
+        raise CommandError(f"{name}: no inputs found")
+    return out
+
+
+def _record(rec: Any, base: Path, where: str) -> Any:
+    if isinstance(rec, str):
+        return rec
+    if not isinstance(rec, dict) or not rec:
+        raise CommandError(f"{where}: expected a string or an object like {{\"text\": ..., \"image\": \"path\"}}")
+    unknown = set(rec) - {"text", "image"}
+    if unknown:
+        raise CommandError(f"{where}: unknown key(s) {sorted(unknown)}; records may have 'text' and 'image'")
+    out = dict(rec)
+    if "image" in out:
+        out["image"] = _open_image(str(base / out["image"]), where)
+    return out["text"] if list(out) == ["text"] else out
+
+
+def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
+    import numpy as np
+    import torch
+
+    if isinstance(emb, torch.Tensor):
+        emb = emb.to_dense() if emb.is_sparse else emb
+        emb = emb.float().cpu().numpy()
+    arr = np.asarray(emb)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    if output.endswith(".npy"):
+        np.save(output, arr)
+    elif output.endswith(".jsonl"):
+        with open(output, "w", encoding="utf-8") as fh:
+            for row in arr:
+                fh.write(json.dumps([float(x) for x in row]) + "\n")
+    else:
+        raise CommandError(f"output '{output}': use a .npy or .jsonl file name")
+    return tuple(arr.shape), str(arr.dtype)
+
+
+# --------------------------------------------------------------------------- verbs
+def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    composed = _compose(model, overrides)
+    run = composed.run
+    texts = read_inputs(run.get("inputs"))
+    t0 = time.perf_counter()
+    pipe = _pipeline(composed)
+    kwargs: dict[str, Any] = {k: run[k] for k in ("batch_size", "normalize_embeddings", "truncate_dim",
+                                                   "precision", "prompt_name", "prompt", "task", "modality")
+                              if run.get(k) is not None}
+    kwargs["show_progress_bar"] = bool(run.get("show_progress_bar"))
+    try:
+        emb = pipe.encode(texts, **kwargs)
+    except ValueError as exc:  # e.g. no route for the given task, unknown prompt name
+        raise CommandError(str(exc)) from None
+    seconds = time.perf_counter() - t0
+    output = run.get("output")
+    if output:
+        shape, dtype = write_output(emb, output)
+    else:
+        shape, dtype = tuple(getattr(emb, "shape", (len(emb),))), str(getattr(emb, "dtype", ""))
+    dest = f" -> {output}" if output else " (no output= given, nothing written)"
+    print(f"encoded {len(texts)} input{'s' if len(texts) != 1 else ''} with {pipe.name or 'model'}: "
+          f"shape {shape}, {dtype}{dest} in {seconds:.2f}s")
+    return 0
+
+
+def cmd_validate(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    from stpipe.config.validate import validate
+
+    if "--multirun" in flags:
+        return _validate_sweep(model, overrides)
+    composed = _compose(model, overrides)
+    validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+    print(f"ok: {model or 'model ' + str(composed.run.get('model_name', ''))} is a valid model definition")
+    if "--explain" in flags:
+        from stpipe.config.validate import explain
+
+        print("\n# resolved configuration")
+        print(yaml.safe_dump(composed.definition, sort_keys=False).rstrip())
+        print("\n" + explain(composed.definition, base_dir=composed.base_dir))
+    return 0
+
+
+def _validate_sweep(model: str | None, overrides: list[str]) -> int:
+    from stpipe.config.compose import sweep_points
+    from stpipe.config.errors import ConfigError
+    from stpipe.config.validate import validate
+
+    failing = 0
+    points = sweep_points(model, overrides)
+    for i, (point, composed) in enumerate(points):
+        label = f"sweep point {i}: {' '.join(point)}"
+        try:
+            if isinstance(composed, ConfigError):
+                raise composed
+            validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+            print(f"ok    {label}")
+        except ConfigError as exc:
+            failing += 1
+            print(f"FAIL  {label}\n" + "\n".join("      " + ln for ln in exc.render().splitlines()))
+    print(f"{len(points) - failing} of {len(points)} sweep points valid")
+    return 2 if failing else 0
+
+
+def cmd_schema(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    from stpipe.config.schema import combined_schema
+
+    print(json.dumps(combined_schema(), indent=2))
+    return 0
+
+
+def cmd_import(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    from stpipe.formats.st import to_definition
+
+    if model is None or not Path(model).is_dir():
+        raise CommandError("usage: stpipe import DIR  (DIR: a model saved in sentence-transformers' format)")
+    definition = to_definition(model)
+    print("# yaml-language-server: $schema=" + _schema_url())
+    print(f"# imported from {Path(model).resolve()} by `stpipe import`")
+    print(yaml.safe_dump(definition, sort_keys=False).rstrip())
+    return 0
+
+
+def cmd_export(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    composed = _compose(model, overrides)
+    out = composed.run.get("out")
+    if not out:
+        raise CommandError("usage: stpipe export [MODEL] out=DIR")
+    pipe = _pipeline(composed)
+    try:
+        pipe.save(out)
+    except OSError as exc:
+        raise LoadError(f"cannot write the model: {exc.strerror}", path=out) from None
+    print(f"saved {pipe.name or 'model'} in sentence-transformers format to {out}")
+    return 0
+
+
+def _schema_url() -> str:
+    from stpipe.resources import schemas_dir
+
+    return (schemas_dir() / "pipeline.schema.json").resolve().as_uri()
