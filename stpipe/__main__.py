@@ -1,0 +1,7 @@
+"""``python -m stpipe`` — the same as the ``stpipe`` command."""
+
+import sys
+
+from stpipe.cli import main
+
+sys.exit(main())

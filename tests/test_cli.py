@@ -1,0 +1,137 @@
+"""The ``stpipe`` command, run as a user would: a subprocess, checked by exit code, stdout/stderr and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEXTS = ["A man is playing a guitar.", "What is the capital of France?", "Paris is the capital of France.",
+         "The weather in New York is rainy today, and the forecast says it will stay that way all week."]
+
+
+def stpipe(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-m", "stpipe", *args], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=cwd or REPO, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def st_minilm(minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_dir), device="cpu")
+
+
+@pytest.fixture()
+def inputs_file(tmp_path) -> Path:
+    f = tmp_path / "texts.txt"
+    f.write_text("\n".join(TEXTS) + "\n")
+    return f
+
+
+def test_encode_default_model_matches_sentence_transformers(tmp_path, inputs_file, st_minilm):
+    out = tmp_path / "emb.npy"
+    r = stpipe("encode", "model=minilm", f"inputs={inputs_file}", f"output={out}")
+    assert r.returncode == 0, r.stderr
+    assert "encoded 4 inputs" in r.stdout
+    emb = np.load(out)
+    assert emb.shape == (4, 384) and emb.dtype == np.float32
+    expected = st_minilm.encode(TEXTS, convert_to_numpy=True)
+    assert np.abs(emb - expected).max() <= 1e-5
+
+
+def test_encode_override_pooling_mode_reaches_the_model(tmp_path, inputs_file, minilm_dir):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    out = tmp_path / "cls.npy"
+    r = stpipe("encode", "model=minilm", "model.modules.1.pooling_mode=cls", f"inputs={inputs_file}", f"output={out}")
+    assert r.returncode == 0, r.stderr
+    tr = Transformer(str(minilm_dir), max_seq_length=256)
+    st = SentenceTransformer(modules=[tr, Pooling(384, "cls"), Normalize()], device="cpu")
+    assert np.abs(np.load(out) - st.encode(TEXTS)).max() <= 1e-5
+
+
+def test_encode_reads_stdin_and_writes_jsonl(tmp_path, st_minilm):
+    out = tmp_path / "emb.jsonl"
+    r = stpipe("encode", f"output={out}", stdin="\n".join(TEXTS[:2]) + "\n")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and len(rows[0]) == 384
+    assert np.abs(np.array(rows, dtype=np.float32) - st_minilm.encode(TEXTS[:2])).max() <= 1e-5
+
+
+def test_validate_reports_every_problem_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "modules:\n"
+        "  - type: Transformer\n"
+        "    model_name_or_path: all-MiniLM-L6-v2\n"
+        "  - type: Pooling\n"
+        "    pooling_mode: meen\n"
+        "    pooling_mod: cls\n"
+        "  - type: Normalize\n"
+    )
+    r = stpipe("validate", str(bad))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr + r.stdout
+    assert "modules[1].pooling_mode" in r.stderr and "did you mean 'mean'?" in r.stderr
+    assert "modules[1].pooling_mod:" in r.stderr and "did you mean 'pooling_mode'?" in r.stderr
+    assert f"{bad}:5:" in r.stderr  # the line of the misspelt mode
+
+
+def test_validate_ok_and_explain():
+    r = stpipe("validate", "model=minilm", "--explain")
+    assert r.returncode == 0, r.stderr
+    assert "ok:" in r.stdout and "Transformer" in r.stdout and "transformer.py" in r.stdout
+
+
+def test_export_then_sentence_transformers_loads_it(tmp_path, st_minilm):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "exported"
+    r = stpipe("export", "model=minilm", f"out={out}")
+    assert r.returncode == 0, r.stderr
+    st = SentenceTransformer(str(out), device="cpu")
+    assert np.abs(st.encode(TEXTS) - st_minilm.encode(TEXTS)).max() <= 1e-5
+
+
+def test_import_prints_yaml_that_rebuilds_the_model(tmp_path, minilm_dir, st_minilm):
+    r = stpipe("import", str(minilm_dir))
+    assert r.returncode == 0, r.stderr
+    yml = tmp_path / "imported.yaml"
+    yml.write_text(r.stdout)
+    out = tmp_path / "e.npy"
+    f = tmp_path / "t.txt"
+    f.write_text("\n".join(TEXTS))
+    r = stpipe("encode", str(yml), f"inputs={f}", f"output={out}")
+    assert r.returncode == 0, r.stderr
+    assert np.abs(np.load(out) - st_minilm.encode(TEXTS)).max() <= 1e-5
+
+
+def test_schema_prints_json_schema():
+    r = stpipe("schema")
+    assert r.returncode == 0, r.stderr
+    schema = json.loads(r.stdout)
+    assert "2020-12" in schema["$schema"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("encode", "model=minilm", "inputs=/nonexistent/file.txt"), "does not exist"),
+    (("frobnicate",), "unknown verb"),
+    (("encode", "model=minlm", "inputs=x"), "minilm"),
+    (("validate", "model.modules.1.pooling_mode=meen"), "override"),
+])
+def test_bad_invocations_exit_2_with_a_message(args, needle):
+    r = stpipe(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
