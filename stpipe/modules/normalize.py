@@ -1,0 +1,64 @@
+"""``Normalize``: L2-normalise one feature along its last dimension (the seed's ``Normalize``).
+
+``f[out] = x / max(||x||₂, 1e-12)``; nothing happens when the input feature is absent. Saved as
+``config.json`` (``module_input_name``, ``module_output_name``; new in sentence-transformers 6.x). Older
+checkpoints have no folder at all (all-MiniLM-L6-v2's ``2_Normalize``): a missing file means defaults.
+
+>>> import torch
+>>> Normalize()({"sentence_embedding": torch.tensor([[3.0, 4.0]])})["sentence_embedding"].tolist()
+[[0.6000000238418579, 0.800000011920929]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+import torch.nn.functional as F
+
+from stpipe.modules.module import FeatureIO, Module
+
+
+class Normalize(Module):
+    """Unit-length embeddings (for cosine similarity as a dot product)."""
+
+    config_keys = ["module_input_name", "module_output_name"]
+
+    def __init__(self, module_input_name: str = "sentence_embedding", module_output_name: str | None = None) -> None:
+        super().__init__()
+        if not isinstance(module_input_name, str) or not module_input_name:
+            raise ValueError(f"module_input_name must be a non-empty string, got {module_input_name!r}")
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name or module_input_name
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if self.module_input_name in features:
+            features[self.module_output_name] = F.normalize(features[self.module_input_name], p=2, dim=-1)
+        return features
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        self.save_config(output_path)
+
+    @classmethod
+    def load(cls, model_name_or_path: str = "", subfolder: str = "", token: bool | str | None = None,
+             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
+             init_defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+             **kwargs: Any) -> Self:
+        """Saved config, or the defaults when there is no path / no file."""
+        config: dict[str, Any] = {}
+        if model_name_or_path:
+            config = cls.load_config(model_name_or_path, subfolder, token=token, cache_folder=cache_folder,
+                                     revision=revision, local_files_only=local_files_only)
+        for k, v in (init_defaults or {}).items():
+            config.setdefault(k, v)
+        config.update(overrides or {})
+        config = {k: v for k, v in config.items() if k in cls.config_keys}
+        return cls(**config)
+
+    @classmethod
+    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
+        src = params.get("module_input_name") or "sentence_embedding"
+        dst = params.get("module_output_name") or src
+        # at run time a missing input is a no-op (as in sentence-transformers); statically it is almost
+        # always a typo in module_input_name, so the graph check is told that the feature is read
+        return FeatureIO(consumes={src: "module_input_name"}, produces={dst: upstream.get(src)})
