@@ -32,8 +32,10 @@ def write_tiny_bert(path: Path, *, num_layers: int = 2, hidden: int = 32, seed: 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = specials + sorted(set(WORDS)) + list("abcdefghijklmnopqrstuvwxyz0123456789.,?!'") + \
         ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab = list(dict.fromkeys(vocab))  # "a" is both a word and a letter
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=64)
+    # transformers 5 ignores `vocab_file` for the fast tokenizer; `vocab` builds it from the file
+    tok = BertTokenizerFast(vocab=str(path / "vocab.txt"), do_lower_case=True, model_max_length=64)
     tok.save_pretrained(path)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers,
                      num_attention_heads=4, intermediate_size=2 * hidden, max_position_embeddings=64)
@@ -90,3 +92,42 @@ def pytest_terminal_summary(terminalreporter):
         s = mod.STATS
         terminalreporter.write_line(f"validation property test: {s['cases']} mutated definitions checked, "
                                     f"{s['accepted']} accepted and built, {s['rejected']} rejected with ConfigError")
+
+
+def write_tiny_clip(path: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised tiny CLIPModel (text + vision, projection 16) with its processor, saved to ``path``.
+
+    The tokenizer is a character-level BPE (no merges) so that ordinary lower-case words tokenize."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    try:  # transformers without torchvision: the PIL backend (same preprocessing)
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:  # pragma: no cover
+        from transformers import CLIPImageProcessor
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz0123456789.,?!':":
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    tok = CLIPTokenizer(vocab=vocab, merges=[])
+    tok.model_max_length = 32
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(path)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=32, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=32, patch_size=8),
+        projection_dim=16)
+    torch.manual_seed(seed)
+    CLIPModel(cfg).eval().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    """A tiny CLIPModel (text + image towers, projection_dim 16) with its CLIPProcessor, saved to a temp dir."""
+    return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
