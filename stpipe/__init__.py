@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "build": "stpipe.build:build",
+    "build": "stpipe.builder:build",
     "load": "stpipe.formats.st:load",
     "validate": "stpipe.config.validate:validate",
     "Pipeline": "stpipe.pipeline:Pipeline",
@@ -29,7 +29,7 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stpipe.build import build
+    from stpipe.builder import build
     from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError
     from stpipe.config.validate import validate
     from stpipe.formats.st import load

@@ -27,7 +27,7 @@ def _compose(model: str | None, overrides: list[str]):
 
 
 def _pipeline(composed):
-    from stpipe.build import build
+    from stpipe.builder import build
     from stpipe.config.validate import validate
 
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)

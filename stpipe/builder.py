@@ -1,0 +1,302 @@
+"""Validated model definition → Module instances → :class:`~stpipe.pipeline.Pipeline`.
+
+``build`` accepts a definition dict, a YAML/JSON model definition file (relative paths inside it resolve
+against its directory), a saved model directory (delegated to :func:`stpipe.formats.st.load`) or the
+name of the bundled model. Nodes are instantiated in document order, each ``type`` through the registry
+only; ``{ref: id}`` returns the instance declared earlier with that ``id``; ``load_from`` builds with
+``cls.load(dir, overrides=params)``; a class with ``build_from_node`` (Router) builds its own children
+through the builder. After each module of a sequence (top level or a Router route) the builder calls
+``module.bind_upstream(previous.get_embedding_dimension())``. Any error a constructor or loader raises for
+bad input becomes a :class:`ConfigError` naming the node's config path (codes ``build.*``).
+
+>>> from stpipe.config.errors import ConfigError
+>>> try:
+...     build({"modules": [{"type": "Poolng"}]}, validate=False)
+... except ConfigError as e:
+...     print(e.problems[0].code, e.problems[0].path_str, e.problems[0].hint)
+registry.unknown-type modules[0].type did you mean 'Pooling'?
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stpipe import registry
+from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
+from stpipe.modules.module import Module
+from stpipe.pipeline import Pipeline
+from stpipe.resources import resolve_model_path
+
+NODE_KEYS = ("type", "id", "load_from")
+PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
+PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim",
+                 "max_active_dims")
+#: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path
+INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError, AttributeError)
+
+
+def build(
+    definition: Mapping[str, Any] | str | os.PathLike,
+    *,
+    overrides: Sequence[str] = (),
+    validate: bool = True,
+    device: str | None = None,
+    trust_remote_code: bool | None = None,
+    base_dir: str | os.PathLike | None = None,
+) -> Pipeline:
+    """Build a :class:`Pipeline` from a model definition (dict or YAML file) or a saved model directory.
+
+    ``overrides`` are ``key.path=value`` strings (list items by index: ``modules.1.pooling_mode=cls``;
+    ``+key=value`` adds a key, ``~key`` removes one). ``validate=False`` skips the static checks (the
+    constructors still check their own arguments). ``trust_remote_code`` overrides the definition's.
+    """
+    sources = None
+    if isinstance(definition, (str, os.PathLike)):
+        target = Path(resolve_model_path(str(definition), base_dir)).expanduser()
+        hub_id = not target.exists() and target.suffix.lower() not in (".yaml", ".yml", ".json")
+        if target.is_dir() or hub_id:  # a saved model (a hub id is looked up in the local cache)
+            if overrides:
+                raise config_error("build.overrides", (), f"overrides cannot be applied to the saved model "
+                                   f"directory {target}", hint="run `stpipe import` to get a model definition "
+                                   "you can override, then build that")
+            from stpipe.formats.st import load
+
+            return load(target, device=device, trust_remote_code=bool(trust_remote_code))
+        definition, sources = read_definition_file(target)
+        base_dir = base_dir if base_dir is not None else target.parent
+    if overrides and sources is None:
+        from stpipe.config.sources import SourceMap
+
+        sources = SourceMap()
+    data = apply_overrides(definition, overrides, sources)
+    original = copy.deepcopy(data)
+    try:
+        if validate:
+            from stpipe.config.validate import validate as validate_definition
+
+            data = validate_definition(data, sources=sources, base_dir=base_dir)
+        return _build(data, original, device=device, trust_remote_code=trust_remote_code, base_dir=base_dir)
+    except ConfigError as exc:
+        if not sources or all(p.source for p in exc.problems):
+            raise
+        raise ConfigError([p if p.source else p.with_source(sources.lookup(p.path)) for p in exc.problems],
+                          exc.title) from None
+
+
+def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None, trust_remote_code: bool | None,
+           base_dir: str | os.PathLike | None) -> Pipeline:
+    trust = bool(data.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
+    builder = Builder(base_dir=base_dir, trust_remote_code=trust)
+    modules = data.get("modules")
+    if not isinstance(modules, list) or not modules:
+        raise config_error("build.no-modules", ("modules",), "a model definition needs a non-empty `modules` list",
+                           expected="a list of module nodes", found=repr(modules))
+    built = [builder.node(node, ("modules", i)) for i, node in enumerate(modules)]
+    kwargs = {k: data[k] for k in PIPELINE_KEYS if data.get(k) is not None}
+    try:
+        return Pipeline(built, device=device, definition=original, **kwargs)
+    except (ValueError, TypeError) as exc:
+        clues = {"Default prompt name": "default_prompt_name", "similarity_fn_name": "similarity_fn_name",
+                 "model_type": "model_type", "max_active_dims": "max_active_dims", "prompt": "prompts"}
+        key = next((k for clue, k in clues.items() if clue in str(exc)), "")
+        raise config_error(f"build.pipeline{'.' + key if key else ''}", (key,) if key else (), str(exc)) from None
+
+
+def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
+    """A YAML (or JSON) model definition file as a plain dict and its SourceMap; ConfigError (``yaml.*``)."""
+    from stpipe.config.sources import load_yaml
+
+    if not path.is_file():
+        raise config_error("yaml.not-found", (), f"no model definition file or model directory at {path}",
+                           hint="give a YAML model definition, a saved model directory, or a bundled model name")
+    data, sources = load_yaml(path)
+    if not isinstance(data, dict):
+        raise config_error("yaml.not-a-mapping", (), f"{path} must hold a mapping (name, modules, …)",
+                           found=type(data).__name__, source=str(path))
+    return data, sources
+
+
+def apply_overrides(definition: Mapping[str, Any], overrides: Sequence[str], sources: Any = None
+                    ) -> dict[str, Any]:
+    """A plain-dict copy of ``definition`` with Hydra-style ``key=value`` overrides applied (and recorded in
+    ``sources``, a SourceMap, when given)."""
+    from omegaconf import OmegaConf
+
+    plain = _plain(definition)
+    if not overrides and not _has_interpolation(plain):
+        return plain  # nothing for OmegaConf to do (and values such as tensors stay as they are)
+    try:
+        cfg = OmegaConf.create(plain)
+    except Exception as exc:
+        raise config_error("yaml.invalid", (), f"the model definition is not a plain mapping: {exc}") from None
+    for item in overrides:
+        source = f"override `{item}`"
+        key, sep, raw = str(item).partition("=")
+        op = key[:1] if key[:1] in "+~" else ""
+        key = key[len(op):].strip()
+        if not key or (not sep and op != "~"):
+            raise config_error("override.syntax", (), f"cannot parse override {item!r}", source=source,
+                               expected="key.path=value, +key.path=value or ~key.path")
+        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        missing = object()
+        exists = OmegaConf.select(cfg, key, default=missing, throw_on_missing=False) is not missing
+        if not exists and op != "+":
+            parent = OmegaConf.select(cfg, key.rpartition(".")[0], default=None) if "." in key else cfg
+            keys = [str(k) for k in parent.keys()] if OmegaConf.is_dict(parent) else []
+            raise config_error("override.unknown-key", path, f"override targets `{key}`, which does not exist",
+                               source=source, hint=did_you_mean(str(path[-1]), keys) or "prefix the key with + to "
+                               "add it")
+        try:
+            if op == "~":
+                parent_key, _, last = key.rpartition(".")
+                parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+                parent.pop(int(last) if OmegaConf.is_list(parent) else last)
+            else:
+                import yaml
+
+                value = yaml.safe_load(raw) if raw.strip() else ""
+                OmegaConf.update(cfg, key, value, merge=False, force_add=op == "+")
+        except Exception as exc:
+            raise config_error("override.invalid", path, f"cannot apply override: {exc}", source=source) from None
+        if sources is not None:
+            sources[path] = source
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except Exception as exc:
+        raise config_error("yaml.interpolation", (), f"cannot resolve the model definition: {exc}") from None
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_interpolation(v) for v in value)
+    return False
+
+
+def _plain(value: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Builder:
+    """Instantiates nodes; remembers ``id``s (for ``ref``) and built modules by config path (for
+    ``bind_upstream`` along a sequence: node ``(..., i)`` is bound to node ``(..., i - 1)``)."""
+
+    def __init__(self, base_dir: str | os.PathLike | None = None, trust_remote_code: bool = False) -> None:
+        self.base_dir = base_dir
+        self.trust_remote_code = trust_remote_code
+        self.ids: dict[str, Module] = {}
+        self.by_path: dict[tuple, Module] = {}
+
+    def node(self, node: Any, path: tuple) -> Module:
+        """Build one node (``build_child`` for classes with ``build_from_node``)."""
+        path = tuple(path)
+        module = self._make(node, path)
+        prev = self.by_path.get((*path[:-1], path[-1] - 1)) if path and isinstance(path[-1], int) else None
+        if prev is not None:
+            try:
+                dim = prev.get_embedding_dimension()
+            except INPUT_ERRORS:
+                dim = None
+            try:
+                module.bind_upstream(dim)
+            except INPUT_ERRORS as exc:
+                raise self._wrap(exc, "build.bind", path, type(module).__name__) from None
+        self.by_path[path] = module
+        return module
+
+    def _make(self, node: Any, path: tuple) -> Module:
+        if not isinstance(node, Mapping):
+            raise config_error("build.node", path, "a module node must be a mapping with a `type`",
+                               found=type(node).__name__)
+        if "ref" in node:
+            ref = node["ref"]
+            if ref not in self.ids:
+                raise config_error("build.unknown-ref", (*path, "ref"), f"no module with id {ref!r} was declared "
+                                   "before this reference", hint=did_you_mean(str(ref), self.ids) or
+                                   f"declared ids: {sorted(self.ids) or 'none'}")
+            return self.ids[ref]
+        if "type" not in node:
+            raise config_error("build.missing-type", path, "module node has no `type`",
+                               hint="available types: " + ", ".join(registry.names()))
+        spec = registry.spec(str(node["type"]), path=(*path, "type"))
+        try:
+            cls = spec.cls
+        except INPUT_ERRORS as exc:
+            raise self._wrap(exc, "registry.import", (*path, "type"), spec.name) from None
+        params = {k: self._resolve(k, v) for k, v in node.items() if k not in NODE_KEYS}
+        try:
+            if hasattr(cls, "build_from_node"):
+                module = cls.build_from_node(params, self.node, path)
+            elif node.get("load_from") is not None:
+                module = self._load(cls, self._resolve("load_from", node["load_from"]), params)
+            else:
+                module = cls(**self._trust(cls, params))
+        except StpipeError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise self._wrap(exc, "build.load", (*path, "load_from") if "load_from" in node else path,
+                             spec.name) from None
+        except INPUT_ERRORS as exc:
+            code = "build.load" if node.get("load_from") is not None else "build.init"
+            raise self._wrap(exc, code, path, spec.name, cls=cls) from None
+        if node.get("id") is not None:
+            self.ids[str(node["id"])] = module
+        return module
+
+    def _resolve(self, key: str, value: Any) -> Any:
+        if key in PATH_PARAMS + ("load_from",) and isinstance(value, (str, os.PathLike)):
+            return resolve_model_path(str(value), self.base_dir)
+        return value
+
+    def _trust(self, cls: type, params: dict[str, Any]) -> dict[str, Any]:
+        """With trust_remote_code, pass it to Hugging Face loaders through model/processor/config kwargs."""
+        if not self.trust_remote_code:
+            return params
+        init = inspect.signature(cls.__init__).parameters
+        out = dict(params)
+        for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
+            if key in init:
+                out[key] = {"trust_remote_code": True, **(out.get(key) or {})}
+        return out
+
+    def _load(self, cls: type, directory: str, params: dict[str, Any]) -> Module:
+        kwargs: dict[str, Any] = {"overrides": params, "trust_remote_code": self.trust_remote_code}
+        sig = inspect.signature(cls.load).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in sig.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in sig}
+        return cls.load(directory, **kwargs)
+
+    @staticmethod
+    def _wrap(exc: BaseException, code: str, path: tuple, type_name: str,
+              cls: Callable[..., Any] | None = None) -> ConfigError:
+        hint = getattr(exc, "hint", None)
+        message = str(exc).split("\n    hint:")[0] if isinstance(exc, LoadError) else str(exc)
+        if isinstance(exc, TypeError) and cls is not None and "argument" in message:
+            try:
+                names = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "args", "kwargs")]
+                hint = f"{type_name} accepts: {', '.join(names)}"
+            except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+                pass
+        if isinstance(exc, OSError) and not isinstance(exc, LoadError) and hint is None:
+            hint = "check the path, or put the model in the Hugging Face cache (stpipe runs offline)"
+        return ConfigError([Problem(code=code, path=path, message=f"{type_name} could not be built: "
+                                    f"{type(exc).__name__}: {message}", hint=hint)])

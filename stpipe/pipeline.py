@@ -1,0 +1,542 @@
+"""The runtime: a :class:`Pipeline` runs its modules in sequence, like sentence-transformers'
+``SentenceTransformer`` (dense) or ``SparseEncoder`` (``model_type="SparseEncoder"``).
+
+``encode`` follows sentence-transformers 6.2: inputs are sorted by a length estimate, cut into batches,
+run through ``preprocess`` → forward under ``torch.inference_mode``, and restored to input order;
+post-processing is truncate → normalise (per batch) → quantise (whole call) → convert. In a pipeline
+whose first module routes by modality (a Router), a call mixing modalities is split into one group per
+modality and reassembled in input order.
+
+>>> from stpipe.modules.module import Module
+>>> class Scale(Module):
+...     def forward(self, features, **kw):
+...         features["sentence_embedding"] = 2 * features["sentence_embedding"]
+...         return features
+...     def save(self, output_path, *args, safe_serialization=True, **kwargs): ...
+>>> pipe = Pipeline([Scale()])
+>>> pipe.similarity_fn_name, pipe.prompts
+('cosine', {'query': '', 'document': ''})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.autonotebook import tqdm
+
+from stpipe import similarity as sim
+from stpipe.modules.modality import infer_batch_modality, infer_modality
+from stpipe.modules.module import Module
+
+logger = logging.getLogger("stpipe")
+
+MODEL_TYPES = ("SentenceTransformer", "SparseEncoder")
+_ALWAYS_ALLOWED_KWARGS = {"task", "processing_kwargs"}
+
+
+def default_device() -> str:
+    """``cuda`` when available, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_router(module: Any) -> bool:
+    """Routers receive every encode keyword argument (sentence-transformers' rule)."""
+    return any(c.__name__ in ("Router", "Asym") for c in type(module).__mro__)
+
+
+class Pipeline(torch.nn.Sequential):
+    """An embedding model: modules run in sequence over a ``features`` dict.
+
+    Args:
+        modules: the modules, in order (a list, or an ordered mapping name → module).
+        name: a display name (saved in README.md).
+        model_type: ``"SentenceTransformer"`` (dense output) or ``"SparseEncoder"`` (sparse COO output).
+        similarity_fn_name: cosine | dot | euclidean | manhattan; None = lazy default (cosine, dot for sparse).
+        prompts: name → prompt text; ``query`` and ``document`` always exist (default "").
+        default_prompt_name: the prompt applied when none is given; must be a key of ``prompts``.
+        truncate_dim: keep only the first dimensions of sentence embeddings (dense models).
+        max_active_dims: keep only the top-k dimensions of each embedding (sparse models).
+        device: where to run; default ``cuda`` if available, else ``cpu``.
+        definition: the model definition the pipeline was built from (kept for export).
+        module_kwargs: module name → extra encode kwargs routed to its forward (``modules.json`` "kwargs").
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[torch.nn.Module] | Mapping[str, torch.nn.Module],
+        *,
+        name: str | None = None,
+        model_type: str = "SentenceTransformer",
+        similarity_fn_name: str | None = None,
+        prompts: Mapping[str, str | None] | None = None,
+        default_prompt_name: str | None = None,
+        truncate_dim: int | None = None,
+        max_active_dims: int | None = None,
+        device: str | torch.device | None = None,
+        definition: Mapping[str, Any] | None = None,
+        module_kwargs: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        named = (OrderedDict(modules) if isinstance(modules, Mapping)
+                 else OrderedDict((str(i), m) for i, m in enumerate(modules)))
+        if not named:
+            raise ValueError("a Pipeline needs at least one module")
+        super().__init__(named)
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {list(MODEL_TYPES)}, got {model_type!r}")
+        self.name = name
+        self.model_type = model_type
+        self._similarity_fn_name: str | None = None
+        self.similarity_fn_name = similarity_fn_name
+        merged = {"query": "", "document": ""}
+        merged.update({k: "" if v is None else v for k, v in (prompts or {}).items()})
+        self.prompts: dict[str, str] = merged
+        if default_prompt_name is not None and default_prompt_name not in self.prompts:
+            raise ValueError(f"Default prompt name '{default_prompt_name}' not found in the configured prompts "
+                             f"dictionary with keys {list(self.prompts)!r}.")
+        self.default_prompt_name = default_prompt_name
+        self.truncate_dim = truncate_dim
+        if max_active_dims is not None:
+            sim.select_max_active_dims(torch.zeros(1, 1), max_active_dims)  # validates
+        self.max_active_dims = max_active_dims
+        self.definition = dict(definition) if definition is not None else None
+        self.module_kwargs: dict[str, list[str]] = {k: list(v) for k, v in (module_kwargs or {}).items()}
+        first = next(self[0].parameters(), None)
+        if first is not None and first.is_floating_point():
+            for module in list(self._modules.values())[1:]:
+                module.to(first.dtype)
+        self.to(device or default_device())
+        for module in self._modules.values():
+            if isinstance(module, Module):
+                module.on_model_ready(self)
+
+    # ------------------------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        """The device of the first parameter (or buffer); cpu when the pipeline has none."""
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """The similarity function's name; set lazily to cosine (dot for a SparseEncoder) on first read."""
+        if self._similarity_fn_name is None:
+            self._similarity_fn_name = "dot" if self.model_type == "SparseEncoder" else "cosine"
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | None) -> None:
+        self._similarity_fn_name = None if value is None else sim.check_similarity_name(value)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self[0].tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: Any) -> None:
+        self[0].tokenizer = value
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return getattr(self[0], "max_seq_length", None)
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self[0].max_seq_length = value
+
+    @property
+    def modalities(self) -> list[Any]:
+        return list(getattr(self[0], "modalities", ["text"]))
+
+    def supports(self, modality: Any) -> bool:
+        """Whether the first module accepts this modality (a tuple also needs ``message`` support)."""
+        mods = self.modalities
+        if modality in mods:
+            return True
+        return isinstance(modality, tuple) and "message" in mods and all(m in mods for m in modality)
+
+    def get_embedding_dimension(self) -> int | None:
+        """The output dimension: the last module that reports one, capped by ``truncate_dim``."""
+        dim = None
+        for module in reversed(list(self._modules.values())):
+            for attr in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+                fn = getattr(module, attr, None)
+                if callable(fn):
+                    dim = fn()
+                    break
+            if dim is not None:
+                break
+        if self.truncate_dim is not None and self.model_type == "SentenceTransformer":
+            return self.truncate_dim if dim is None else min(dim, self.truncate_dim)
+        return dim
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def get_model_kwargs(self) -> list[str]:
+        """Extra ``encode`` keyword arguments some module's forward accepts (Router routes included)."""
+        keys: set[str] = set()
+        for module in self.modules():
+            if isinstance(module, Module):
+                keys.update(module.forward_kwargs)
+        for names in self.module_kwargs.values():
+            keys.update(names)
+        return sorted(keys)
+
+    @contextlib.contextmanager
+    def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Inside this context, ``encode`` truncates sentence embeddings to ``truncate_dim``."""
+        old, self.truncate_dim = self.truncate_dim, truncate_dim
+        try:
+            yield
+        finally:
+            self.truncate_dim = old
+
+    # ------------------------------------------------------------------------------------ running
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Run every module; a Router gets all kwargs, others only those in their ``forward_kwargs``."""
+        for name, module in self._modules.items():
+            if is_router(module):
+                module_kwargs = kwargs
+            else:
+                wanted = set(getattr(module, "forward_kwargs", ())) | set(self.module_kwargs.get(name, ()))
+                module_kwargs = {k: v for k, v in kwargs.items() if k in wanted}
+            features = module(features, **module_kwargs)
+        return features
+
+    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Turn a batch of inputs into features with the first module's ``preprocess``."""
+        if not inputs:
+            return {}
+        try:
+            modality = infer_batch_modality(list(inputs))
+        except (ValueError, TypeError):
+            modality = None
+        if modality is not None and not self.supports(modality):
+            raise ValueError(f"Modality {modality!r} is not supported by this pipeline. Supported modalities: "
+                             f"{', '.join(map(str, self.modalities))}.")
+        first = self[0]
+        params = inspect.signature(first.preprocess).parameters
+        if "prompt" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return first.preprocess(list(inputs), prompt=prompt, **kwargs)
+        if prompt:  # an old-style module without a prompt argument
+            inputs = [(prompt + x[0], *x[1:]) if isinstance(x, tuple) else prompt + x if isinstance(x, str) else x
+                      for x in inputs]
+        return first.preprocess(list(inputs), **kwargs)
+
+    def _check_kwargs(self, kwargs: Mapping[str, Any], modality: Any) -> None:
+        model_kwargs = self.get_model_kwargs()
+        unused = sorted(set(kwargs) - set(model_kwargs) - _ALWAYS_ALLOWED_KWARGS)
+        if unused:
+            valid = (f"the valid additional keyword arguments are: {model_kwargs}" if model_kwargs
+                     else "this pipeline does not accept any additional keyword arguments")
+            raise ValueError(f"encode() got keyword arguments that no module of this pipeline uses: {unused}; "
+                             f"{valid} (plus 'task' and 'processing_kwargs').")
+        if modality is not None and "modality" not in model_kwargs:
+            raise ValueError("modality= is only accepted by pipelines with a module that routes by modality "
+                             "(a Router); this pipeline infers the modality from the inputs.")
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is not None:
+            if prompt_name is not None:
+                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
+                               "Ignoring the `prompt_name` in favor of `prompt`.")
+            return prompt
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary "
+                                 f"with keys {list(self.prompts)!r}.")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts.get(self.default_prompt_name)
+        return None
+
+    def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
+                     device: torch.device, kwargs: dict[str, Any], forward_kwargs: dict[str, Any],
+                     extract: Any) -> list[Any]:
+        """preprocess → forward over length-sorted batches (split by modality for routing pipelines);
+        ``extract(out_features, n)`` turns a batch's output into n per-input results; input order is kept."""
+        groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
+        if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
+            found: dict[Any, list[int]] = {}
+            for i, x in enumerate(inputs):
+                try:
+                    key = infer_modality(x)
+                except ValueError:
+                    key = None
+                found.setdefault(key, []).append(i)
+            if len(found) > 1:
+                groups = found
+        results: list[Any] = [None] * len(inputs)
+        total = sum((len(ix) + batch_size - 1) // batch_size for ix in groups.values())
+        with tqdm(total=total, desc="Batches", disable=not show_progress_bar) as bar:
+            for modality, indices in groups.items():
+                extra = {} if modality is None else {"modality": modality}
+                order = np.argsort([-input_length(inputs[i]) for i in indices])
+                ordered = [indices[j] for j in order]
+                for start in range(0, len(ordered), batch_size):
+                    batch_ix = ordered[start:start + batch_size]
+                    features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
+                    features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+                    out = self(features, **forward_kwargs, **extra)
+                    for i, value in zip(batch_ix, extract(out, len(batch_ix)), strict=True):
+                        results[i] = value
+                    bar.update(1)
+        return results
+
+    def encode(
+        self,
+        inputs: Any,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: str | None = "sentence_embedding",
+        precision: str = "float32",
+        convert_to_numpy: bool | None = None,
+        convert_to_tensor: bool | None = None,
+        device: str | torch.device | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        task: str | None = None,
+        modality: Any = None,
+        convert_to_sparse_tensor: bool | None = None,
+        max_active_dims: int | None = None,
+        save_to_cpu: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Embed one input (→ one embedding) or a batch (→ a 2-D result), as sentence-transformers does.
+
+        Dense pipelines return a numpy array by default (``convert_to_tensor=True`` → a tensor, both
+        False → a list of tensors); ``output_value="token_embeddings"`` gives one (tokens, dim) tensor per
+        input and ``None`` one dict of features per input. SparseEncoder pipelines return a sparse COO
+        tensor by default (``convert_to_sparse_tensor=False`` → dense, ``convert_to_tensor=False`` → a list).
+        ``precision`` (int8/uint8/binary/ubinary) quantises the whole result; ``task`` and ``modality``
+        reach the first module's ``preprocess`` and a Router's forward.
+        """
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        single = is_single_input(inputs)
+        if single:
+            inputs = [inputs]
+        elif not isinstance(inputs, list):
+            inputs = inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
+        self._check_kwargs(kwargs, modality)
+        if precision not in sim.PRECISIONS:
+            raise ValueError(f"Precision {precision!r} is not supported, must be one of {set(sim.PRECISIONS)}")
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        call_kwargs = dict(kwargs)
+        if task is not None:
+            call_kwargs["task"] = task
+        if modality is not None:
+            call_kwargs["modality"] = modality
+        target = self._prepare_device(device)
+        run = dict(prompt=prompt, batch_size=batch_size, show_progress_bar=show_progress_bar, device=target,
+                   kwargs=call_kwargs)
+        self.eval()
+        with torch.inference_mode():
+            if self.model_type == "SparseEncoder":
+                return self._encode_sparse(inputs, single, run, output_value=output_value, precision=precision,
+                                           normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim,
+                                           convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
+                                           convert_to_sparse_tensor=convert_to_sparse_tensor,
+                                           max_active_dims=max_active_dims, save_to_cpu=save_to_cpu)
+            if convert_to_sparse_tensor or max_active_dims is not None:
+                raise ValueError("convert_to_sparse_tensor and max_active_dims apply to SparseEncoder pipelines only")
+            return self._encode_dense(inputs, single, run, output_value=output_value, precision=precision,
+                                      normalize_embeddings=normalize_embeddings,
+                                      truncate_dim=truncate_dim if truncate_dim is not None else self.truncate_dim,
+                                      convert_to_numpy=True if convert_to_numpy is None else convert_to_numpy,
+                                      convert_to_tensor=bool(convert_to_tensor))
+
+    def _prepare_device(self, device: str | torch.device | None) -> torch.device:
+        if device is None:
+            return self.device
+        target = torch.empty(0, device=device).device
+        if any(t.device != target for t in self.parameters()):
+            self.to(target)
+        return target
+
+    def _encode_dense(self, inputs: list[Any], single: bool, run: dict[str, Any], *, output_value: str | None,
+                      precision: str, normalize_embeddings: bool, truncate_dim: int | None,
+                      convert_to_numpy: bool, convert_to_tensor: bool) -> Any:
+        if convert_to_tensor:
+            convert_to_numpy = False
+        if output_value != "sentence_embedding":
+            convert_to_tensor = convert_to_numpy = False
+
+        def extract(out: dict[str, Any], n: int) -> list[Any]:
+            if truncate_dim is not None and "sentence_embedding" in out:
+                out["sentence_embedding"] = out["sentence_embedding"][..., :truncate_dim]
+            if output_value == "token_embeddings":
+                rows = []
+                for emb, mask in zip(_feature(out, "token_embeddings"), _feature(out, "attention_mask"), strict=True):
+                    nonzero = torch.nonzero(mask).flatten()
+                    last = int(nonzero[-1]) if len(nonzero) else 0
+                    rows.append(emb[: last + 1])
+                return rows
+            if output_value is None:
+                return [{k: v[i] if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n else v
+                         for k, v in out.items()} for i in range(n)]
+            emb = _feature(out, output_value)
+            if normalize_embeddings:
+                emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+            if convert_to_numpy:
+                emb = emb.cpu()
+            return list(emb)
+
+        results = self._run_batches(inputs, forward_kwargs=run["kwargs"], extract=extract, **run)
+        if output_value != "sentence_embedding":
+            if precision != "float32":
+                raise ValueError(f"precision={precision!r} applies to sentence embeddings only, not to "
+                                 f"output_value={output_value!r}")
+            return results[0] if single else results
+        stacked: Any = torch.stack(results) if results else torch.tensor([], device=run["device"])
+        if len(results) and precision != "float32":
+            stacked = sim.quantize_embeddings(stacked, precision)  # type: ignore[arg-type]
+        if convert_to_tensor:
+            stacked = torch.as_tensor(stacked)
+        elif convert_to_numpy:
+            if not len(results):
+                stacked = np.array([])
+            elif isinstance(stacked, torch.Tensor):
+                stacked = (stacked.float() if stacked.dtype == torch.bfloat16 else stacked).cpu().numpy()
+        else:
+            stacked = list(torch.from_numpy(stacked) if isinstance(stacked, np.ndarray) else stacked)
+        return stacked[0] if single else stacked
+
+    def _encode_sparse(self, inputs: list[Any], single: bool, run: dict[str, Any], *, output_value: str | None,
+                       precision: str, normalize_embeddings: bool, truncate_dim: int | None,
+                       convert_to_numpy: bool | None, convert_to_tensor: bool | None,
+                       convert_to_sparse_tensor: bool | None, max_active_dims: int | None,
+                       save_to_cpu: bool) -> Any:
+        unsupported = [name for name, bad in (("output_value", output_value != "sentence_embedding"),
+                                              ("precision", precision != "float32"),
+                                              ("normalize_embeddings", normalize_embeddings),
+                                              ("truncate_dim", truncate_dim is not None)) if bad]
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} not supported by SparseEncoder pipelines (sparse "
+                             "embeddings are returned whole)")
+        if convert_to_numpy:
+            convert_to_tensor, convert_to_sparse_tensor, save_to_cpu = True, False, True
+        to_tensor = True if convert_to_tensor is None else convert_to_tensor
+        to_sparse = True if convert_to_sparse_tensor is None else convert_to_sparse_tensor
+        k = max_active_dims if max_active_dims is not None else self.max_active_dims
+        forward_kwargs = dict(run["kwargs"])
+        if k is not None:
+            forward_kwargs["max_active_dims"] = k
+
+        def extract(out: dict[str, Any], n: int) -> list[Any]:
+            emb = sim.select_max_active_dims(_feature(out, "sentence_embedding"), k)
+            if to_sparse:
+                emb = emb.to_sparse()
+            if save_to_cpu:
+                emb = emb.cpu()
+            return list(emb)
+
+        results = self._run_batches(inputs, forward_kwargs=forward_kwargs, extract=extract, **run)
+        if results:
+            stacked = torch.stack(results)
+        else:
+            stacked = torch.tensor([], device="cpu" if save_to_cpu else run["device"])
+            stacked = stacked.to_sparse() if to_sparse else stacked
+        if convert_to_numpy:
+            out: Any = stacked.float().numpy() if len(results) else np.array([])
+        else:
+            out = stacked if to_tensor else list(stacked)
+        return out[0] if single else out
+
+    def encode_query(self, inputs: Any, prompt_name: str | None = None, prompt: str | None = None,
+                     **kwargs: Any) -> Any:
+        """``encode`` with ``task="query"`` and, when no prompt is given, the ``query`` prompt."""
+        if prompt_name is None and prompt is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
+
+    def encode_document(self, inputs: Any, prompt_name: str | None = None, prompt: str | None = None,
+                        **kwargs: Any) -> Any:
+        """``encode`` with ``task="document"`` and the first prompt among document, passage, corpus."""
+        if prompt_name is None and prompt is None:
+            prompt_name = next((p for p in ("document", "passage", "corpus") if p in self.prompts), None)
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+
+    # ------------------------------------------------------------------------------------ similarity, io
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
+        """Similarity matrix ``(len(embeddings1), len(embeddings2))`` with ``similarity_fn_name``."""
+        return sim.SIMILARITY[self.similarity_fn_name](embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
+        """Similarity of each pair ``(embeddings1[i], embeddings2[i])``."""
+        return sim.SIMILARITY_PAIRWISE[self.similarity_fn_name](embeddings1, embeddings2)
+
+    def decode(self, embeddings: torch.Tensor, top_k: int | None = None) -> list[Any]:
+        """Sparse embedding(s) → ``(token, weight)`` pairs sorted by descending weight (a list of lists for
+        a 2-D input), with the first module's tokenizer; ``top_k`` keeps the heaviest tokens only."""
+        return sim.decode_sparse(embeddings, self.tokenizer, top_k)
+
+    def save(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        """Save in sentence-transformers 6.2's directory layout (atomically; see ``stpipe.formats.st``)."""
+        from stpipe.formats.st import save
+
+        save(self, path, safe_serialization=safe_serialization)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _feature(out: Mapping[str, Any], key: str) -> Any:
+    if key not in out:
+        raise ValueError(f"the pipeline produced no {key!r}; features available: {sorted(out)}")
+    return out[key]
+
+
+def _is_message(x: Any) -> bool:
+    return isinstance(x, dict) and "role" in x and "content" in x
+
+
+def is_single_input(inputs: Any) -> bool:
+    """A conversation (list of role/content dicts) is one input; lists, tuples, numpy str/object arrays,
+    datasets Columns and generators are batches; anything else is one input."""
+    if isinstance(inputs, list) and inputs and _is_message(inputs[0]):
+        return True
+    if isinstance(inputs, (list, tuple)) or inspect.isgenerator(inputs) or type(inputs).__name__ == "Column":
+        return False
+    return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"))
+
+
+def input_length(x: Any) -> int:
+    """A size estimate used only to sort inputs into batches of similar length."""
+    if isinstance(x, str):
+        return len(x)
+    if isinstance(x, (tuple, list)) and x and not _is_message(x[0]):
+        return sum(input_length(s) for s in x)
+    if isinstance(x, list) and x and _is_message(x[0]):
+        return sum(input_length(m) for m in x)
+    if isinstance(x, dict):
+        if "array" in x:
+            return input_length(x["array"])
+        if "content" in x:
+            c = x["content"]
+            if isinstance(c, str):
+                return len(c)
+            if isinstance(c, list):
+                return sum(len(str(i.get("text", ""))) for i in c if isinstance(i, dict))
+            return 1
+        return sum(input_length(v) for v in x.values())
+    if isinstance(x, torch.Tensor):
+        return x.nelement()
+    if isinstance(x, np.ndarray):
+        return int(x.size)
+    size = getattr(x, "size", None)  # a PIL image
+    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        return size[0] * size[1]
+    return 1
