@@ -21,9 +21,19 @@ class CommandError(StpipeError):
 
 # --------------------------------------------------------------------------- model resolution
 def _compose(model: str | None, overrides: list[str]):
+    """The composed run configuration and model definition. A saved model directory becomes a definition
+    (as `stpipe import` prints it), so `model.*` overrides apply to it like to a YAML file."""
     from stpipe.config.compose import compose
 
-    return compose(model, overrides)
+    composed = compose(model, overrides)
+    if composed.saved_model is not None:
+        from stpipe.builder import apply_overrides
+        from stpipe.formats.st import to_definition
+
+        definition = to_definition(composed.saved_model)
+        model_overrides = [o.split("model.", 1)[1] if "model." in o else o for o in composed.model_overrides]
+        composed.definition = apply_overrides(definition, model_overrides, composed.sources)
+    return composed
 
 
 def _pipeline(composed):

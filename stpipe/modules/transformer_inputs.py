@@ -1,0 +1,189 @@
+"""Turning raw inputs into model calls for ``Transformer`` (stateless helpers).
+
+Per batch: the modality of each input (text, a text pair, image paths / PIL images / arrays, audio and
+video dicts, ``{"image": …, "text": …}`` combinations, chat messages), the ``processing_kwargs`` merged
+for the call, chat conversations for models with a chat template, the processor call itself, and on the
+model side the features a method accepts and the ``method_output_name`` path into its output.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stpipe.modules.modality import infer_modality, modality_str, normalize_modality
+
+logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
+
+PROCESSING_KEYS = ("common", "text", "audio", "image", "video", "chat_template")
+PROCESSOR_ARG = {"text": "text", "image": "images", "audio": "audio", "video": "videos"}
+BOOKKEEPING = {"modality", "task", "prompt_length", "num_images_per_sample", "num_videos_per_sample",
+               "query_expansion_positions", "offset_mapping", "overflow_to_sample_mapping", "special_tokens_mask"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+# ------------------------------------------------------------------------------------ processing_kwargs
+def check_processing_kwargs(pk: Any) -> dict[str, dict[str, Any]]:
+    """``processing_kwargs`` as ``{key: dict}`` (unknown keys kept, with a warning); ValueError if malformed."""
+    if pk is None:
+        return {}
+    if not isinstance(pk, Mapping) or not all(isinstance(v, Mapping) for v in pk.values()):
+        raise ValueError("processing_kwargs must map 'common', 'text', 'image', 'audio', 'video' or "
+                         f"'chat_template' to a dict of processor arguments, got {pk!r}")
+    unknown = sorted(set(pk) - set(PROCESSING_KEYS))
+    if unknown:
+        logger.warning("processing_kwargs: unknown keys %s are ignored (valid: %s); nest processor arguments "
+                       "under 'common' or a modality key", unknown, ", ".join(PROCESSING_KEYS))
+    return {k: dict(v) for k, v in pk.items()}
+
+
+def merge_processing_kwargs(instance: dict[str, dict[str, Any]], call: Any) -> dict[str, dict[str, Any]]:
+    """The instance's ``processing_kwargs`` with a call's merged over them, key by key."""
+    call = check_processing_kwargs(call)
+    return {k: {**instance.get(k, {}), **call.get(k, {})} for k in {*instance, *call}}
+
+
+# ------------------------------------------------------------------------------------ inputs
+def _input_modality(x: Any, supported: set) -> Any:
+    import numpy as np
+    from PIL.Image import Image
+
+    if isinstance(x, Image):
+        return "image"
+    if isinstance(x, str):
+        is_image = x.startswith("data:image/") or (x.lower().endswith(IMAGE_SUFFIXES) and Path(x).is_file())
+        return "image" if is_image and "image" in supported else "text"
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        kind = {1: "audio", 2: "audio", 3: "image", 4: "video", 5: "video"}.get(x.ndim)
+        if kind is None:
+            raise ValueError(f"cannot infer the modality of an array with {x.ndim} dimensions")
+        return kind
+    if isinstance(x, dict) and "array" in x:
+        if "sampling_rate" in x:
+            return "audio"
+        if "video_metadata" in x:
+            return "video"
+        raise ValueError("a dict with 'array' needs 'sampling_rate' (audio) or 'video_metadata' (video)")
+    return infer_modality(x)
+
+
+def _unwrap(x: Any, modality: str, extra: dict[str, Any]) -> Any:
+    if isinstance(x, dict) and modality in x and len(x) == 1:
+        x = x[modality]
+    if isinstance(x, list) and modality == "text":
+        x = tuple(x)
+    if isinstance(x, tuple) and (len(x) != 2 or not all(isinstance(s, str) for s in x)):
+        raise ValueError(f"a text pair must be two strings, got {x!r}")
+    if isinstance(x, str) and modality == "image":
+        from transformers.image_utils import load_image
+
+        return load_image(x)
+    if isinstance(x, dict) and "array" in x:
+        extra.setdefault("sampling_rate", x.get("sampling_rate"))
+        return x["array"]
+    return x
+
+
+def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = None
+                  ) -> tuple[list[Any], Any, dict[str, Any]]:
+    """(inputs ready for the processor, the batch's modality, extra processor kwargs)."""
+    supported = set(config)
+    mods = [normalize_modality(_input_modality(x, supported)) for x in inputs]
+    if "message" in supported:  # a chat model: every batch goes through the chat template
+        return inputs, "message", {}
+    distinct = set(mods)
+    if len(distinct) > 1:
+        names = ", ".join(sorted(str(modality_str(m)) for m in distinct))
+        raise ValueError(f"This batch mixes multiple modalities ({names}), which this Transformer module cannot "
+                         "encode in a single batch. Encode each modality separately (one call per modality).")
+    mod = distinct.pop()
+    if mod not in supported:
+        if isinstance(mod, tuple) and all(m in supported for m in mod):
+            raise ValueError(f"This Transformer module supports {' and '.join(mod)} individually, but cannot "
+                             "combine them in a single input. Encode each modality separately (one call per "
+                             "modality).")
+        raise ValueError(f"Modality '{modality_str(mod)}' is not supported by this Transformer module. Supported "
+                         f"modalities: {', '.join(str(modality_str(m)) for m in config)}.")
+    extra: dict[str, Any] = {}
+    if isinstance(mod, tuple):
+        inputs = [{m: _unwrap(x[m], m, extra) for m in mod} for x in inputs]
+    else:
+        inputs = [_unwrap(x, mod, extra) for x in inputs]
+    return inputs, mod, extra
+
+
+def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[dict[str, Any]]]:
+    """Inputs → chat conversations: text → a user turn, a pair → query/document turns, prompt → system."""
+    flat = fmt == "flat"
+
+    def content(x: Any) -> Any:
+        if isinstance(x, str):
+            return x if flat else [{"type": "text", "text": x}]
+        if isinstance(x, dict):
+            return [{"type": k, k: v} for k, v in x.items()]
+        kind = normalize_modality(_input_modality(x, {"image", "audio", "video"}))
+        return [{"type": kind, kind: x}]
+
+    convs = []
+    for x in inputs:
+        if isinstance(x, dict) and "role" in x:
+            conv = [x]
+        elif isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
+            conv = list(x)
+        elif isinstance(x, (tuple, list)) and len(x) == 2:
+            conv = [{"role": "query", "content": content(x[0])}, {"role": "document", "content": content(x[1])}]
+        else:
+            conv = [{"role": "user", "content": content(x)}]
+        if prompt:
+            conv = [{"role": "system", "content": content(prompt)}, *conv]
+        convs.append(conv)
+    return convs
+
+
+def call_processor(processor: Any, columns: dict[Any, list[Any]], call: dict[str, Any]) -> Any:
+    from transformers import ProcessorMixin
+
+    multi = isinstance(processor, ProcessorMixin)
+    if list(columns) == ["text"]:
+        texts = columns["text"]
+        if any(isinstance(t, tuple) for t in texts):
+            if not all(isinstance(t, tuple) for t in texts):
+                raise ValueError("a batch cannot mix single texts and text pairs")
+            tok = getattr(processor, "tokenizer", processor)
+            return tok([t[0] for t in texts], [t[1] for t in texts], **call)
+        return processor(text=texts, **call) if multi else processor(texts, **call)
+    if multi:
+        return processor(**{PROCESSOR_ARG[m]: v for m, v in columns.items()}, **call)
+    ((_, values),) = columns.items()
+    return processor(values, **call)
+
+
+# ------------------------------------------------------------------------------------ model calls
+def method_inputs(method: Any, features: Mapping[str, Any]) -> dict[str, Any]:
+    """The features ``method`` accepts (all but bookkeeping keys when it takes ``**kwargs``)."""
+    params = inspect.signature(method).parameters
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if var_kw:
+        call = {k: v for k, v in features.items() if k not in BOOKKEEPING or k in params}
+    else:
+        call = {k: v for k, v in features.items() if k in params}
+    if var_kw or "return_dict" in params:
+        call["return_dict"] = True
+    return call
+
+
+def extract_output(output: Any, path: Any) -> Any:
+    """Follow ``method_output_name`` (a key/attribute name, or a list of them) into a model output."""
+    for part in [] if path is None else [path] if isinstance(path, (str, int)) else list(path):
+        if isinstance(output, Mapping) and part in output:
+            output = output[part]
+        elif isinstance(part, int):
+            output = output[part]
+        else:
+            output = getattr(output, part)
+    return output

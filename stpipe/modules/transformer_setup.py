@@ -1,0 +1,299 @@
+"""Building a ``Transformer``: parameter checks, model / processor loading and ``modality_config`` inference.
+
+Stateless helpers of :mod:`stpipe.modules.transformer`: which ``transformers`` class a ``transformer_task``
+loads (encoder-only classes for T5-like models), dtype names from YAML, what a processor handles (text, image,
+audio, video, a chat template), the ``modality_config`` a model implies (``forward`` or one
+``get_<modality>_features`` method per modality for dual encoders such as CLIP), and the weight-free
+description of a node (output feature and dimension from ``config.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from stpipe.config.errors import LoadError, did_you_mean
+from stpipe.modules.modality import MODALITIES, normalize_modality
+
+logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
+
+#: task → (transformers auto class, default method output, module output feature)
+TASKS: dict[str, tuple[str, str, str]] = {
+    "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
+    "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
+    "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
+}
+NOT_YET = ("text-generation", "any-to-any", "retrieval")
+BACKENDS = ("torch", "onnx", "openvino")
+ENCODER_ONLY = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel",
+                "longt5": "LongT5EncoderModel", "switch_transformers": "SwitchTransformersEncoderModel",
+                "udop": "UdopEncoderModel", "t5gemma": "T5GemmaEncoderModel"}
+DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
+          "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64}
+DUAL_ENCODERS = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "clipseg", "x_clip", "owlvit",
+                 "owlv2", "metaclip_2"}
+
+
+# ------------------------------------------------------------------------------------ parameters
+def check_task(task: Any) -> str:
+    """``task`` if it is a supported ``transformer_task``; ValueError (with a suggestion) otherwise."""
+    if task in TASKS:
+        return task
+    if task in NOT_YET:
+        raise ValueError(f"transformer_task '{task}' is not supported yet; supported: {', '.join(TASKS)}")
+    hint = did_you_mean(str(task), [*TASKS, *NOT_YET])
+    raise ValueError(f"unknown transformer_task {task!r}; valid tasks: {', '.join([*TASKS, *NOT_YET])}"
+                     + (f" ({hint})" if hint else ""))
+
+
+def check_backend(backend: Any) -> str:
+    """``backend`` if it is "torch" (the only backend stpipe runs); ValueError otherwise."""
+    if backend == "torch":
+        return backend
+    what = "is not supported yet" if backend in BACKENDS else "is unknown"
+    raise ValueError(f"backend {backend!r} {what}: stpipe supports only the 'torch' backend for now")
+
+
+def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``torch_dtype`` / ``dtype`` given as a string (YAML) → a torch dtype; "auto" stays."""
+    for key in ("torch_dtype", "dtype"):
+        value = model_kwargs.get(key)
+        if value is None or isinstance(value, torch.dtype) or value == "auto":
+            continue
+        name = value.removeprefix("torch.") if isinstance(value, str) else None
+        if name not in DTYPES:
+            hint = did_you_mean(str(value), [*DTYPES, "auto"])
+            raise ValueError(f"model_kwargs.{key}: unknown dtype {value!r}; valid: 'auto', 'float32', 'float16', "
+                             "'bfloat16', 'float64'" + (f" ({hint})" if hint else ""))
+        model_kwargs[key] = DTYPES[name]
+    return model_kwargs
+
+
+# ------------------------------------------------------------------------------------ loading
+def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dict[str, Any],
+               config_kwargs: dict[str, Any]) -> torch.nn.Module:
+    """The Hugging Face model for ``transformer_task`` (no KV cache; ``num_labels=1`` for a new classifier)."""
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"cannot load the Hugging Face config of '{model_name_or_path}': {exc}",
+                        hint="model_name_or_path must be a local model directory or a model in the "
+                             "Hugging Face cache") from exc
+    if "use_cache" not in config_kwargs:
+        for c in [config, *(getattr(config, k, None) for k in getattr(config, "sub_configs", {}))]:
+            if c is not None and hasattr(c, "use_cache"):  # no KV cache for embedding
+                c.use_cache = False
+    auto_name = TASKS[transformer_task][0]
+    if transformer_task == "sequence-classification" and "num_labels" not in config_kwargs and \
+            not any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
+        config.num_labels = 1
+    cls = getattr(transformers, auto_name)
+    if transformer_task == "feature-extraction" and getattr(config, "is_encoder_decoder", False):
+        cls = getattr(transformers, ENCODER_ONLY.get(config.model_type, ""), cls)
+    try:
+        return cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"cannot load the model '{model_name_or_path}' ({cls.__name__}): {exc}",
+                        hint="check model_name_or_path, transformer_task and model_kwargs") from exc
+
+
+def load_processor(path: str, kwargs: dict[str, Any]) -> Any:
+    from transformers import AutoProcessor, AutoTokenizer
+
+    try:
+        return AutoProcessor.from_pretrained(path, **kwargs)
+    except Exception as first:  # some checkpoints only have a tokenizer AutoProcessor cannot dispatch
+        try:
+            return AutoTokenizer.from_pretrained(path, **kwargs)
+        except Exception:
+            raise LoadError(f"cannot load a processor or tokenizer from '{path}': {first}",
+                            hint="the folder needs tokenizer/processor files (tokenizer.json, "
+                                 "preprocessor_config.json, …)") from first
+
+
+def add_lowercase(tok: Any) -> bool:
+    """Put a Lowercase normalizer in front of a fast tokenizer's (unless one is there); False if impossible."""
+    import json
+
+    from tokenizers import normalizers
+
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        return False
+
+    def has(n: Any) -> bool:
+        return isinstance(n, dict) and (n.get("type") == "Lowercase" or any(has(x) for x in n.get("normalizers") or []))
+
+    if not has(json.loads(backend.to_str()).get("normalizer")):
+        current = backend.normalizer
+        backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), current]) if current else \
+            normalizers.Lowercase()
+    return True
+
+
+# ------------------------------------------------------------------------------------ modality_config
+def infer_modality_config(model: torch.nn.Module, processor: Any, transformer_task: str, modality_config: Any,
+                          module_output_name: str | None) -> tuple[dict[Any, dict[str, Any]], str]:
+    """``(modality_config, module_output_name)``: the given ones checked, or inferred from model and processor."""
+    if modality_config is not None:
+        if not module_output_name:
+            raise ValueError("modality_config requires module_output_name too (the feature this module "
+                             "writes, e.g. 'token_embeddings' or 'sentence_embedding')")
+        return check_modality_config(modality_config), module_output_name
+    _, method_out, feature = TASKS[transformer_task]
+    modalities = processor_modalities(processor)
+    if returns_field(model.forward, method_out):
+        config = {m: {"method": "forward", "method_output_name": method_out} for m in modalities}
+    else:  # a dual encoder such as CLIP: one get_<modality>_features method per modality
+        config, feature = {}, "sentence_embedding"
+        for m in modalities:
+            fn = getattr(model, f"get_{m}_features", None)
+            if fn is not None:
+                out = "pooler_output" if returns_field(fn, "pooler_output") else None
+                config[m] = {"method": f"get_{m}_features", "method_output_name": out}
+    if has_chat_template(processor) and "message" not in config and "text" in config:
+        fmt = "flat" if is_tokenizer(processor) else "structured"
+        config["message"] = {**config["text"], "format": fmt}
+    if module_output_name and module_output_name != feature:
+        raise ValueError(f"module_output_name={module_output_name!r} needs a modality_config that produces it; "
+                         f"without one this module writes '{feature}'")
+    return config, feature
+
+
+def returns_field(fn: Any, name: str) -> bool:
+    """Whether ``fn``'s return annotation is a ModelOutput with field ``name`` (True when unknowable)."""
+    try:
+        ret = typing.get_type_hints(fn).get("return")
+    except Exception:
+        return True
+    if ret is None:
+        return True
+    for c in (ret, *typing.get_args(ret)):
+        if isinstance(c, type) and dataclasses.is_dataclass(c) and name in {f.name for f in dataclasses.fields(c)}:
+            return True
+    return False
+
+
+def is_tokenizer(obj: Any) -> bool:
+    from transformers import PreTrainedTokenizerBase
+
+    return isinstance(obj, PreTrainedTokenizerBase)
+
+
+def has_chat_template(processor: Any) -> bool:
+    return bool(getattr(processor, "chat_template", None))
+
+
+def processor_modalities(processor: Any) -> list[str]:
+    """Modalities a processor handles, in the canonical order text, image, audio, video."""
+    from transformers import ProcessorMixin
+    from transformers.feature_extraction_utils import FeatureExtractionMixin
+    from transformers.image_processing_utils import BaseImageProcessor
+
+    try:
+        from transformers.video_processing_utils import BaseVideoProcessor
+    except ImportError:  # pragma: no cover - older transformers
+        BaseVideoProcessor = ()  # type: ignore[assignment]  # noqa: N806
+
+    def kind(obj: Any) -> str | None:
+        if is_tokenizer(obj):
+            return "text"
+        if BaseVideoProcessor and isinstance(obj, BaseVideoProcessor):
+            return "video"
+        if isinstance(obj, BaseImageProcessor):
+            return "image"
+        return "audio" if isinstance(obj, FeatureExtractionMixin) else None
+
+    if isinstance(processor, ProcessorMixin):
+        names = processor.get_attributes() if hasattr(processor, "get_attributes") else processor.attributes
+        found = {kind(getattr(processor, a, None)) for a in names}
+    else:
+        found = {kind(processor)}
+    return [m for m in ("text", "image", "audio", "video") if m in found]
+
+
+def check_modality_config(mc: Any) -> dict[Any, dict[str, Any]]:
+    if not isinstance(mc, Mapping) or not mc:
+        raise ValueError(f"modality_config must be a non-empty mapping of modality → {{method, "
+                         f"method_output_name}}, got {mc!r}")
+    out: dict[Any, dict[str, Any]] = {}
+    for key, spec in mc.items():
+        modality = normalize_modality(key)
+        parts = modality if isinstance(modality, tuple) else (modality,)
+        bad = [p for p in parts if p not in MODALITIES]
+        if bad:
+            raise ValueError(f"modality_config: unknown modality {bad[0]!r}; valid: {', '.join(MODALITIES)} or "
+                             "a combination such as 'image+text'")
+        if not isinstance(spec, Mapping) or "method" not in spec or "method_output_name" not in spec:
+            raise ValueError(f"modality_config[{key!r}] must be a dict with 'method' and 'method_output_name' "
+                             f"keys, got {spec!r}")
+        out[modality] = dict(spec)
+    return out
+
+
+def modality_config_from_json(mc: Mapping[str, Any]) -> dict[Any, dict[str, Any]]:
+    """Saved keys "image+text" → ("image", "text"); unknown modality names dropped with a warning."""
+    out = {}
+    for key, spec in mc.items():
+        parts = str(key).split("+")
+        if any(p not in MODALITIES for p in parts):
+            logger.warning("Ignoring unknown modality key %r in modality_config", key)
+            continue
+        out[normalize_modality(parts)] = spec
+    return out
+
+
+# ------------------------------------------------------------------------------------ static description
+def dimension_from_config(cfg: Mapping[str, Any], module_output_name: str | None) -> int | None:
+    """sentence-transformers' rule: projection_dim for sentence_embedding, else hidden_size & co."""
+    if module_output_name == "sentence_embedding" and isinstance(cfg.get("projection_dim"), int):
+        return cfg["projection_dim"]
+
+    def search(c: Mapping[str, Any]) -> int | None:
+        if isinstance(c.get("hidden_size"), int):
+            return c["hidden_size"]
+        for key in ("neck_hidden_sizes", "hidden_sizes", "embed_dims"):
+            if isinstance(c.get(key), list) and c[key]:
+                return c[key][-1]
+        return c["hidden_dim"] if isinstance(c.get("hidden_dim"), int) else None
+
+    subs = [v for k, v in cfg.items() if isinstance(v, Mapping) and k != "text_config" and "model_type" in v]
+    for c in [cfg, cfg.get("text_config") or {}, *subs]:
+        dim = search(c)
+        if dim is not None:
+            return dim
+    return None
+
+
+def describe_output(params: Mapping[str, Any], hf: Mapping[str, Any] | None) -> tuple[str, int | None]:
+    """(output feature, its dimension) from the node's params and the model's config.json (or None)."""
+    task = params.get("transformer_task", "feature-extraction")
+    feature = TASKS.get(task, TASKS["feature-extraction"])[2]
+    mc, mon = params.get("modality_config"), params.get("module_output_name")
+    if mc and mon:
+        specs = list(mc.values()) if isinstance(mc, Mapping) else []
+        hidden = all(isinstance(s, Mapping) and s.get("method_output_name") == "last_hidden_state" for s in specs)
+        dim = dimension_from_config(hf, mon) if hf and (mon == "sentence_embedding" or hidden) else None
+        return mon, dim
+    if task == "sequence-classification":
+        ck = params.get("config_kwargs") or {}
+        if "num_labels" in ck:
+            return "scores", ck["num_labels"]
+        if hf and any(str(a).endswith("ForSequenceClassification") for a in hf.get("architectures") or []):
+            return "scores", len(hf.get("id2label") or {}) or hf.get("num_labels") or 2
+        return "scores", 1
+    if hf is None:
+        return feature, None
+    if task == "fill-mask":
+        return feature, hf.get("vocab_size") or (hf.get("text_config") or {}).get("vocab_size")
+    if task == "feature-extraction" and (hf.get("model_type") in DUAL_ENCODERS or (
+            "text_config" in hf and "vision_config" in hf and "projection_dim" in hf)):
+        return "sentence_embedding", dimension_from_config(hf, "sentence_embedding")
+    return feature, dimension_from_config(hf, feature)
