@@ -138,3 +138,15 @@ class LoadError(StpipeError, ValueError):
         if hint:
             text += f"\n    hint: {hint}"
         super().__init__(text)
+
+
+class ConfigWarning(UserWarning):
+    """A problem that does not stop a model definition from building (severity "warning"), e.g. an
+    unreachable route. :func:`stpipe.config.validate.validate` emits one per warning; ``.problem`` holds it."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(problem.render())
+
+    def __reduce__(self):  # keep picklable
+        return (ConfigWarning, (self.problem,))

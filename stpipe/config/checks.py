@@ -1,0 +1,469 @@
+"""Stage 2 of validation: small semantic checks that a JSON Schema cannot express.
+
+Each check is a function registered with :func:`check` under a stable code; it receives the definition
+(already schema-checked, but it must tolerate anything: a check skips values of the wrong shape, the
+schema stage has reported them) and a :class:`CheckContext`, and yields :class:`Problem` objects.
+
+>>> defn = {"modules": [{"type": "Router", "sub_modules": {"query": [], "document": []},
+...                      "default_route": "documnet"}]}
+>>> [(p.code, p.path_str, p.hint) for p in run_checks(defn) if p.code == "check.default-route"]
+[('check.default-route', 'modules[0].default_route', "did you mean 'document'? available routes: query, document")]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from stpipe import registry
+from stpipe.config.errors import Path, Problem, did_you_mean, format_path
+from stpipe.config.schema import load_schema, walk_nodes
+from stpipe.modules.modality import MODALITIES, normalize_modality
+from stpipe.resources import resolve_model_path
+
+CheckFn = Callable[[Mapping[str, Any], "CheckContext"], Iterable[Problem]]
+CHECKS: dict[str, CheckFn] = {}
+
+
+@dataclass
+class CheckContext:
+    """What checks may use besides the definition: the directory relative paths are resolved against."""
+
+    base_dir: str | FsPath | None = None
+    nodes: list[tuple[Path, Mapping[str, Any]]] = field(default_factory=list)
+
+
+def check(code: str) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under ``code`` (the code of the problems it usually yields)."""
+
+    def deco(fn: CheckFn) -> CheckFn:
+        CHECKS[code] = fn
+        return fn
+
+    return deco
+
+
+def run_checks(definition: Any, ctx: CheckContext | None = None) -> list[Problem]:
+    """Run every registered check; a check that crashes is reported (``check.internal``), never raised."""
+    if not isinstance(definition, Mapping):
+        return []
+    ctx = ctx or CheckContext()
+    ctx.nodes = list(walk_nodes(definition.get("modules")))
+    problems: list[Problem] = []
+    for code, fn in CHECKS.items():
+        try:
+            problems.extend(fn(definition, ctx))
+        except Exception as exc:  # a bug in a check must not hide the other problems
+            problems.append(Problem(code="check.internal", path=(), message=f"check '{code}' failed: {exc!r}",
+                                    hint="this is a bug in stpipe; please report it with your model definition"))
+    return problems
+
+
+# --------------------------------------------------------------------------- helpers
+def _typed(ctx: CheckContext, name: str) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+    """Nodes whose type resolves to the registered type ``name``."""
+    for path, node in ctx.nodes:
+        t = node.get("type")
+        if isinstance(t, str) and "ref" not in node:
+            s = registry.find(t)
+            if s is not None and s.name == name:
+                yield path, node
+
+
+def _routes(node: Mapping[str, Any]) -> list[str]:
+    sub = node.get("sub_modules")
+    return [str(k) for k in sub] if isinstance(sub, Mapping) else []
+
+
+def _route_hint(value: Any, routes: list[str]) -> str:
+    close = did_you_mean(str(value), routes) if isinstance(value, str) else None
+    avail = "available routes: " + (", ".join(routes) if routes else "none")
+    return f"{close} {avail}" if close else avail
+
+
+def _mappings(node: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    rm = node.get("route_mappings")
+    if isinstance(rm, list):
+        for i, m in enumerate(rm):
+            if isinstance(m, Mapping):
+                yield i, m
+
+
+def _modality_key(m: Any) -> Any:
+    if isinstance(m, list) and all(isinstance(x, str) for x in m):
+        return normalize_modality(m)
+    return m if m is None or isinstance(m, str) else repr(m)
+
+
+# --------------------------------------------------------------------------- ids and references
+@check("check.duplicate-id")
+def unique_ids(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    seen: dict[str, Path] = {}
+    for path, node in ctx.nodes:
+        i = node.get("id")
+        if isinstance(i, str) and "ref" not in node:
+            if i in seen:
+                yield Problem(code="check.duplicate-id", path=path + ("id",), message=f"id '{i}' is used twice",
+                              hint=f"first declared at {format_path(seen[i])}; to reuse that module write "
+                                   f"{{ref: {i}}} instead of a second node")
+            else:
+                seen[i] = path
+
+
+@check("check.unknown-ref")
+def refs_resolve(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    declared: dict[str, Path] = {}
+    for path, node in ctx.nodes:
+        if "ref" in node:
+            ref = node["ref"]
+            if not isinstance(ref, str):
+                continue
+            if ref in declared:
+                target = declared[ref]
+                if path[: len(target)] == target:
+                    yield Problem(code="check.ref-cycle", path=path + ("ref",),
+                                  message=f"'{ref}' refers to the Router that contains it",
+                                  hint="a route cannot contain its own Router")
+                continue
+            later = [p for p, n in ctx.nodes if n.get("id") == ref and "ref" not in n]
+            if later:
+                yield Problem(code="check.ref-order", path=path + ("ref",),
+                              message=f"'{ref}' is declared later, at {format_path(later[0])}",
+                              hint="a reference must come after the node it refers to; move the node with "
+                                   f"id: {ref} before this reference")
+            else:
+                ids = [p for p in declared]
+                close = did_you_mean(ref, ids)
+                yield Problem(code="check.unknown-ref", path=path + ("ref",), message=f"no node has id '{ref}'",
+                              hint=(close + " " if close else "") + ("declared ids: " + ", ".join(ids) if ids
+                                                                     else "no node declares an id"))
+        elif isinstance(node.get("id"), str):
+            declared.setdefault(node["id"], path)
+
+
+# --------------------------------------------------------------------------- Router
+@check("check.empty-route")
+def routes_not_empty(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Router"):
+        sub = node.get("sub_modules")
+        if isinstance(sub, Mapping):
+            for route, mods in sub.items():
+                if isinstance(mods, list) and not mods:
+                    yield Problem(code="check.empty-route", path=path + ("sub_modules", route),
+                                  message=f"route '{route}' has no modules",
+                                  hint="give the route at least an input module (e.g. a Transformer), or remove it")
+
+
+@check("check.default-route")
+def default_route_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Router"):
+        dr, routes = node.get("default_route"), _routes(node)
+        if isinstance(dr, str) and routes and dr not in routes:
+            yield Problem(code="check.default-route", path=path + ("default_route",),
+                          message=f"default route '{dr}' is not a route of this Router",
+                          expected="one of: " + ", ".join(routes), found=repr(dr), hint=_route_hint(dr, routes))
+
+
+@check("check.route-target")
+def mapping_targets_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Router"):
+        routes = _routes(node)
+        if not routes:
+            continue
+        for i, m in _mappings(node):
+            r = m.get("route")
+            if isinstance(r, str) and r not in routes:
+                yield Problem(code="check.route-target", path=path + ("route_mappings", i, "route"),
+                              message=f"route mapping points to '{r}', which is not a route of this Router",
+                              expected="one of: " + ", ".join(routes), found=repr(r), hint=_route_hint(r, routes))
+
+
+@check("check.modality")
+def modality_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """Names are checked by the schema; here: a combination lists each modality once and never 'message'."""
+    for path, node in _typed(ctx, "Router"):
+        for i, m in _mappings(node):
+            mod = m.get("modality")
+            if not isinstance(mod, list) or not all(isinstance(x, str) for x in mod):
+                continue
+            p = path + ("route_mappings", i, "modality")
+            if len(set(mod)) != len(mod):
+                yield Problem(code="check.modality", path=p, message=f"modality {mod} lists a modality twice",
+                              hint="a combination names each modality once, e.g. [image, text]")
+            if "message" in mod and len(set(mod)) > 1:
+                yield Problem(code="check.modality", path=p, message="'message' cannot be combined with other "
+                              "modalities", expected="a combination of " + ", ".join(MODALITIES[:4]),
+                              hint="use modality: message on its own")
+
+
+@check("check.duplicate-mapping")
+def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Router"):
+        seen: dict[tuple, int] = {}
+        for i, m in _mappings(node):
+            key = (m.get("task"), _modality_key(m.get("modality")))
+            if key in seen:
+                first = seen[key]
+                yield Problem(code="check.duplicate-mapping", path=path + ("route_mappings", i),
+                              message=f"(task={key[0]!r}, modality={key[1]!r}) is already mapped by "
+                                      f"route_mappings[{first}]",
+                              hint="the first mapping wins; remove or change one of them")
+            else:
+                seen[key] = i
+
+
+def effective_default(node: Mapping[str, Any]) -> str | None:
+    """The Router's default route: ``default_route``, or the first route when ``allow_empty_key`` (default)."""
+    dr = node.get("default_route")
+    if isinstance(dr, str):
+        return dr
+    routes = _routes(node)
+    return routes[0] if node.get("allow_empty_key", True) is not False and routes else None
+
+
+@check("check.unreachable-route")
+def reachable_routes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """A route is reached by a mapping, as the default, or by ``task=<route>`` — unless a catch-all mapping
+    (no task, no modality), or one for that task, answers first. Only certain cases are reported (warning)."""
+    for path, node in _typed(ctx, "Router"):
+        routes = _routes(node)
+        maps = [(i, m) for i, m in _mappings(node) if m.get("route") in routes]  # bad targets: reported elsewhere
+        targets = {m.get("route") for _, m in maps}
+        for route in routes:
+            if route in targets or route == effective_default(node):
+                continue
+            first = next((i for i, m in maps if m.get("modality") is None and m.get("task") in (None, route)), None)
+            if first is not None:
+                rule = "a catch-all mapping" if maps and node["route_mappings"][first].get("task") is None else \
+                    f"a mapping for task '{route}'"
+                yield Problem(code="check.unreachable-route", path=path + ("sub_modules", route),
+                              severity="warning", message=f"route '{route}' can never be selected",
+                              hint=f"route_mappings[{first}] ({rule}) answers before a route is looked up by name; "
+                                   "map a task or modality to this route, or remove it")
+
+
+# --------------------------------------------------------------------------- module options
+def _task_feature(task: Any) -> str | None:
+    """The feature a Transformer of this task writes when no modality_config says otherwise."""
+    try:
+        from stpipe.modules.transformer_setup import TASKS
+
+        return TASKS[task][2] if task in TASKS else None
+    except Exception:  # pragma: no cover
+        return None
+
+
+@check("check.options")
+def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """Options that need, or exclude, another option of the same node."""
+    rules = [("Transformer", "modality_config", "module_output_name", True,
+              "add module_output_name (e.g. token_embeddings) next to modality_config"),
+             ("Dense", "init_bias", "bias", True, "remove init_bias, or set bias: true"),
+             ("SparseStaticEmbedding", "path", "weight", False, "give either weight or path (an IDF JSON file)")]
+    for path, node in _typed(ctx, "Transformer"):  # without modality_config the output name is the task's own
+        out, task = node.get("module_output_name"), node.get("transformer_task", "feature-extraction")
+        default = _task_feature(task)
+        if isinstance(out, str) and node.get("modality_config") is None and default and out not in (
+                default, "sentence_embedding"):
+            yield Problem(code="check.options", path=path + ("module_output_name",),
+                          message=f"module_output_name '{out}' needs a modality_config that produces it",
+                          expected=f"'{default}' (what a {task} Transformer writes) or a modality_config",
+                          found=repr(out), hint=f"remove module_output_name, or set it to {default}")
+    for type_name, key, other, needed, hint in rules:
+        for path, node in _typed(ctx, type_name):
+            if node.get(key) is None:
+                continue
+            if needed and node.get(other, True if other == "bias" else None) in (None, False, ""):
+                yield Problem(code="check.options", path=path + (key,), message=f"{key} needs {other}", hint=hint)
+            elif not needed and node.get(other) is not None:
+                yield Problem(code="check.options", path=path + (key,), message=f"{key} and {other} exclude each "
+                              "other", hint=hint)
+
+
+@check("check.activation")
+def activation_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Dense"):
+        act = node.get("activation_function")
+        if isinstance(act, str):
+            from stpipe.modules.activations import resolve_activation
+
+            try:
+                resolve_activation(act)
+            except ValueError as exc:
+                msg, _, hint = str(exc).partition("; ")
+                yield Problem(code="check.activation", path=path + ("activation_function",), message=msg,
+                              found=repr(act), hint=hint or None)
+
+
+@check("check.remote-code")
+def remote_code_is_explicit(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    if defn.get("trust_remote_code") is True:
+        return
+    for path, node in _typed(ctx, "Transformer"):
+        for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
+            kw = node.get(key)
+            if isinstance(kw, Mapping) and kw.get("trust_remote_code") is True:
+                yield Problem(code="check.remote-code", path=path + (key, "trust_remote_code"),
+                              message="remote code is requested here but the model definition does not allow it",
+                              hint="set trust_remote_code: true at the top of the model definition if you trust "
+                                   "the model's code")
+
+
+def _dtype_names() -> list[str]:
+    """The dtype names the Transformer accepts in model_kwargs (its own table, so validation agrees with build)."""
+    try:
+        from stpipe.modules.transformer import DTYPES
+
+        return ["auto", *DTYPES]
+    except Exception:  # pragma: no cover - the Transformer module is part of stpipe
+        return ["auto", "float32", "float16", "bfloat16", "float64"]
+
+
+@check("check.dtype")
+def dtype_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Transformer"):
+        kw = node.get("model_kwargs")
+        if not isinstance(kw, Mapping):
+            continue
+        for key in ("torch_dtype", "dtype"):
+            v = kw.get(key)
+            names = _dtype_names()
+            if isinstance(v, str) and v.removeprefix("torch.") not in names:
+                yield Problem(code="check.dtype", path=path + ("model_kwargs", key),
+                              message=f"'{v}' is not a supported dtype", found=repr(v),
+                              expected="one of: " + ", ".join(names),
+                              hint=did_you_mean(v.removeprefix("torch."), names))
+
+
+@check("check.default-prompt")
+def default_prompt_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    name = defn.get("default_prompt_name")
+    prompts = defn.get("prompts")
+    names = [str(k) for k in prompts] if isinstance(prompts, Mapping) else []
+    if isinstance(name, str) and name not in names:
+        close = did_you_mean(name, names)
+        avail = "defined prompts: " + ", ".join(names) if names else "no prompts are defined"
+        yield Problem(code="check.default-prompt", path=("default_prompt_name",),
+                      message=f"default_prompt_name '{name}' is not in prompts", found=repr(name),
+                      hint=f"{close} {avail}" if close else f"{avail}; add it under prompts:")
+
+
+@check("check.load-from")
+def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """``load_from`` is a directory, and its saved config (not weights) supplies the parameters the node omits."""
+    for path, node in ctx.nodes:
+        lf = node.get("load_from")
+        if not isinstance(lf, str) or not lf or "ref" in node:
+            continue
+        folder = FsPath(resolve_model_path(lf, ctx.base_dir))
+        if not folder.is_dir():
+            where = f" (relative to {ctx.base_dir})" if ctx.base_dir and not FsPath(lf).is_absolute() else ""
+            yield Problem(code="check.load-from", path=path + ("load_from",),
+                          message=f"load_from '{lf}' is not a directory{where}",
+                          hint="load_from names a saved module folder, e.g. /models/m/2_Dense")
+            continue
+        spec = registry.find(node["type"]) if isinstance(node.get("type"), str) else None
+        try:
+            cls = spec.cls if spec is not None else None
+            required = load_schema(spec.schema_file).get("else", {}).get("required", []) if cls else []
+        except Exception:
+            continue
+        saved_keys = [k for k in required if k in getattr(cls, "config_keys", ()) and k not in node]
+        if not saved_keys:
+            continue
+        cfg_file = folder / getattr(cls, "config_file_name", "config.json")
+        try:
+            saved = json.loads(cfg_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        missing = [k for k in saved_keys if not isinstance(saved, dict) or k not in saved]
+        if missing:
+            yield Problem(code="check.load-from", path=path + ("load_from",),
+                          message=f"{spec.name} needs {', '.join(missing)}, found neither in this node nor in "
+                                  f"{cfg_file}",
+                          hint=f"is '{lf}' a saved {spec.name} folder? otherwise set {', '.join(missing)} here")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _locate(value: str, base_dir: Any, wanted: tuple[str, ...]) -> str | None:
+    """None when ``value`` names something usable (a file, a directory holding one of ``wanted``, or a hub id in
+    the local Hugging Face cache); otherwise why not."""
+    p = FsPath(resolve_model_path(value, base_dir))
+    if p.is_file():
+        return None
+    if p.is_dir():
+        return None if any((p / w).is_file() for w in wanted) else f"'{value}' holds no {' or '.join(wanted)}"
+    if not p.is_absolute() and str(p).count("/") <= 1 and not str(p).startswith("."):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            if any(isinstance(try_to_load_from_cache(str(p), w), str) for w in wanted):
+                return None
+        except Exception:
+            pass
+    return f"cannot find '{value}': not a local path" + (f" (relative to {base_dir})" if base_dir else "") + \
+        " and not in the Hugging Face cache"
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+_PATH_PARAMS = {"Transformer": {"model_name_or_path": ("config.json",), "tokenizer_name_or_path": _TOKENIZER_FILES},
+                "StaticEmbedding": {"tokenizer": ("tokenizer.json",)},
+                "SparseStaticEmbedding": {"tokenizer": _TOKENIZER_FILES, "path": ("idf.json",)}}
+
+
+@check("check.model-path")
+def model_paths_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """Models and tokenizers must be found: locally or in the HF cache (an error offline, else a warning)."""
+    for type_name, params in _PATH_PARAMS.items():
+        for path, node in _typed(ctx, type_name):
+            for key, wanted in params.items():
+                value = node.get(key)
+                why = _locate(value, ctx.base_dir, wanted) if isinstance(value, str) and value else None
+                if why is None:
+                    continue
+                offline = _offline() or not why.startswith("cannot find")
+                yield Problem(code="check.model-path", path=path + (key,), message=why,
+                              severity="error" if offline else "warning",
+                              hint="stpipe runs offline (HF_HUB_OFFLINE): use a local directory, or a model in the "
+                                   "Hugging Face cache" if _offline() else "a directory saved with save_pretrained, "
+                                   "or a Hugging Face model id (downloaded when built)")
+
+
+@check("check.static-dims")
+def static_embedding_dims(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "StaticEmbedding"):
+        w, dim = node.get("embedding_weights"), node.get("embedding_dim")
+        if "load_from" in node:
+            continue
+        if w is None and dim is None:
+            yield Problem(code="check.static-dims", path=path + ("embedding_dim",),
+                          message="StaticEmbedding needs embedding_dim or embedding_weights",
+                          hint="set embedding_dim for random weights, or load_from a saved StaticEmbedding")
+        elif isinstance(w, list) and w and isinstance(w[0], list) and isinstance(dim, int) and len(w[0]) != dim:
+            yield Problem(code="check.static-dims", path=path + ("embedding_dim",),
+                          message="embedding_dim does not match the width of embedding_weights",
+                          expected=str(len(w[0])), found=str(dim))
+
+
+@check("check.init-shape")
+def dense_init_shapes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in _typed(ctx, "Dense"):
+        n_in, n_out = node.get("in_features"), node.get("out_features")
+        w, b = node.get("init_weight"), node.get("init_bias")
+        if isinstance(w, list) and isinstance(n_in, int) and isinstance(n_out, int):
+            rows_ok = len(w) == n_out and all(isinstance(r, list) and len(r) == n_in for r in w)
+            if not rows_ok:
+                yield Problem(code="check.init-shape", path=path + ("init_weight",),
+                              message="init_weight has the wrong shape", expected=f"{n_out} rows of {n_in} numbers",
+                              hint="init_weight is (out_features × in_features)")
+        if isinstance(b, list) and isinstance(n_out, int) and len(b) != n_out:
+            yield Problem(code="check.init-shape", path=path + ("init_bias",), message="init_bias has the wrong "
+                          "length", expected=f"{n_out} numbers (out_features)", found=f"{len(b)} numbers")

@@ -1,0 +1,301 @@
+"""Stage 3 of validation: follow the features through every path of the graph, without loading weights.
+
+The walk visits the top-level modules in order and every route of every Router. Each module class
+describes itself statically (``describe(params, upstream, ctx) -> FeatureIO``, see
+:mod:`stpipe.modules.module`); dimensions start from the Hugging Face ``config.json`` that
+:meth:`GraphContext.hf_config` reads — that file only, never weights. Problems:
+
+* ``graph.not-input`` — the first module (of the pipeline, or of a route of a first-position Router)
+  cannot turn raw inputs into tensors;
+* ``graph.missing-input`` — a module reads a feature nothing upstream produces;
+* ``graph.dim-mismatch`` — a declared dimension differs from what arrives (at the parameter's path);
+* ``graph.route-dims`` — the routes of one Router end in different ``sentence_embedding`` sizes;
+* ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path as FsPath
+from typing import Any
+
+from stpipe import registry
+from stpipe.config.errors import ConfigError, Path, Problem, format_path
+from stpipe.resources import resolve_model_path
+
+#: what to suggest when a feature is missing
+_PRODUCERS = {"token_embeddings": "a Transformer", "sentence_embedding": "a Pooling (after a Transformer)",
+              "input_ids": "an input module such as a Transformer", "attention_mask": "a Transformer"}
+
+
+@dataclass
+class GraphContext:
+    """Read-only access to model metadata for ``describe``: ``hf_config`` reads ``config.json`` only (cached)."""
+
+    base_dir: str | FsPath | None = None
+    read: list[str] = field(default_factory=list)  # config.json files actually read
+    missing: set[str] = field(default_factory=set)  # names whose config.json could not be found
+    _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+
+    def resolve(self, name_or_path: str) -> str:
+        return resolve_model_path(name_or_path, self.base_dir)
+
+    def hf_config(self, name_or_path: str) -> dict[str, Any] | None:
+        """The model's ``config.json`` as a dict, or None when it cannot be found locally / in the HF cache."""
+        if not isinstance(name_or_path, str) or not name_or_path:
+            return None
+        resolved = self.resolve(name_or_path)
+        if resolved not in self._cache:
+            self._cache[resolved] = self._read(resolved)
+            if self._cache[resolved] is None:
+                self.missing.add(name_or_path)
+        return self._cache[resolved]
+
+    def _read(self, resolved: str) -> dict[str, Any] | None:
+        path: str | None = None
+        if FsPath(resolved).is_dir():
+            f = FsPath(resolved) / "config.json"
+            path = str(f) if f.is_file() else None
+        elif resolved.count("/") <= 1 and not FsPath(resolved).is_absolute():
+            try:  # a hub id: only the local cache, never the network
+                from huggingface_hub import try_to_load_from_cache
+
+                hit = try_to_load_from_cache(resolved, "config.json")
+                path = hit if isinstance(hit, str) else None
+            except Exception:
+                path = None
+        if path is None:
+            return None
+        try:
+            data = json.loads(FsPath(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        self.read.append(path)
+        return data if isinstance(data, dict) else None
+
+
+@dataclass
+class Flow:
+    """The features available at one point of the graph."""
+
+    features: dict[str, int | None] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)  # feature → who produced it (for messages)
+    opaque: bool = False  # something unknown happened upstream: do not report missing inputs
+    partial: dict[str, list[str]] = field(default_factory=dict)  # feature → routes that lack it
+
+    def copy(self) -> Flow:
+        return Flow(dict(self.features), dict(self.origin), self.opaque, {k: list(v) for k, v in self.partial.items()})
+
+
+@dataclass
+class TraceEntry:
+    """One visited node (for ``explain``): path, registry name, what it produces, all features after it."""
+
+    path: Path
+    type: str
+    features: dict[str, int | None]
+    produced: dict[str, int | None] = field(default_factory=dict)
+
+
+def _dim(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+class _Walker:
+    def __init__(self, ctx: GraphContext, skip: set[Path]) -> None:
+        self.ctx, self.skip = ctx, skip
+        self.problems: list[Problem] = []
+        self.ids: dict[str, Mapping[str, Any]] = {}
+        self.trace: list[TraceEntry] = []
+
+    # ------------------------------------------------------------------ sequences
+    def sequence(self, nodes: Any, base: Path, flow: Flow, at_input: bool) -> Flow:
+        if not isinstance(nodes, list):
+            flow.opaque = True
+            return flow
+        for i, node in enumerate(nodes):
+            later = [(base + (j,), n) for j, n in enumerate(nodes) if j > i]
+            flow = self.node(node, base + (i,), flow, at_input and i == 0, later)
+        return flow
+
+    def node(self, node: Any, path: Path, flow: Flow, at_input: bool, later: list) -> Flow:
+        if not isinstance(node, Mapping):
+            flow.opaque = True
+            return flow
+        if "ref" in node:
+            target = self.ids.get(node["ref"]) if isinstance(node["ref"], str) else None
+            if target is None:
+                flow.opaque = True
+                return flow
+            node = target
+        elif isinstance(node.get("id"), str):
+            self.ids.setdefault(node["id"], node)
+        spec = registry.find(node["type"]) if isinstance(node.get("type"), str) else None
+        if spec is None:
+            flow.opaque = True
+            return flow
+        if spec.name == "Router":
+            return self.router(node, path, flow, at_input)
+        try:
+            cls = spec.cls
+        except Exception:  # the schema/registry stage reports import failures
+            flow.opaque = True
+            return flow
+        from stpipe.modules.module import InputModule
+
+        is_input = isinstance(cls, type) and issubclass(cls, InputModule)
+        if at_input and not is_input:
+            self.problems.append(self._not_input(spec.name, path, later))
+        params = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
+        io = self.describe(cls, params, flow, path)
+        if io is None:
+            flow.opaque = True
+            return flow
+        if not is_input and not at_input:
+            self.check_inputs(io, spec.name, path, flow)
+        self.check_dims(io, spec.name, path, flow)
+        before = dict(flow.features)
+        for key, dim in dict(io.produces).items():
+            flow.features[key] = _dim(dim)
+            flow.origin[key] = self._origin(key, _dim(dim), spec.name, path, params, io, before, flow.origin)
+            flow.partial.pop(key, None)
+        if is_input:
+            flow.opaque = False
+        self.trace.append(TraceEntry(path, spec.name, dict(flow.features),
+                                     {k: flow.features[k] for k in dict(io.produces)}))
+        return flow
+
+    def describe(self, cls: type, params: dict[str, Any], flow: Flow, path: Path) -> Any:
+        try:
+            io = cls.describe(params, dict(flow.features), self.ctx)
+        except ConfigError as exc:
+            self.problems.extend(p if p.path[:1] == ("modules",) else replace(p, path=path + p.path)
+                                 for p in exc.problems)
+            return None
+        except Exception as exc:
+            if not any(s[: len(path)] == path for s in self.skip):  # else: the schema already said why
+                self.problems.append(Problem(code="graph.describe-failed", path=path, message=f"cannot describe "
+                                             f"this {cls.__name__}: {exc}", hint="check the module's parameters"))
+            return None
+        return io
+
+    # ------------------------------------------------------------------ checks
+    def _not_input(self, name: str, path: Path, later: list) -> Problem:
+        from stpipe.modules.module import InputModule
+
+        first_input = None
+        for p, n in later:
+            s = registry.find(n.get("type")) if isinstance(n, Mapping) and isinstance(n.get("type"), str) else None
+            try:
+                if s is not None and (s.name == "Router" or issubclass(s.cls, InputModule)):
+                    first_input = (p, s.name)
+                    break
+            except Exception:
+                continue
+        hint = (f"move the {first_input[1]} at {format_path(first_input[0])} before the {name}" if first_input
+                else f"place a Transformer (or another input module) before the {name}")
+        return Problem(code="graph.not-input", path=path,
+                       message=f"{name} cannot be the first module: it does not turn raw inputs into tensors",
+                       expected="an input module (Transformer, StaticEmbedding, SparseStaticEmbedding, Router, …)",
+                       found=name, hint=hint)
+
+    def check_inputs(self, io: Any, name: str, path: Path, flow: Flow) -> None:
+        for key, param in dict(io.consumes).items():
+            if key in flow.features or flow.opaque:
+                continue
+            where = path + (param,) if param else path
+            lacking = flow.partial.get(key)
+            if lacking:
+                msg = f"{name} reads '{key}', which route{'s' if len(lacking) > 1 else ''} " \
+                      f"{', '.join(repr(r) for r in lacking)} of the Router before it do not produce"
+            else:
+                msg = f"{name} reads '{key}', but nothing before it produces '{key}'"
+            produced = ", ".join(sorted(flow.features)) or "nothing"
+            hint = f"place {_PRODUCERS[key]} before the {name}" if key in _PRODUCERS else None
+            if param and not hint:
+                hint = f"check {param}; features available here: {produced}"
+            self.problems.append(Problem(code="graph.missing-input", path=where, message=msg,
+                                         expected=f"'{key}' from upstream", found=produced, hint=hint))
+
+    def check_dims(self, io: Any, name: str, path: Path, flow: Flow) -> None:
+        for key, dim, param in list(io.requires_dim):
+            up = flow.features.get(key)
+            if _dim(dim) is None or up is None or up == dim:
+                continue
+            origin = flow.origin.get(key)
+            self.problems.append(Problem(
+                code="graph.dim-mismatch", path=path + ((param,) if param else ()),
+                message=f"{name} expects '{key}' of dimension {dim}, but {up} arrives",
+                expected=f"{up}" + (f" ({origin})" if origin else ""), found=str(dim),
+                hint=f"set {param}: {up}" if param else None))
+
+    @staticmethod
+    def _origin(key: str, dim: int | None, name: str, path: Path, params: Mapping[str, Any], io: Any,
+                before: Mapping[str, int | None], origins: Mapping[str, str]) -> str:
+        """Where a dimension comes from: a config.json, passed on unchanged by later modules."""
+        here = f"the {name} at {format_path(path)}"
+        model = params.get("model_name_or_path")
+        if isinstance(model, str) and dim is not None:
+            return f"read from the config.json of '{model}' by {here}"
+        for k in dict(io.consumes):  # same size as an input: name the input's origin
+            src = origins.get(k, "")
+            if dim is not None and before.get(k) == dim and src.startswith("read from"):
+                return src if ", through " in src else f"{src}, through {here}"
+        return f"{key} of {here}"
+
+    # ------------------------------------------------------------------ Router
+    def router(self, node: Mapping[str, Any], path: Path, flow: Flow, at_input: bool) -> Flow:
+        routes = node.get("sub_modules")
+        if not isinstance(routes, Mapping) or not routes:
+            flow.opaque = True  # loaded from disk, or malformed (reported by the schema)
+            return flow
+        ends: dict[str, Flow] = {}
+        for route, children in routes.items():
+            if isinstance(children, list) and children:
+                ends[str(route)] = self.sequence(children, path + ("sub_modules", route), flow.copy(), at_input)
+        if not ends:
+            flow.opaque = True
+            return flow
+        dims = {r: f.features.get("sentence_embedding") for r, f in ends.items()}
+        known = {r: d for r, d in dims.items() if d is not None}
+        if len(set(known.values())) > 1:
+            shown = ", ".join(f"{r} → {d}" for r, d in known.items())
+            self.problems.append(Problem(
+                code="graph.route-dims", path=path + ("sub_modules",),
+                message=f"the routes end in different sentence_embedding dimensions ({shown})",
+                expected="the same dimension on every route", found=shown,
+                hint="add a Dense at the end of a route to project it to the others' dimension"))
+        merged = Flow(opaque=any(f.opaque for f in ends.values()))
+        all_keys = {k for f in ends.values() for k in f.features}
+        for key in all_keys:
+            have = [r for r, f in ends.items() if key in f.features]
+            if len(have) == len(ends):
+                vals = {f.features[key] for f in ends.values()}
+                merged.features[key] = vals.pop() if len(vals) == 1 else None
+                merged.origin[key] = f"{key} of the Router at {format_path(path)}"
+            else:
+                merged.partial[key] = [r for r in ends if r not in have]
+        self.trace.append(TraceEntry(path, "Router", dict(merged.features), dict(merged.features)))
+        return merged
+
+
+def walk_graph(definition: Any, ctx: GraphContext | None = None,
+               skip: set[Path] | None = None) -> tuple[list[Problem], list[TraceEntry]]:
+    """Walk the whole graph; return its problems and the trace of visited nodes (see :func:`check_graph`)."""
+    if not isinstance(definition, Mapping) or not isinstance(definition.get("modules"), list):
+        return [], []
+    w = _Walker(ctx or GraphContext(), skip or set())
+    end = w.sequence(definition["modules"], ("modules",), Flow(), at_input=True)
+    if not end.opaque and "sentence_embedding" not in end.features and definition["modules"]:
+        w.problems.append(Problem(code="graph.no-output", path=("modules",),
+                                  message="the pipeline never produces 'sentence_embedding'",
+                                  hint="add a Pooling after the Transformer (encode() returns sentence embeddings)"))
+    return w.problems, w.trace
+
+
+def check_graph(definition: Any, ctx: GraphContext | None = None, skip: set[Path] | None = None) -> list[Problem]:
+    """Stage 3: the graph problems of ``definition``. ``skip``: paths that already have schema problems
+    (a module that cannot describe itself there is not reported twice)."""
+    return walk_graph(definition, ctx, skip)[0]

@@ -1,0 +1,137 @@
+"""Where every value of a model definition came from: ``file.yaml:line:col``, an override, a sweep point.
+
+A :class:`SourceMap` maps a config path (a tuple, see :func:`stpipe.config.errors.format_path`) to a
+human-readable source. :func:`parse_yaml` reads YAML with the same loader Hydra/OmegaConf use and records
+the position of every key and list item, from the node marks of ``yaml.compose``:
+
+>>> data, src = parse_yaml("modules:\\n  - type: Pooling\\n    pooling_mode: meen\\n", "m.yaml")
+>>> src[("modules", 0, "pooling_mode")]
+'m.yaml:3:5'
+>>> src.lookup(("modules", 0, "pooling_mode", "deeper"))  # nearest known ancestor
+'m.yaml:3:5'
+
+A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``)
+that names ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from stpipe.config.errors import ConfigError, Path, PathPart, Problem
+
+
+class SourceMap(dict[Path, str]):
+    """Config path tuple → source string, with lookup of the nearest known ancestor."""
+
+    def lookup(self, path: Sequence[PathPart]) -> str | None:
+        """The source of ``path``, or of its nearest ancestor that has one (None if none has)."""
+        p = tuple(path)
+        while True:
+            if p in self:
+                return self[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+    def set_subtree(self, path: Sequence[PathPart], source: str) -> None:
+        """Mark ``path`` and everything below it as coming from ``source`` (e.g. an override)."""
+        p = tuple(path)
+        for k in [k for k in self if k[: len(p)] == p]:
+            del self[k]
+        self[p] = source
+
+    def subtree(self, prefix: Sequence[PathPart]) -> SourceMap:
+        """The entries under ``prefix``, re-rooted (``("model", "modules", 0)`` → ``("modules", 0)``)."""
+        n = len(prefix)
+        return SourceMap({k[n:]: v for k, v in self.items() if k[:n] == tuple(prefix)})
+
+    def apply(self, problems: Iterable[Problem]) -> list[Problem]:
+        """``problems`` with a source filled in wherever they have none yet."""
+        return [p if p.source else p.with_source(self.lookup(p.path)) for p in problems]
+
+
+def _loader_class() -> type:
+    """The YAML loader OmegaConf (and so Hydra) uses: YAML 1.2-like floats, no timestamps, duplicate keys refused."""
+    try:
+        from omegaconf._utils import get_yaml_loader
+
+        return get_yaml_loader()
+    except Exception:  # pragma: no cover - omegaconf changed its private helper
+        return yaml.SafeLoader
+
+
+def _mark(filename: str, mark: Any) -> str:
+    return f"{filename}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _record(node: yaml.Node, path: Path, loader: Any, filename: str, out: SourceMap, depth: int = 0) -> None:
+    if depth > 200:  # pathological nesting (or alias cycles): stop recording, the data is still fine
+        return
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            try:
+                key = loader.construct_object(key_node, deep=True)
+            except Exception:
+                key = getattr(key_node, "value", None)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                key = str(key)
+            out[path + (key,)] = _mark(filename, key_node.start_mark)
+            _record(value_node, path + (key,), loader, filename, out, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = _mark(filename, item.start_mark)
+            _record(item, path + (i,), loader, filename, out, depth + 1)
+
+
+def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
+    """Parse one YAML document; return the data and the source of every key and list item."""
+    loader = _loader_class()(text)
+    loader.name = filename
+    try:
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        except yaml.MarkedYAMLError as exc:
+            raise _yaml_error(exc, filename) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([Problem(code="yaml.syntax", path=(), message=f"invalid YAML: {exc}",
+                                       source=filename)]) from None
+        sources = SourceMap()
+        if node is not None:
+            sources[()] = _mark(filename, node.start_mark)
+            _record(node, (), loader, filename, sources)
+        return data, sources
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, filename: str) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    source = _mark(filename, mark) if mark is not None else filename
+    problem = (exc.problem or "").strip()
+    if problem.startswith("found duplicate key"):
+        key = problem.removeprefix("found duplicate key").strip()
+        return ConfigError([Problem(code="yaml.duplicate-key", path=(), message=f"duplicate key '{key}'",
+                                    source=source, hint="each key may appear once in a mapping; remove one")])
+    message = f"invalid YAML: {problem}" if problem else "invalid YAML"
+    if exc.context:
+        message += f" ({exc.context.strip()})"
+    hint = "check the indentation and the ':' after each key; quote values that contain ': ' or start with '{' '['"
+    return ConfigError([Problem(code="yaml.syntax", path=(), message=message, source=source, hint=hint)])
+
+
+def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file (see :func:`parse_yaml`); a missing file is a ``yaml.not-found`` problem."""
+    filename = str(path)
+    try:
+        text = FsPath(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([Problem(code="yaml.not-found", path=(), message=f"cannot read the model file: {reason}",
+                                   source=filename, hint="give the path of a YAML model definition")]) from None
+    return parse_yaml(text, filename)

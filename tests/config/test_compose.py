@@ -1,0 +1,234 @@
+"""compose()/sweep_points(): Hydra composition on a temporary conf dir, sources, and Hydra errors as problems."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from stpipe.config.compose import compose, sweep_points
+from stpipe.config.errors import ConfigError
+from stpipe.config.validate import validate
+
+CONFIG = """\
+defaults:
+  - model: small
+  - _self_
+
+batch_size: 32
+device: cpu
+"""
+
+SMALL = """\
+# a small model
+name: small
+modules:
+  - type: Transformer
+    model_name_or_path: enc
+  - type: Pooling
+    pooling_mode: mean
+  - type: Normalize
+"""
+
+OTHER = """\
+name: other
+modules:
+  - {type: Transformer, model_name_or_path: enc}
+  - {type: Pooling, pooling_mode: cls}
+"""
+
+
+def _pos(text: str, needle: str) -> str:
+    i = text.index(needle)
+    return f"{text.count(chr(10), 0, i) + 1}:{i - text.rfind(chr(10), 0, i)}"
+
+
+@pytest.fixture
+def conf(tmp_path):
+    d = tmp_path / "conf"
+    (d / "model").mkdir(parents=True)
+    (d / "config.yaml").write_text(CONFIG)
+    (d / "model" / "small.yaml").write_text(SMALL)
+    (d / "model" / "other.yaml").write_text(OTHER)
+    return d
+
+
+def problems(exc_info):
+    return [(p.code, p.path_str, p.source, p.hint) for p in exc_info.value.problems]
+
+
+def test_default_model(conf):
+    c = compose(None, [], config_dir=conf)
+    assert c.definition == yaml.safe_load(SMALL)
+    assert c.run == {"batch_size": 32, "device": "cpu"}
+    assert c.model_file == conf / "model" / "small.yaml" and c.base_dir == conf / "model"
+    f = conf / "model" / "small.yaml"
+    assert c.sources[("modules", 1, "pooling_mode")] == f"{f}:{_pos(SMALL, 'pooling_mode')}"
+    assert c.sources.lookup(("modules", 0, "model_name_or_path")) == f"{f}:{_pos(SMALL, 'model_name_or_path')}"
+
+
+def test_choose_model_by_override_or_argument(conf):
+    assert compose(None, ["model=other"], config_dir=conf).definition == yaml.safe_load(OTHER)
+    c = compose("other", ["batch_size=8"], config_dir=conf)
+    assert c.definition == yaml.safe_load(OTHER) and c.run["batch_size"] == 8
+    assert c.sources[("modules", 1, "pooling_mode")].endswith(f"other.yaml:{_pos(OTHER, 'pooling_mode')}")
+
+
+def test_overrides_apply_and_become_the_source(conf):
+    c = compose(None, ["model.modules.1.pooling_mode=cls", "+model.modules.1.include_prompt=false"],
+                config_dir=conf)
+    assert c.definition["modules"][1] == {"type": "Pooling", "pooling_mode": "cls", "include_prompt": False}
+    assert c.sources[("modules", 1, "pooling_mode")] == "override `model.modules.1.pooling_mode=cls`"
+    assert c.sources[("modules", 1, "include_prompt")] == "override `+model.modules.1.include_prompt=false`"
+    assert c.sources[("modules", 1, "type")].endswith(f"small.yaml:{_pos(SMALL, 'type: Pooling')}")
+
+
+def test_user_yaml_file(conf, tmp_path):
+    f = tmp_path / "mine" / "m.yaml"
+    f.parent.mkdir()
+    f.write_text(OTHER)
+    c = compose(str(f), ["model.modules.1.pooling_mode=max", "device=cuda"], config_dir=conf)
+    assert c.definition["modules"][1]["pooling_mode"] == "max" and c.run["device"] == "cuda"
+    assert c.base_dir == f.parent.resolve() and c.model_file == f
+    assert c.sources[("modules", 0, "type")] == f"{f}:{_pos(OTHER, 'type: Transformer')}"
+    assert c.sources[("modules", 1, "pooling_mode")] == "override `model.modules.1.pooling_mode=max`"
+    with pytest.raises(ConfigError) as ei:
+        compose(str(f), ["model=small"], config_dir=conf)
+    assert ei.value.codes == ["override.conflict"]
+
+
+def test_user_yaml_errors(conf, tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("modules:\n  - type: Pooling\n   pooling_mode: mean\n")
+    with pytest.raises(ConfigError) as ei:
+        compose(str(f), [], config_dir=conf)
+    assert ei.value.codes == ["yaml.syntax"] and ei.value.problems[0].source.startswith(f"{f}:3:")
+    f.write_text("- just a list\n")
+    with pytest.raises(ConfigError) as ei:
+        compose(str(f), [], config_dir=conf)
+    assert ei.value.codes == ["schema.type"]
+    with pytest.raises(ConfigError) as ei:
+        compose(str(tmp_path / "missing.yaml"), [], config_dir=conf)
+    assert ei.value.codes == ["yaml.not-found"]
+
+
+def test_bad_override_keys_all_reported_with_did_you_mean(conf):
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["model.modules.1.poolng_mode=cls", "batch_sise=3", "model.modules.7.x=1"], config_dir=conf)
+    assert problems(ei) == [
+        ("override.unknown-key", "model.modules[1].poolng_mode", "override `model.modules.1.poolng_mode=cls`",
+         "did you mean 'pooling_mode'? to add a new key write +model.modules.1.poolng_mode=…"),
+        ("override.unknown-key", "batch_sise", "override `batch_sise=3`",
+         "did you mean 'batch_size'? to add a new key write +batch_sise=…"),
+        ("override.unknown-key", "model.modules[7].x", "override `model.modules.7.x=1`", None)]
+    assert ei.value.problems[2].message == "model.modules is a list of 3 items; '7' is not one of its indexes"
+    assert "Traceback" not in ei.value.render() and "hydra" not in ei.value.render().lower()
+
+
+def test_golden_override_message(conf):
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["model.modules.1.poolng_mode=cls"], config_dir=conf)
+    assert ei.value.render() == """\
+invalid overrides: 1 problem
+error [override.unknown-key] model.modules[1].poolng_mode: 'poolng_mode' is not a key of model.modules.1
+    at override `model.modules.1.poolng_mode=cls`
+    expected: one of: type, pooling_mode
+    hint: did you mean 'pooling_mode'? to add a new key write +model.modules.1.poolng_mode=…"""
+
+
+def test_missing_option_syntax_sweep_exists_interpolation(conf):
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["model=smal"], config_dir=conf)
+    assert problems(ei) == [("override.unknown-option", "model", "override `model=smal`",
+                             "did you mean 'small'? available model options: other, small")]
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["batch_size==", "device"], config_dir=conf)
+    assert ei.value.codes == ["override.syntax", "override.syntax"]
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["batch_size=1,2"], config_dir=conf)
+    assert ei.value.codes == ["override.sweep"]
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["+batch_size=3"], config_dir=conf)
+    assert ei.value.codes == ["override.exists"]
+    with pytest.raises(ConfigError) as ei:
+        compose(None, ["model.name=${nope}"], config_dir=conf)
+    assert [(p.code, p.path_str) for p in ei.value.problems] == [("yaml.interpolation", "model.name")]
+
+
+def test_model_argument_kinds(conf, tmp_path):
+    with pytest.raises(ConfigError) as ei:
+        compose("othr", [], config_dir=conf)
+    assert ei.value.codes == ["override.unknown-option"] and ei.value.problems[0].hint.startswith(
+        "did you mean 'other'?")
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "modules.json").write_text("[]")
+    c = compose(str(saved), ["model.modules.0.x=1", "batch_size=4"], config_dir=conf)
+    assert (c.saved_model, c.definition, c.model_overrides, c.run["batch_size"]) == (
+        str(saved), None, ["model.modules.0.x=1"], 4)
+
+
+def test_global_hydra_state_of_the_caller_is_kept(conf, tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    other = tmp_path / "other_conf"
+    other.mkdir()
+    with initialize_config_dir(config_dir=str(other), version_base=None):
+        compose(None, [], config_dir=conf)
+        gh = GlobalHydra.instance()
+        assert gh.is_initialized()
+        paths = [e.path for e in gh.hydra.config_loader.get_search_path().get_path()]
+        assert str(other) in paths and str(conf) not in paths
+    assert not GlobalHydra.instance().is_initialized()
+
+
+def test_override_problems_reach_validation(conf, tiny_bert_dir):
+    c = compose(None, [f"model.modules.0.model_name_or_path={tiny_bert_dir}", "model.modules.1.pooling_mode=meen"],
+                config_dir=conf)
+    with pytest.raises(ConfigError) as ei:
+        validate(c.definition, sources=c.sources, base_dir=c.base_dir)
+    assert problems(ei) == [("schema.enum", "modules[1].pooling_mode", "override `model.modules.1.pooling_mode=meen`",
+                             "did you mean 'mean'?")]
+
+
+# ----------------------------------------------------------------------------- sweeps
+def test_sweep_points_expand_and_validate_each_point(conf, tiny_bert_dir):
+    points = sweep_points(None, [f"model.modules.0.model_name_or_path={tiny_bert_dir}",
+                                 "model.modules.1.pooling_mode=mean,meen", "batch_size=range(1,3)"],
+                          config_dir=conf)
+    assert [p[1:] for p, _ in points] == [
+        ["model.modules.1.pooling_mode=mean", "batch_size=1"], ["model.modules.1.pooling_mode=mean", "batch_size=2"],
+        ["model.modules.1.pooling_mode=meen", "batch_size=1"], ["model.modules.1.pooling_mode=meen", "batch_size=2"]]
+    ok = [r for _, r in points if not isinstance(r, ConfigError)]
+    assert [c.run["batch_size"] for c in ok] == [1, 2]
+    bad = points[2][1]
+    assert isinstance(bad, ConfigError)
+    (p,) = bad.problems
+    assert p.code == "schema.enum"
+    assert p.source == (f"sweep point 2 (model.modules.0.model_name_or_path={tiny_bert_dir} "
+                        "model.modules.1.pooling_mode=meen batch_size=1); override `model.modules.1.pooling_mode=meen`")
+
+
+def test_sweep_choice_and_bad_points(conf):
+    points = sweep_points(None, ["model=choice(small,other,nope)"], config_dir=conf, validate=False)
+    assert [p for p, _ in points] == [["model=small"], ["model=other"], ["model=nope"]]
+    assert [type(r).__name__ for _, r in points] == ["Composed", "Composed", "ConfigError"]
+    assert points[2][1].problems[0].source == "sweep point 2 (model=nope); override `model=nope`"
+    with pytest.raises(ConfigError) as ei:
+        sweep_points(None, ["batch_size=interval(0,1)"], config_dir=conf)
+    assert ei.value.codes == ["override.sweep"]
+
+
+def test_broken_yaml_in_the_config_tree(conf):
+    bad = "name: small\nmodules:\n  - type: Pooling\n   pooling_mode: mean\n"
+    (conf / "model" / "small.yaml").write_text(bad)
+    with pytest.raises(ConfigError) as ei:
+        compose(None, [], config_dir=conf)
+    assert [(p.code, p.source) for p in ei.value.problems] == [
+        ("yaml.syntax", f"{conf / 'model' / 'small.yaml'}:4:4")]
+
+
+def test_config_dir_without_config_yaml(tmp_path):
+    with pytest.raises(ConfigError) as ei:
+        compose(None, [], config_dir=tmp_path)
+    assert [(p.code, p.message) for p in ei.value.problems] == [("yaml.not-found", f"no config.yaml in {tmp_path}")]
