@@ -27,17 +27,25 @@ def _compose(model: str | None, overrides: list[str]):
 
     composed = compose(model, overrides)
     if composed.saved_model is not None:
-        from stpipe.builder import apply_overrides
-        from stpipe.formats.st import to_definition
-
-        definition = to_definition(composed.saved_model)
-        model_overrides = [o.split("model.", 1)[1] if "model." in o else o for o in composed.model_overrides]
-        composed.definition = apply_overrides(definition, model_overrides, composed.sources)
+        _resolve_saved(composed)
     return composed
 
 
+def _resolve_saved(composed: Any) -> None:
+    from stpipe.builder import apply_overrides
+    from stpipe.formats.st import to_definition
+
+    definition = to_definition(composed.saved_model)
+    model_overrides = [o.split("model.", 1)[1] if "model." in o else o for o in composed.model_overrides]
+    composed.definition = apply_overrides(definition, model_overrides, composed.sources)
+
+
 def _pipeline(composed):
+    from transformers.utils import logging as hf_logging
+
     from stpipe.builder import build
+
+    hf_logging.disable_progress_bar()  # the CLI prints its own one-line summary
     from stpipe.config.validate import validate
 
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
@@ -128,8 +136,56 @@ def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
 
 
 # --------------------------------------------------------------------------- verbs
+def _sweep(model: str | None, overrides: list[str]) -> list[tuple[list[str], Any]]:
+    """Every point of a Hydra sweep (``-m``), composed and validated before the first job runs; if any
+    point is invalid, all failing points are listed with their overrides and nothing runs (exit 2)."""
+    from stpipe.config.compose import sweep_points
+    from stpipe.config.errors import ConfigError
+
+    points = sweep_points(model, overrides)
+    failing = [(i, p, c) for i, (p, c) in enumerate(points) if isinstance(c, ConfigError)]
+    for i, (point, composed) in enumerate(points):
+        if isinstance(composed, ConfigError):
+            print(f"FAIL  sweep point {i}: {' '.join(point)}\n"
+                  + "\n".join("      " + ln for ln in composed.render().splitlines()), file=sys.stderr)
+        else:
+            print(f"ok    sweep point {i}: {' '.join(point)}")
+    print(f"{len(points) - len(failing)} of {len(points)} sweep points valid", file=sys.stderr if failing else None)
+    if failing:
+        raise SweepInvalid(f"{len(failing)} of {len(points)} sweep points are invalid; no job was started")
+    for _, composed in points:
+        if composed.saved_model is not None:
+            _resolve_saved(composed)
+    return points
+
+
+class SweepInvalid(StpipeError):
+    pass
+
+
+def _each_job(model: str | None, overrides: list[str], flags: set[str], job) -> int:
+    if "--multirun" not in flags:
+        job(_compose(model, overrides), None)
+        return 0
+    points = _sweep(model, overrides)
+    for i, (point, composed) in enumerate(points):
+        print(f"[{i}] {' '.join(point)}")
+        job(composed, i)
+    return 0
+
+
+def _with_index(path: str | None, index: int | None) -> str | None:
+    if path is None or index is None:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{index}{p.suffix}")) if p.suffix else str(p / str(index))
+
+
 def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    composed = _compose(model, overrides)
+    return _each_job(model, overrides, flags, _encode)
+
+
+def _encode(composed: Any, index: int | None) -> None:
     run = composed.run
     texts = read_inputs(run.get("inputs"))
     t0 = time.perf_counter()
@@ -143,7 +199,7 @@ def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
     except ValueError as exc:  # e.g. no route for the given task, unknown prompt name
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0
-    output = run.get("output")
+    output = _with_index(run.get("output"), index)
     if output:
         shape, dtype = write_output(emb, output)
     else:
@@ -151,17 +207,17 @@ def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
     dest = f" -> {output}" if output else " (no output= given, nothing written)"
     print(f"encoded {len(texts)} input{'s' if len(texts) != 1 else ''} with {pipe.name or 'model'}: "
           f"shape {shape}, {dtype}{dest} in {seconds:.2f}s")
-    return 0
 
 
 def cmd_validate(model: str | None, overrides: list[str], flags: set[str]) -> int:
     from stpipe.config.validate import validate
 
     if "--multirun" in flags:
-        return _validate_sweep(model, overrides)
+        _sweep(model, overrides)
+        return 0
     composed = _compose(model, overrides)
     validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
-    print(f"ok: {model or 'model ' + str(composed.run.get('model_name', ''))} is a valid model definition")
+    print(f"ok: {model or composed.definition.get('name') or 'the model'} is a valid model definition")
     if "--explain" in flags:
         from stpipe.config.validate import explain
 
@@ -169,27 +225,6 @@ def cmd_validate(model: str | None, overrides: list[str], flags: set[str]) -> in
         print(yaml.safe_dump(composed.definition, sort_keys=False).rstrip())
         print("\n" + explain(composed.definition, base_dir=composed.base_dir))
     return 0
-
-
-def _validate_sweep(model: str | None, overrides: list[str]) -> int:
-    from stpipe.config.compose import sweep_points
-    from stpipe.config.errors import ConfigError
-    from stpipe.config.validate import validate
-
-    failing = 0
-    points = sweep_points(model, overrides)
-    for i, (point, composed) in enumerate(points):
-        label = f"sweep point {i}: {' '.join(point)}"
-        try:
-            if isinstance(composed, ConfigError):
-                raise composed
-            validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
-            print(f"ok    {label}")
-        except ConfigError as exc:
-            failing += 1
-            print(f"FAIL  {label}\n" + "\n".join("      " + ln for ln in exc.render().splitlines()))
-    print(f"{len(points) - failing} of {len(points)} sweep points valid")
-    return 2 if failing else 0
 
 
 def cmd_schema(model: str | None, overrides: list[str], flags: set[str]) -> int:
@@ -212,8 +247,11 @@ def cmd_import(model: str | None, overrides: list[str], flags: set[str]) -> int:
 
 
 def cmd_export(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    composed = _compose(model, overrides)
-    out = composed.run.get("out")
+    return _each_job(model, overrides, flags, _export)
+
+
+def _export(composed: Any, index: int | None) -> None:
+    out = _with_index(composed.run.get("out"), index)
     if not out:
         raise CommandError("usage: stpipe export [MODEL] out=DIR")
     pipe = _pipeline(composed)
@@ -222,7 +260,6 @@ def cmd_export(model: str | None, overrides: list[str], flags: set[str]) -> int:
     except OSError as exc:
         raise LoadError(f"cannot write the model: {exc.strerror}", path=out) from None
     print(f"saved {pipe.name or 'model'} in sentence-transformers format to {out}")
-    return 0
 
 
 def _schema_url() -> str:
