@@ -135,3 +135,63 @@ def test_bad_invocations_exit_2_with_a_message(args, needle):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_multirun_validates_every_point_before_the_first_job(tmp_path, inputs_file):
+    out = tmp_path / "sweep" / "e.npy"
+    r = stpipe("encode", "model=minilm", "model.modules.1.pooling_mode=mean,meen,cls", f"inputs={inputs_file}",
+               f"output={out}", "-m")
+    assert r.returncode == 2, r.stdout
+    assert "FAIL  sweep point 1" in r.stderr and "model.modules.1.pooling_mode=meen" in r.stderr
+    assert "did you mean 'mean'?" in r.stderr and "no job was started" in r.stderr
+    assert not out.parent.exists()  # the valid points did not run either
+
+    r = stpipe("encode", "model=minilm", "model.modules.1.pooling_mode=mean,cls", f"inputs={inputs_file}",
+               f"output={out}", "-m")
+    assert r.returncode == 0, r.stderr
+    mean, cls = np.load(out.with_name("e.0.npy")), np.load(out.with_name("e.1.npy"))
+    assert mean.shape == cls.shape == (4, 384) and np.abs(mean - cls).max() > 1e-3
+
+
+def test_invalid_yaml_names_file_line_and_column(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("modules:\n  - type: Pooling\n    pooling_mode: [mean\n")
+    r = stpipe("validate", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "yaml.syntax" in r.stderr and f"{bad}:" in r.stderr
+
+
+def test_wrong_dtype_name_is_a_config_error(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("modules:\n  - type: Transformer\n    model_name_or_path: all-MiniLM-L6-v2\n"
+                 "    model_kwargs: {torch_dtype: bfloat61}\n  - type: Pooling\n")
+    r = stpipe("validate", str(f))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "modules[0].model_kwargs.torch_dtype" in r.stderr and "bfloat16" in r.stderr
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("truncate", "model.safetensors"),
+    ("modules_json", "modules.json"),
+    ("pickle", "pytorch_model.bin"),
+])
+def test_damaged_saved_model_gives_a_clear_error_naming_the_file(tmp_path, minilm_dir, inputs_file, damage, needle):
+    import shutil
+
+    d = tmp_path / "model"
+    shutil.copytree(minilm_dir, d)
+    if damage == "truncate":
+        w = d / "model.safetensors"
+        w.write_bytes(w.read_bytes()[: 1 << 20])
+    elif damage == "modules_json":
+        (d / "modules.json").write_text('[{"idx": 0, "path": "", "type": ')
+    else:
+        import torch
+        from safetensors.torch import load_file
+
+        torch.save(load_file(str(d / "model.safetensors")), d / "pytorch_model.bin")
+        (d / "model.safetensors").unlink()
+    r = stpipe("encode", str(d), f"inputs={inputs_file}", f"output={tmp_path / 'e.npy'}")
+    assert r.returncode == 2, r.stdout
+    assert "Traceback" not in r.stderr and needle in r.stderr
+    assert not (tmp_path / "e.npy").exists()

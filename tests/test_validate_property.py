@@ -24,7 +24,7 @@ import stpipe
 from stpipe.config.errors import ConfigError
 
 STATS: Counter = Counter()
-N_CASES = 1500
+N_CASES = 3000
 
 KEYS = ["type", "model_name_or_path", "pooling_mode", "in_features", "out_features", "activation_function",
         "module_input_name", "module_output_name", "include_prompt", "embedding_dimension", "max_seq_length",

@@ -279,8 +279,9 @@ class Transformer(InputModule):
              trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
              processor_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
              backend: str = "torch", init_defaults: Mapping[str, Any] | None = None,
-             overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> Self:
-        """Saved config (legacy names and keys accepted) < hub arguments < loader kwargs < ``overrides``."""
+             overrides: Mapping[str, Any] | None = None, allow_pickle: bool = False, **kwargs: Any) -> Self:
+        """Saved config (legacy names and keys accepted) < hub arguments < loader kwargs < ``overrides``.
+        ``allow_pickle=True`` lets transformers fall back to ``pytorch_model.bin``."""
         hub_kw = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
         config: dict[str, Any] = {}
         found = False
@@ -312,9 +313,14 @@ class Transformer(InputModule):
                                  "trust_remote_code": trust_remote_code or None,
                                  "subfolder": None if local.is_dir() else subfolder or None}.items()
                if v is not None}
+        if allow_pickle:
+            hub_model = {"use_safetensors": None}
+        else:
+            hub_model = {}
         user = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs, "config_kwargs": config_kwargs}
         for key in KWARG_DICTS:
-            config[key] = {**(config.get(key) or {}), **hub, **(user[key] or {}), **(overrides.get(key) or {})}
+            config[key] = {**(config.get(key) or {}), **hub, **(hub_model if key == "model_kwargs" else {}),
+                           **(user[key] or {}), **(overrides.get(key) or {})}
         config["backend"] = backend
         saved_task = config.get("transformer_task", "feature-extraction")
         if overrides.get("transformer_task", saved_task) != saved_task and "modality_config" not in overrides:

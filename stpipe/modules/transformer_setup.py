@@ -13,9 +13,11 @@ import dataclasses
 import logging
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from stpipe.config.errors import LoadError, did_you_mean
 from stpipe.modules.modality import MODALITIES, normalize_modality
@@ -75,6 +77,20 @@ def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ loading
+def refuse_pickle(model_name_or_path: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Weights load from safetensors only, unless ``model_kwargs.use_safetensors`` is set to None/False
+    explicitly (``Transformer.load(..., allow_pickle=True)`` does that): a ``pytorch_model.bin`` is a pickle."""
+    if "use_safetensors" in model_kwargs:
+        return model_kwargs
+    local = Path(model_name_or_path)
+    if local.is_dir() and not any(local.glob("*.safetensors")) and any(local.glob("pytorch_model*.bin")):
+        raise LoadError("refusing to load pickle weights 'pytorch_model.bin' (pickle can execute code)",
+                        path=str(local / "pytorch_model.bin"),
+                        hint="convert the checkpoint to safetensors; if you trust it, set model_kwargs: "
+                             "{use_safetensors: null} or load with allow_pickle=True")
+    return {**model_kwargs, "use_safetensors": True}
+
+
 def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dict[str, Any],
                config_kwargs: dict[str, Any]) -> torch.nn.Module:
     """The Hugging Face model for ``transformer_task`` (no KV cache; ``num_labels=1`` for a new classifier)."""
@@ -97,8 +113,13 @@ def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dic
     cls = getattr(transformers, auto_name)
     if transformer_task == "feature-extraction" and getattr(config, "is_encoder_decoder", False):
         cls = getattr(transformers, ENCODER_ONLY.get(config.model_type, ""), cls)
+    model_kwargs = refuse_pickle(model_name_or_path, model_kwargs)
     try:
         return cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+    except SafetensorError as exc:
+        files = sorted(Path(model_name_or_path).glob("*.safetensors")) or [Path(model_name_or_path)]
+        raise LoadError(f"cannot read the safetensors weights: {exc}", path=str(files[0]),
+                        hint="the file is truncated or corrupt; re-save or re-download the model") from exc
     except (OSError, ValueError) as exc:
         raise LoadError(f"cannot load the model '{model_name_or_path}' ({cls.__name__}): {exc}",
                         hint="check model_name_or_path, transformer_task and model_kwargs") from exc

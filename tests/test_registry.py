@@ -1,0 +1,105 @@
+"""The registry: names, sentence-transformers aliases, plugins, refusal of arbitrary import paths — and the
+schemas as a product: every registered module's constructor and its JSON Schema agree, both ways."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+from stpipe import registry
+from stpipe.config.errors import ConfigError
+from stpipe.modules.module import Module
+from stpipe.resources import schemas_dir
+
+NODE_KEYS = {"type", "id", "load_from"}
+
+
+def _ctor_params(cls: type) -> set[str]:
+    sig = inspect.signature(cls.__init__)
+    return {n for n, p in sig.parameters.items()
+            if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_constructor_and_schema_agree(name):
+    cls = registry.get(name)
+    schema = json.loads((schemas_dir() / "modules" / f"{name}.schema.json").read_text())
+    props = set(schema["properties"]) - NODE_KEYS
+    params = _ctor_params(cls)
+    assert params - props == set(), f"{name}: constructor parameters missing from the schema"
+    assert props - params == set(), f"{name}: schema properties the constructor does not take"
+    required = set(schema.get("required", [])) - NODE_KEYS
+    sig = inspect.signature(cls.__init__)
+    no_default = {n for n in params if sig.parameters[n].default is inspect.Parameter.empty}
+    # a required constructor parameter may be omitted in YAML only when `load_from` supplies it
+    assert required <= no_default | {"sub_modules"}
+
+
+@pytest.mark.parametrize("alias, name", [
+    ("sentence_transformers.models.Transformer", "Transformer"),
+    ("sentence_transformers.models.Pooling", "Pooling"),
+    ("sentence_transformers.models.Normalize", "Normalize"),
+    ("sentence_transformers.models.Asym", "Router"),
+    ("sentence_transformers.base.modules.dense.Dense", "Dense"),
+    ("sentence_transformers.sentence_transformer.modules.pooling.Pooling", "Pooling"),
+    ("sentence_transformers.sparse_encoder.models.MLMTransformer", "Transformer"),
+    ("sentence_transformers.sparse_encoder.modules.splade_pooling.SpladePooling", "SpladePooling"),
+])
+def test_sentence_transformers_paths_are_aliases(alias, name):
+    assert registry.spec(alias).name == name
+
+
+def test_written_type_paths_are_the_ones_sentence_transformers_resolves():
+    """Every st_type we write must import in sentence-transformers 6.2 to the class of the same name."""
+    import importlib
+
+    for name in registry.names():
+        st_type = registry.spec(name).st_type
+        mod, _, attr = st_type.rpartition(".")
+        cls = getattr(importlib.import_module(mod), attr)
+        assert cls.__name__ == name
+
+
+def test_unknown_type_lists_names_and_suggests():
+    with pytest.raises(ConfigError) as e:
+        registry.spec("Normalise", path=("modules", 2, "type"))
+    p = e.value.problems[0]
+    assert (p.code, p.path_str, p.hint) == ("registry.unknown-type", "modules[2].type", "did you mean 'Normalize'?")
+    assert "Pooling" in p.expected
+
+
+def test_dotted_import_path_is_refused_not_imported():
+    with pytest.raises(ConfigError) as e:
+        registry.spec("os.system")
+    assert "does not import classes named by a config file" in e.value.problems[0].message
+    assert "stpipe.register" in e.value.problems[0].hint
+
+
+def test_register_and_entry_points(monkeypatch):
+    class Twice(Module):
+        def forward(self, features, **kw):
+            return features
+
+        def save(self, output_path, *a, **k):
+            pass
+
+    registry.register(Twice, name="Twice")
+    try:
+        assert registry.get("Twice") is Twice and "Twice" in registry.names()
+        assert registry.name_of(Twice()) == "Twice"
+    finally:
+        registry.unregister("Twice")
+    assert registry.find("Twice") is None
+
+    class EP:
+        name, value = "Plugged", "stpipe.modules.normalize:Normalize"
+
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EP()] if group == "stpipe.modules" else [])
+    try:
+        spec = registry.spec("Plugged")
+        assert spec.origin == "entry-point" and spec.cls.__name__ == "Normalize"
+    finally:
+        registry.unregister("Plugged")
