@@ -109,6 +109,11 @@ def _record(rec: Any, base: Path, where: str) -> Any:
     unknown = set(rec) - {"text", "image"}
     if unknown:
         raise CommandError(f"{where}: unknown key(s) {sorted(unknown)}; records may have 'text' and 'image'")
+    if "text" in rec and not isinstance(rec["text"], str):
+        raise CommandError(f"{where}: 'text' must be a string, found {json.dumps(rec['text'])}")
+    if "image" in rec and (not isinstance(rec["image"], str) or not rec["image"].strip()):
+        raise CommandError(f"{where}: 'image' must be an image file path (relative to the inputs file), found "
+                           f"{json.dumps(rec['image'])}")
     out = dict(rec)
     if "image" in out:
         out["image"] = _open_image(str(base / out["image"]), where)

