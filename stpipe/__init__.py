@@ -26,7 +26,8 @@ _EXPORTS = {
     "register": "stpipe.registry:register",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["build", "load", "validate", "Pipeline", "ConfigError", "LoadError", "StpipeError", "Problem",
+           "register", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from stpipe.builder import build

@@ -23,6 +23,7 @@ import copy
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,52 +124,44 @@ def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
 
 def apply_overrides(definition: Mapping[str, Any], overrides: Sequence[str], sources: Any = None
                     ) -> dict[str, Any]:
-    """A plain-dict copy of ``definition`` with Hydra-style ``key=value`` overrides applied (and recorded in
-    ``sources``, a SourceMap, when given)."""
+    """A plain-dict copy of ``definition`` with overrides applied — Hydra's override grammar, through the same
+    composition as the command line (``modules.1.pooling_mode=cls``, ``+key=value``, ``~key``); each override is
+    recorded in ``sources`` (a SourceMap) when given."""
+    plain = _plain(definition)
+    if not overrides:
+        return _resolve_interpolations(plain) if _has_interpolation(plain) else plain
+    from stpipe.config.compose import compose
+
+    prefixed = [_prefix_model(o) for o in overrides]
+    try:
+        composed = compose(plain, prefixed, sources=sources)
+    except ConfigError as exc:  # speak of the overrides as the caller wrote them (no `model.` prefix)
+        def unprefix(text: str | None) -> str | None:
+            return text.replace("model.", "") if text else text
+
+        raise ConfigError([replace(p, message=unprefix(p.message), hint=unprefix(p.hint), source=unprefix(p.source))
+                           for p in exc.problems], exc.title) from None
+    if sources is not None:
+        for o in overrides:
+            key = o.lstrip("+~").partition("=")[0]
+            sources[tuple(int(p) if p.isdigit() else p for p in key.split("."))] = f"override `{o}`"
+    return composed.definition or {}
+
+
+def _resolve_interpolations(plain: dict[str, Any]) -> dict[str, Any]:
+    """``${key}`` interpolations of a definition given on its own resolve against the definition itself
+    (under composition with overrides they follow Hydra: relative to the whole configuration, ``${model.key}``)."""
     from omegaconf import OmegaConf
 
-    plain = _plain(definition)
-    if not overrides and not _has_interpolation(plain):
-        return plain  # nothing for OmegaConf to do (and values such as tensors stay as they are)
     try:
-        cfg = OmegaConf.create(plain)
-    except Exception as exc:
-        raise config_error("yaml.invalid", (), f"the model definition is not a plain mapping: {exc}") from None
-    for item in overrides:
-        source = f"override `{item}`"
-        key, sep, raw = str(item).partition("=")
-        op = key[:1] if key[:1] in "+~" else ""
-        key = key[len(op):].strip()
-        if not key or (not sep and op != "~"):
-            raise config_error("override.syntax", (), f"cannot parse override {item!r}", source=source,
-                               expected="key.path=value, +key.path=value or ~key.path")
-        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-        missing = object()
-        exists = OmegaConf.select(cfg, key, default=missing, throw_on_missing=False) is not missing
-        if not exists and op != "+":
-            parent = OmegaConf.select(cfg, key.rpartition(".")[0], default=None) if "." in key else cfg
-            keys = [str(k) for k in parent.keys()] if OmegaConf.is_dict(parent) else []
-            raise config_error("override.unknown-key", path, f"override targets `{key}`, which does not exist",
-                               source=source, hint=did_you_mean(str(path[-1]), keys) or "prefix the key with + to "
-                               "add it")
-        try:
-            if op == "~":
-                parent_key, _, last = key.rpartition(".")
-                parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-                parent.pop(int(last) if OmegaConf.is_list(parent) else last)
-            else:
-                import yaml
-
-                value = yaml.safe_load(raw) if raw.strip() else ""
-                OmegaConf.update(cfg, key, value, merge=False, force_add=op == "+")
-        except Exception as exc:
-            raise config_error("override.invalid", path, f"cannot apply override: {exc}", source=source) from None
-        if sources is not None:
-            sources[path] = source
-    try:
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        return OmegaConf.to_container(OmegaConf.create(plain), resolve=True)  # type: ignore[return-value]
     except Exception as exc:
         raise config_error("yaml.interpolation", (), f"cannot resolve the model definition: {exc}") from None
+
+
+def _prefix_model(override: str) -> str:
+    op = override[:2] if override.startswith("++") else override[:1] if override[:1] in "+~" else ""
+    return f"{op}model.{override[len(op):]}"
 
 
 def _has_interpolation(value: Any) -> bool:

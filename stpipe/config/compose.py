@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
@@ -98,20 +98,25 @@ def model_options(config_dir: FsPath) -> list[str]:
 
 def _store_file(path: FsPath) -> tuple[str, SourceMap]:
     """Put a user's YAML model file into Hydra's ConfigStore; return its private option name."""
+    data, sources = load_yaml(path)
+    return _store(data, sources, str(path.resolve()), str(path)), sources
+
+
+def _store(data: Any, sources: SourceMap, key: str, where: str) -> str:
+    """Put a model definition (a mapping) into Hydra's ConfigStore under a private option name."""
     from hydra.core.config_store import ConfigStore
 
-    data, sources = load_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError([Problem(code="schema.type", path=(), source=sources.get(()) or str(path),
+        raise ConfigError([Problem(code="schema.type", path=(), source=sources.get(()) or where,
                                    message=f"a model definition is a mapping, found {type(data).__name__}",
                                    hint="the file should start with keys such as name: and modules:")])
-    name = _PRIVATE + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    name = _PRIVATE + hashlib.sha1(key.encode()).hexdigest()[:12]
     try:
         ConfigStore.instance().store(group=GROUP, name=name, node=data)
     except Exception as exc:
-        raise ConfigError([Problem(code="yaml.unsupported", path=(), source=str(path),
+        raise ConfigError([Problem(code="yaml.unsupported", path=(), source=where,
                                    message=f"Hydra cannot hold this definition: {exc}")]) from None
-    return name, sources
+    return name
 
 
 def _key_path(key: str, tree: Any) -> tuple[PathPart, ...]:
@@ -275,9 +280,13 @@ def _missing_problem(exc: Any, o: Any, config_dir: FsPath) -> Problem:
                     hint=f"{close} {avail}" if close else avail)
 
 
-def compose(model: str | FsPath | None = None, overrides: Sequence[str] = (), *,
-            config_dir: str | FsPath | None = None) -> Composed:
-    """Compose ``config.yaml`` of ``config_dir`` (default: stpipe's ``conf/``) with ``model`` and ``overrides``."""
+def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Sequence[str] = (), *,
+            config_dir: str | FsPath | None = None, sources: SourceMap | None = None,
+            base_dir: str | FsPath | None = None) -> Composed:
+    """Compose ``config.yaml`` of ``config_dir`` (default: stpipe's ``conf/``) with ``model`` and ``overrides``.
+
+    ``model`` may also be a model definition as a mapping (``sources``/``base_dir`` then describe where it came
+    from); ``model.*`` overrides apply to it exactly as to a file."""
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
@@ -288,7 +297,13 @@ def compose(model: str | FsPath | None = None, overrides: Sequence[str] = (), *,
     user_file: FsPath | None = None
     file_sources = SourceMap()
     saved: str | None = None
-    if model is not None:
+    if isinstance(model, Mapping):
+        import json
+
+        file_sources = sources if sources is not None else SourceMap()
+        key = json.dumps(model, sort_keys=True, default=str)
+        extra = [f"{GROUP}={_store(dict(model), file_sources, key, 'definition')}"]
+    elif model is not None:
         m = str(model)
         if m in model_options(config_dir) and not FsPath(m).exists():
             extra = [f"{GROUP}={m}"]
@@ -338,9 +353,12 @@ def compose(model: str | FsPath | None = None, overrides: Sequence[str] = (), *,
             continue
         path = _key_path(key, {GROUP: definition})[1:]
         sources.set_subtree(path, f"override `{o.input_line}`")
+    if isinstance(model, Mapping) and base_dir is not None:
+        base = FsPath(base_dir)
+    else:
+        base = model_file.resolve().parent if model_file else None
     return Composed(run=tree, definition=definition if isinstance(definition, dict) else None, sources=sources,
-                    base_dir=model_file.resolve().parent if model_file else None, model_file=model_file,
-                    overrides=overrides)
+                    base_dir=base, model_file=model_file, overrides=overrides)
 
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,
