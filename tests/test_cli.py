@@ -195,3 +195,33 @@ def test_damaged_saved_model_gives_a_clear_error_naming_the_file(tmp_path, minil
     assert r.returncode == 2, r.stdout
     assert "Traceback" not in r.stderr and needle in r.stderr
     assert not (tmp_path / "e.npy").exists()
+
+
+def test_five_mistakes_reported_at_once_by_the_command(tmp_path):
+    """Misspelt type, unknown key, mapping to a missing route, Dense in_features not matching the hidden size,
+    Pooling before the Transformer: all five in one run, exit 2. The model directory holds only config.json, so
+    reading any weights would fail loudly."""
+    (tmp_path / "cfgonly").mkdir()
+    (tmp_path / "cfgonly" / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 384}))
+    f = tmp_path / "five.yaml"
+    f.write_text(
+        "modules:\n"
+        "  - type: Router\n"
+        "    sub_modules:\n"
+        "      query: [{type: Pooling}, {type: Transformer, model_name_or_path: cfgonly}]\n"
+        "      document:\n"
+        "        - {type: Transformer, model_name_or_path: cfgonly, max_seq_lenght: 128}\n"
+        "        - {type: Pooling}\n"
+        "        - {type: Dense, in_features: 768, out_features: 128}\n"
+        "    route_mappings: [{task: query, route: qeury}]\n"
+        "  - type: Normalise\n")
+    r = stpipe("validate", str(f))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "5 problems" in r.stderr
+    for code, path in [("schema.unknown-key", "modules[0].sub_modules.document[0].max_seq_lenght"),
+                       ("registry.unknown-type", "modules[1].type"),
+                       ("check.route-target", "modules[0].route_mappings[0].route"),
+                       ("graph.not-input", "modules[0].sub_modules.query[0]"),
+                       ("graph.dim-mismatch", "modules[0].sub_modules.document[2].in_features")]:
+        assert f"[{code}] {path}:" in r.stderr
+    assert r.stderr.count(f"at {f}:") == 5
