@@ -200,6 +200,7 @@ def test_model_paths(tmp_path, monkeypatch):
     assert out[0].message == "'empty' holds no config.json"
     assert [p.severity for p in out] == ["error", "error"]
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     out = [p for p in run_checks(d, CheckContext(base_dir=tmp_path)) if p.code == "check.model-path"]
     assert [p.severity for p in out] == ["error", "warning"]  # online, a hub id may still be downloaded
 
