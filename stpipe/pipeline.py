@@ -5,7 +5,8 @@
 run through ``preprocess`` → forward under ``torch.inference_mode``, and restored to input order;
 post-processing is truncate → normalise (per batch) → quantise (whole call) → convert. In a pipeline
 whose first module routes by modality (a Router), a call mixing modalities is split into one group per
-modality and reassembled in input order.
+modality and reassembled in input order. The stateless steps (argument checks, length sorting and
+batching, output post-processing) live in :mod:`stpipe.encoding`; this class keeps the state and the loop.
 
 >>> from stpipe.modules.module import Module
 >>> class Scale(Module):
@@ -21,25 +22,26 @@ modality and reassembled in input order.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.autonotebook import tqdm
 
+from stpipe import encoding as enc
 from stpipe import similarity as sim
-from stpipe.modules.modality import infer_batch_modality, infer_modality, modality_str
+from stpipe.encoding import input_length, is_single_input
+from stpipe.modules.modality import infer_batch_modality
 from stpipe.modules.module import Module
+
+__all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_router", "is_single_input"]
 
 logger = logging.getLogger("stpipe")
 
 MODEL_TYPES = ("SentenceTransformer", "SparseEncoder")
-_ALWAYS_ALLOWED_KWARGS = {"task", "processing_kwargs"}
 
 
 def default_device() -> str:
@@ -222,74 +224,22 @@ class Pipeline(torch.nn.Sequential):
         except (ValueError, TypeError):
             modality = None
         if modality is not None and not self.supports(modality):
-            source = f"{self.model_type} model"
-            if isinstance(modality, tuple) and all(m in self.modalities for m in modality):
-                raise ValueError(f"This {source} supports {' and '.join(modality)} individually, but cannot "
-                                 "combine them in a single input. Encode each modality separately (one call per "
-                                 "modality).")
-            raise ValueError(f"Modality '{modality_str(modality)}' is not supported by this {source}. Supported "
-                             f"modalities: {', '.join(str(modality_str(m)) for m in self.modalities)}.")
-        first = self[0]
-        params = inspect.signature(first.preprocess).parameters
-        if "prompt" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return first.preprocess(list(inputs), prompt=prompt, **kwargs)
-        if prompt:  # an old-style module without a prompt argument
-            inputs = [(prompt + x[0], *x[1:]) if isinstance(x, tuple) else prompt + x if isinstance(x, str) else x
-                      for x in inputs]
-        return first.preprocess(list(inputs), **kwargs)
-
-    def _check_kwargs(self, kwargs: Mapping[str, Any], modality: Any) -> None:
-        model_kwargs = self.get_model_kwargs()
-        unused = sorted(set(kwargs) - set(model_kwargs) - _ALWAYS_ALLOWED_KWARGS)
-        if unused:
-            valid = (f"the valid additional keyword arguments are: {model_kwargs}" if model_kwargs
-                     else "this pipeline does not accept any additional keyword arguments")
-            raise ValueError(f"encode() got keyword arguments that no module of this pipeline uses: {unused}; "
-                             f"{valid} (plus 'task' and 'processing_kwargs').")
-        if modality is not None and "modality" not in model_kwargs:
-            raise ValueError("modality= is only accepted by pipelines with a module that routes by modality "
-                             "(a Router); this pipeline infers the modality from the inputs.")
-
-    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        if prompt is not None:
-            if prompt_name is not None:
-                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
-                               "Ignoring the `prompt_name` in favor of `prompt`.")
-            return prompt
-        if prompt_name is not None:
-            if prompt_name not in self.prompts:
-                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary "
-                                 f"with keys {list(self.prompts)!r}.")
-            return self.prompts[prompt_name]
-        if self.default_prompt_name is not None:
-            return self.prompts.get(self.default_prompt_name)
-        return None
+            raise enc.unsupported_modality(modality, self.modalities, self.model_type)
+        return enc.call_preprocess(self[0], list(inputs), prompt, **kwargs)
 
     def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
                      device: torch.device, kwargs: dict[str, Any], forward_kwargs: dict[str, Any],
-                     extract: Any) -> list[Any]:
+                     extract: enc.Extract) -> list[Any]:
         """preprocess → forward over length-sorted batches (split by modality for routing pipelines);
         ``extract(out_features, n)`` turns a batch's output into n per-input results; input order is kept."""
         groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
         if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
-            found: dict[Any, list[int]] = {}
-            for i, x in enumerate(inputs):
-                try:
-                    key = infer_modality(x)
-                except ValueError:
-                    key = None
-                found.setdefault(key, []).append(i)
-            if len(found) > 1:
-                groups = found
+            groups = enc.group_by_modality(inputs)
         results: list[Any] = [None] * len(inputs)
-        total = sum((len(ix) + batch_size - 1) // batch_size for ix in groups.values())
-        with tqdm(total=total, desc="Batches", disable=not show_progress_bar) as bar:
+        with tqdm(total=enc.batch_count(groups, batch_size), desc="Batches", disable=not show_progress_bar) as bar:
             for modality, indices in groups.items():
                 extra = {} if modality is None else {"modality": modality}
-                order = np.argsort([-input_length(inputs[i]) for i in indices])
-                ordered = [indices[j] for j in order]
-                for start in range(0, len(ordered), batch_size):
-                    batch_ix = ordered[start:start + batch_size]
+                for batch_ix in enc.length_sorted_batches(inputs, indices, batch_size):
                     features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
                     features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
                     with torch.inference_mode():
@@ -333,15 +283,11 @@ class Pipeline(torch.nn.Sequential):
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-        single = is_single_input(inputs)
-        if single:
-            inputs = [inputs]
-        elif not isinstance(inputs, list):
-            inputs = inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
-        self._check_kwargs(kwargs, modality)
+        inputs, single = enc.as_input_list(inputs)
+        enc.check_encode_kwargs(kwargs, self.get_model_kwargs(), modality)
         if precision not in sim.PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported, must be one of {set(sim.PRECISIONS)}")
-        prompt = self._resolve_prompt(prompt, prompt_name)
+        prompt = enc.resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
         call_kwargs = dict(kwargs)
         if task is not None:
             call_kwargs["task"] = task
@@ -353,19 +299,24 @@ class Pipeline(torch.nn.Sequential):
         self.eval()
         if self.model_type == "SparseEncoder":  # as sentence-transformers: only the forward runs in inference
             # mode, so the returned sparse tensor is an ordinary one (coalesce() and in-place ops work)
-            return self._encode_sparse(inputs, single, run, output_value=output_value, precision=precision,
-                                       normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim,
-                                       convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
-                                       convert_to_sparse_tensor=convert_to_sparse_tensor,
-                                       max_active_dims=max_active_dims, save_to_cpu=save_to_cpu)
+            enc.check_sparse_options(output_value, precision, normalize_embeddings, truncate_dim)
+            to_numpy, to_tensor, to_sparse, to_cpu = enc.sparse_flags(convert_to_numpy, convert_to_tensor,
+                                                                      convert_to_sparse_tensor, save_to_cpu)
+            k = max_active_dims if max_active_dims is not None else self.max_active_dims
+            forward_kwargs = call_kwargs if k is None else {**call_kwargs, "max_active_dims": k}
+            results = self._run_batches(inputs, forward_kwargs=forward_kwargs,
+                                        extract=enc.sparse_extractor(k, to_sparse, to_cpu=to_cpu), **run)
+            return enc.finish_sparse(results, single, to_tensor=to_tensor, to_sparse=to_sparse,
+                                     convert_to_numpy=to_numpy, to_cpu=to_cpu, device=target)
         with torch.inference_mode():
             if convert_to_sparse_tensor or max_active_dims is not None:
                 raise ValueError("convert_to_sparse_tensor and max_active_dims apply to SparseEncoder pipelines only")
-            return self._encode_dense(inputs, single, run, output_value=output_value, precision=precision,
-                                      normalize_embeddings=normalize_embeddings,
-                                      truncate_dim=truncate_dim if truncate_dim is not None else self.truncate_dim,
-                                      convert_to_numpy=True if convert_to_numpy is None else convert_to_numpy,
-                                      convert_to_tensor=bool(convert_to_tensor))
+            to_numpy, to_tensor = enc.dense_flags(output_value, convert_to_numpy, convert_to_tensor)
+            dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+            extract = enc.dense_extractor(output_value, dim, normalize_embeddings, to_cpu=to_numpy)
+            results = self._run_batches(inputs, forward_kwargs=call_kwargs, extract=extract, **run)
+            return enc.finish_dense(results, single, output_value=output_value, precision=precision,
+                                    convert_to_tensor=to_tensor, convert_to_numpy=to_numpy, device=target)
 
     def _prepare_device(self, device: str | torch.device | None) -> torch.device:
         if device is None:
@@ -374,95 +325,6 @@ class Pipeline(torch.nn.Sequential):
         if any(t.device != target for t in self.parameters()):
             self.to(target)
         return target
-
-    def _encode_dense(self, inputs: list[Any], single: bool, run: dict[str, Any], *, output_value: str | None,
-                      precision: str, normalize_embeddings: bool, truncate_dim: int | None,
-                      convert_to_numpy: bool, convert_to_tensor: bool) -> Any:
-        if convert_to_tensor:
-            convert_to_numpy = False
-        if output_value != "sentence_embedding":
-            convert_to_tensor = convert_to_numpy = False
-
-        def extract(out: dict[str, Any], n: int) -> list[Any]:
-            if truncate_dim is not None and "sentence_embedding" in out:
-                out["sentence_embedding"] = out["sentence_embedding"][..., :truncate_dim]
-            if output_value == "token_embeddings":
-                rows = []
-                for emb, mask in zip(_feature(out, "token_embeddings"), _feature(out, "attention_mask"), strict=True):
-                    nonzero = torch.nonzero(mask).flatten()
-                    last = int(nonzero[-1]) if len(nonzero) else 0
-                    rows.append(emb[: last + 1])
-                return rows
-            if output_value is None:
-                return [{k: v[i] if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n else v
-                         for k, v in out.items()} for i in range(n)]
-            emb = _feature(out, output_value)
-            if normalize_embeddings:
-                emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-            if convert_to_numpy:
-                emb = emb.cpu()
-            return list(emb)
-
-        results = self._run_batches(inputs, forward_kwargs=run["kwargs"], extract=extract, **run)
-        if output_value != "sentence_embedding":
-            if precision != "float32":
-                raise ValueError(f"precision={precision!r} applies to sentence embeddings only, not to "
-                                 f"output_value={output_value!r}")
-            return results[0] if single else results
-        stacked: Any = torch.stack(results) if results else torch.tensor([], device=run["device"])
-        if len(results) and precision != "float32":
-            stacked = sim.quantize_embeddings(stacked, precision)  # type: ignore[arg-type]
-        if convert_to_tensor:
-            stacked = torch.as_tensor(stacked)
-        elif convert_to_numpy:
-            if not len(results):
-                stacked = np.array([])
-            elif isinstance(stacked, torch.Tensor):
-                stacked = (stacked.float() if stacked.dtype == torch.bfloat16 else stacked).cpu().numpy()
-        else:
-            stacked = list(torch.from_numpy(stacked) if isinstance(stacked, np.ndarray) else stacked)
-        return stacked[0] if single else stacked
-
-    def _encode_sparse(self, inputs: list[Any], single: bool, run: dict[str, Any], *, output_value: str | None,
-                       precision: str, normalize_embeddings: bool, truncate_dim: int | None,
-                       convert_to_numpy: bool | None, convert_to_tensor: bool | None,
-                       convert_to_sparse_tensor: bool | None, max_active_dims: int | None,
-                       save_to_cpu: bool) -> Any:
-        unsupported = [name for name, bad in (("output_value", output_value != "sentence_embedding"),
-                                              ("precision", precision != "float32"),
-                                              ("normalize_embeddings", normalize_embeddings),
-                                              ("truncate_dim", truncate_dim is not None)) if bad]
-        if unsupported:
-            raise ValueError(f"{', '.join(unsupported)} not supported by SparseEncoder pipelines (sparse "
-                             "embeddings are returned whole)")
-        if convert_to_numpy:
-            convert_to_tensor, convert_to_sparse_tensor, save_to_cpu = True, False, True
-        to_tensor = True if convert_to_tensor is None else convert_to_tensor
-        to_sparse = True if convert_to_sparse_tensor is None else convert_to_sparse_tensor
-        k = max_active_dims if max_active_dims is not None else self.max_active_dims
-        forward_kwargs = dict(run["kwargs"])
-        if k is not None:
-            forward_kwargs["max_active_dims"] = k
-
-        def extract(out: dict[str, Any], n: int) -> list[Any]:
-            emb = sim.select_max_active_dims(_feature(out, "sentence_embedding"), k)
-            if to_sparse:
-                emb = emb.to_sparse()
-            if save_to_cpu:
-                emb = emb.cpu()
-            return list(emb)
-
-        results = self._run_batches(inputs, forward_kwargs=forward_kwargs, extract=extract, **run)
-        if results:
-            stacked = torch.stack(results)
-        else:
-            stacked = torch.tensor([], device="cpu" if save_to_cpu else run["device"])
-            stacked = stacked.to_sparse() if to_sparse else stacked
-        if convert_to_numpy:
-            out: Any = stacked.float().numpy() if len(results) else np.array([])
-        else:
-            out = stacked if to_tensor else list(stacked)
-        return out[0] if single else out
 
     def encode_query(self, inputs: Any, prompt_name: str | None = None, prompt: str | None = None,
                      **kwargs: Any) -> Any:
@@ -497,53 +359,3 @@ class Pipeline(torch.nn.Sequential):
         from stpipe.formats.st import save
 
         save(self, path, safe_serialization=safe_serialization)
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _feature(out: Mapping[str, Any], key: str) -> Any:
-    if key not in out:
-        raise ValueError(f"the pipeline produced no {key!r}; features available: {sorted(out)}")
-    return out[key]
-
-
-def _is_message(x: Any) -> bool:
-    return isinstance(x, dict) and "role" in x and "content" in x
-
-
-def is_single_input(inputs: Any) -> bool:
-    """A conversation (list of role/content dicts) is one input; lists, tuples, numpy str/object arrays,
-    datasets Columns and generators are batches; anything else is one input."""
-    if isinstance(inputs, list) and inputs and _is_message(inputs[0]):
-        return True
-    if isinstance(inputs, (list, tuple)) or inspect.isgenerator(inputs) or type(inputs).__name__ == "Column":
-        return False
-    return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"))
-
-
-def input_length(x: Any) -> int:
-    """A size estimate used only to sort inputs into batches of similar length."""
-    if isinstance(x, str):
-        return len(x)
-    if isinstance(x, (tuple, list)) and x and not _is_message(x[0]):
-        return sum(input_length(s) for s in x)
-    if isinstance(x, list) and x and _is_message(x[0]):
-        return sum(input_length(m) for m in x)
-    if isinstance(x, dict):
-        if "array" in x:
-            return input_length(x["array"])
-        if "content" in x:
-            c = x["content"]
-            if isinstance(c, str):
-                return len(c)
-            if isinstance(c, list):
-                return sum(len(str(i.get("text", ""))) for i in c if isinstance(i, dict))
-            return 1
-        return sum(input_length(v) for v in x.values())
-    if isinstance(x, torch.Tensor):
-        return x.nelement()
-    if isinstance(x, np.ndarray):
-        return int(x.size)
-    size = getattr(x, "size", None)  # a PIL image
-    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) for s in size):
-        return size[0] * size[1]
-    return 1

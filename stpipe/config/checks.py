@@ -3,6 +3,9 @@
 Each check is a function registered with :func:`check` under a stable code; it receives the definition
 (already schema-checked, but it must tolerate anything: a check skips values of the wrong shape, the
 schema stage has reported them) and a :class:`CheckContext`, and yields :class:`Problem` objects.
+Checks run, and report, in registration order: ids and references, the Router checks
+(:mod:`stpipe.config.checks_router`, imported at the bottom of this module), then module options,
+prompts and paths.
 
 >>> defn = {"modules": [{"type": "Router", "sub_modules": {"query": [], "document": []},
 ...                      "default_route": "documnet"}]}
@@ -22,7 +25,6 @@ from typing import Any
 from stpipe import registry
 from stpipe.config.errors import Path, Problem, did_you_mean, format_path
 from stpipe.config.schema import load_schema, walk_nodes
-from stpipe.modules.modality import MODALITIES, normalize_modality
 from stpipe.resources import resolve_model_path
 
 CheckFn = Callable[[Mapping[str, Any], "CheckContext"], Iterable[Problem]]
@@ -37,11 +39,18 @@ class CheckContext:
     nodes: list[tuple[Path, Mapping[str, Any]]] = field(default_factory=list)
 
 
-def check(code: str) -> Callable[[CheckFn], CheckFn]:
-    """Register a check under ``code`` (the code of the problems it usually yields)."""
+def check(code: str, *, before: str | None = None) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under ``code`` (the code of the problems it usually yields); it runs after the checks
+    registered so far, or just before the check ``before`` when that one is already registered."""
 
     def deco(fn: CheckFn) -> CheckFn:
-        CHECKS[code] = fn
+        if before in CHECKS and code not in CHECKS:
+            items = list(CHECKS.items())
+            at = list(CHECKS).index(before)
+            CHECKS.clear()
+            CHECKS.update([*items[:at], (code, fn), *items[at:]])
+        else:
+            CHECKS[code] = fn
         return fn
 
     return deco
@@ -64,7 +73,7 @@ def run_checks(definition: Any, ctx: CheckContext | None = None) -> list[Problem
 
 
 # --------------------------------------------------------------------------- helpers
-def _typed(ctx: CheckContext, name: str) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+def nodes_of_type(ctx: CheckContext, name: str) -> Iterator[tuple[Path, Mapping[str, Any]]]:
     """Nodes whose type resolves to the registered type ``name``."""
     for path, node in ctx.nodes:
         t = node.get("type")
@@ -72,31 +81,6 @@ def _typed(ctx: CheckContext, name: str) -> Iterator[tuple[Path, Mapping[str, An
             s = registry.find(t)
             if s is not None and s.name == name:
                 yield path, node
-
-
-def _routes(node: Mapping[str, Any]) -> list[str]:
-    sub = node.get("sub_modules")
-    return [str(k) for k in sub] if isinstance(sub, Mapping) else []
-
-
-def _route_hint(value: Any, routes: list[str]) -> str:
-    close = did_you_mean(str(value), routes) if isinstance(value, str) else None
-    avail = "available routes: " + (", ".join(routes) if routes else "none")
-    return f"{close} {avail}" if close else avail
-
-
-def _mappings(node: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    rm = node.get("route_mappings")
-    if isinstance(rm, list):
-        for i, m in enumerate(rm):
-            if isinstance(m, Mapping):
-                yield i, m
-
-
-def _modality_key(m: Any) -> Any:
-    if isinstance(m, list) and all(isinstance(x, str) for x in m):
-        return normalize_modality(m)
-    return m if m is None or isinstance(m, str) else repr(m)
 
 
 # --------------------------------------------------------------------------- ids and references
@@ -145,107 +129,6 @@ def refs_resolve(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem
             declared.setdefault(node["id"], path)
 
 
-# --------------------------------------------------------------------------- Router
-@check("check.empty-route")
-def routes_not_empty(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Router"):
-        sub = node.get("sub_modules")
-        if isinstance(sub, Mapping):
-            for route, mods in sub.items():
-                if isinstance(mods, list) and not mods:
-                    yield Problem(code="check.empty-route", path=path + ("sub_modules", route),
-                                  message=f"route '{route}' has no modules",
-                                  hint="give the route at least an input module (e.g. a Transformer), or remove it")
-
-
-@check("check.default-route")
-def default_route_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Router"):
-        dr, routes = node.get("default_route"), _routes(node)
-        if isinstance(dr, str) and routes and dr not in routes:
-            yield Problem(code="check.default-route", path=path + ("default_route",),
-                          message=f"default route '{dr}' is not a route of this Router",
-                          expected="one of: " + ", ".join(routes), found=repr(dr), hint=_route_hint(dr, routes))
-
-
-@check("check.route-target")
-def mapping_targets_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Router"):
-        routes = _routes(node)
-        if not routes:
-            continue
-        for i, m in _mappings(node):
-            r = m.get("route")
-            if isinstance(r, str) and r not in routes:
-                yield Problem(code="check.route-target", path=path + ("route_mappings", i, "route"),
-                              message=f"route mapping points to '{r}', which is not a route of this Router",
-                              expected="one of: " + ", ".join(routes), found=repr(r), hint=_route_hint(r, routes))
-
-
-@check("check.modality")
-def modality_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    """Names are checked by the schema; here: a combination lists each modality once and never 'message'."""
-    for path, node in _typed(ctx, "Router"):
-        for i, m in _mappings(node):
-            mod = m.get("modality")
-            if not isinstance(mod, list) or not all(isinstance(x, str) for x in mod):
-                continue
-            p = path + ("route_mappings", i, "modality")
-            if len(set(mod)) != len(mod):
-                yield Problem(code="check.modality", path=p, message=f"modality {mod} lists a modality twice",
-                              hint="a combination names each modality once, e.g. [image, text]")
-            if "message" in mod and len(set(mod)) > 1:
-                yield Problem(code="check.modality", path=p, message="'message' cannot be combined with other "
-                              "modalities", expected="a combination of " + ", ".join(MODALITIES[:4]),
-                              hint="use modality: message on its own")
-
-
-@check("check.duplicate-mapping")
-def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Router"):
-        seen: dict[tuple, int] = {}
-        for i, m in _mappings(node):
-            key = (m.get("task"), _modality_key(m.get("modality")))
-            if key in seen:
-                first = seen[key]
-                yield Problem(code="check.duplicate-mapping", path=path + ("route_mappings", i),
-                              message=f"(task={key[0]!r}, modality={key[1]!r}) is already mapped by "
-                                      f"route_mappings[{first}]",
-                              hint="the first mapping wins; remove or change one of them")
-            else:
-                seen[key] = i
-
-
-def effective_default(node: Mapping[str, Any]) -> str | None:
-    """The Router's default route: ``default_route``, or the first route when ``allow_empty_key`` (default)."""
-    dr = node.get("default_route")
-    if isinstance(dr, str):
-        return dr
-    routes = _routes(node)
-    return routes[0] if node.get("allow_empty_key", True) is not False and routes else None
-
-
-@check("check.unreachable-route")
-def reachable_routes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    """A route is reached by a mapping, as the default, or by ``task=<route>`` — unless a catch-all mapping
-    (no task, no modality), or one for that task, answers first. Only certain cases are reported (warning)."""
-    for path, node in _typed(ctx, "Router"):
-        routes = _routes(node)
-        maps = [(i, m) for i, m in _mappings(node) if m.get("route") in routes]  # bad targets: reported elsewhere
-        targets = {m.get("route") for _, m in maps}
-        for route in routes:
-            if route in targets or route == effective_default(node):
-                continue
-            first = next((i for i, m in maps if m.get("modality") is None and m.get("task") in (None, route)), None)
-            if first is not None:
-                rule = "a catch-all mapping" if maps and node["route_mappings"][first].get("task") is None else \
-                    f"a mapping for task '{route}'"
-                yield Problem(code="check.unreachable-route", path=path + ("sub_modules", route),
-                              severity="warning", message=f"route '{route}' can never be selected",
-                              hint=f"route_mappings[{first}] ({rule}) answers before a route is looked up by name; "
-                                   "map a task or modality to this route, or remove it")
-
-
 # --------------------------------------------------------------------------- module options
 def _task_feature(task: Any) -> str | None:
     """The feature a Transformer of this task writes when no modality_config says otherwise."""
@@ -264,7 +147,7 @@ def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[
               "add module_output_name (e.g. token_embeddings) next to modality_config"),
              ("Dense", "init_bias", "bias", True, "remove init_bias, or set bias: true"),
              ("SparseStaticEmbedding", "path", "weight", False, "give either weight or path (an IDF JSON file)")]
-    for path, node in _typed(ctx, "Transformer"):  # without modality_config the output name is the task's own
+    for path, node in nodes_of_type(ctx, "Transformer"):  # without modality_config the output name is the task's own
         out, task = node.get("module_output_name"), node.get("transformer_task", "feature-extraction")
         default = _task_feature(task)
         if isinstance(out, str) and node.get("modality_config") is None and default and out not in (
@@ -274,7 +157,7 @@ def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[
                           expected=f"'{default}' (what a {task} Transformer writes) or a modality_config",
                           found=repr(out), hint=f"remove module_output_name, or set it to {default}")
     for type_name, key, other, needed, hint in rules:
-        for path, node in _typed(ctx, type_name):
+        for path, node in nodes_of_type(ctx, type_name):
             if node.get(key) is None:
                 continue
             if needed and node.get(other, True if other == "bias" else None) in (None, False, ""):
@@ -286,7 +169,7 @@ def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[
 
 @check("check.activation")
 def activation_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Dense"):
+    for path, node in nodes_of_type(ctx, "Dense"):
         act = node.get("activation_function")
         if isinstance(act, str):
             from stpipe.modules.activations import resolve_activation
@@ -303,7 +186,7 @@ def activation_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
 def remote_code_is_explicit(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     if defn.get("trust_remote_code") is True:
         return
-    for path, node in _typed(ctx, "Transformer"):
+    for path, node in nodes_of_type(ctx, "Transformer"):
         for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
             kw = node.get(key)
             if isinstance(kw, Mapping) and kw.get("trust_remote_code") is True:
@@ -325,7 +208,7 @@ def _dtype_names() -> list[str]:
 
 @check("check.dtype")
 def dtype_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Transformer"):
+    for path, node in nodes_of_type(ctx, "Transformer"):
         kw = node.get("model_kwargs")
         if not isinstance(kw, Mapping):
             continue
@@ -423,7 +306,7 @@ _PATH_PARAMS = {"Transformer": {"model_name_or_path": ("config.json",), "tokeniz
 def model_paths_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     """Models and tokenizers must be found: locally or in the HF cache (an error offline, else a warning)."""
     for type_name, params in _PATH_PARAMS.items():
-        for path, node in _typed(ctx, type_name):
+        for path, node in nodes_of_type(ctx, type_name):
             for key, wanted in params.items():
                 value = node.get(key)
                 why = _locate(value, ctx.base_dir, wanted) if isinstance(value, str) and value else None
@@ -439,7 +322,7 @@ def model_paths_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pr
 
 @check("check.static-dims")
 def static_embedding_dims(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "StaticEmbedding"):
+    for path, node in nodes_of_type(ctx, "StaticEmbedding"):
         w, dim = node.get("embedding_weights"), node.get("embedding_dim")
         if "load_from" in node:
             continue
@@ -455,7 +338,7 @@ def static_embedding_dims(defn: Mapping[str, Any], ctx: CheckContext) -> Iterato
 
 @check("check.init-shape")
 def dense_init_shapes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    for path, node in _typed(ctx, "Dense"):
+    for path, node in nodes_of_type(ctx, "Dense"):
         n_in, n_out = node.get("in_features"), node.get("out_features")
         w, b = node.get("init_weight"), node.get("init_bias")
         if isinstance(w, list) and isinstance(n_in, int) and isinstance(n_out, int):
@@ -467,3 +350,8 @@ def dense_init_shapes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pr
         if isinstance(b, list) and isinstance(n_out, int) and len(b) != n_out:
             yield Problem(code="check.init-shape", path=path + ("init_bias",), message="init_bias has the wrong "
                           "length", expected=f"{n_out} numbers (out_features)", found=f"{len(b)} numbers")
+
+
+# --------------------------------------------------------------------------- Router checks
+# At the bottom: checks_router imports the registry above (it registers its checks before check.options).
+from stpipe.config import checks_router  # noqa: E402, F401

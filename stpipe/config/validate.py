@@ -32,7 +32,8 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.checks import CheckContext, effective_default, run_checks
+from stpipe.config.checks import CheckContext, run_checks
+from stpipe.config.checks_router import effective_default
 from stpipe.config.errors import ConfigError, ConfigWarning, Problem, format_path
 from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes

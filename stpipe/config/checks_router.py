@@ -1,0 +1,153 @@
+"""Semantic checks of Router nodes (issue 3), registered in the one registry of :mod:`stpipe.config.checks`.
+
+A Router's ``sub_modules`` routes must be non-empty, its ``default_route`` and every ``route_mappings``
+target must name a route, modality combinations must be well formed, no (task, modality) pair may be
+mapped twice, and a route nothing can select is reported (a warning). These checks run, and report,
+between the id/reference checks and the module-option checks (``before=`` below keeps that place
+whichever of the two modules is imported first); importing :mod:`stpipe.config.checks` loads this module.
+
+>>> effective_default({"sub_modules": {"query": [], "document": []}})
+'query'
+>>> effective_default({"sub_modules": {"query": []}, "allow_empty_key": False}) is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from stpipe.config.checks import CheckContext, check, nodes_of_type
+from stpipe.config.errors import Problem, did_you_mean
+from stpipe.modules.modality import MODALITIES, normalize_modality
+
+_NEXT = "check.options"
+"""The first check after the Router checks in the report order."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _routes(node: Mapping[str, Any]) -> list[str]:
+    sub = node.get("sub_modules")
+    return [str(k) for k in sub] if isinstance(sub, Mapping) else []
+
+
+def _route_hint(value: Any, routes: list[str]) -> str:
+    close = did_you_mean(str(value), routes) if isinstance(value, str) else None
+    avail = "available routes: " + (", ".join(routes) if routes else "none")
+    return f"{close} {avail}" if close else avail
+
+
+def _mappings(node: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    rm = node.get("route_mappings")
+    if isinstance(rm, list):
+        for i, m in enumerate(rm):
+            if isinstance(m, Mapping):
+                yield i, m
+
+
+def _modality_key(m: Any) -> Any:
+    if isinstance(m, list) and all(isinstance(x, str) for x in m):
+        return normalize_modality(m)
+    return m if m is None or isinstance(m, str) else repr(m)
+
+
+
+# --------------------------------------------------------------------------- checks
+@check("check.empty-route", before=_NEXT)
+def routes_not_empty(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in nodes_of_type(ctx, "Router"):
+        sub = node.get("sub_modules")
+        if isinstance(sub, Mapping):
+            for route, mods in sub.items():
+                if isinstance(mods, list) and not mods:
+                    yield Problem(code="check.empty-route", path=path + ("sub_modules", route),
+                                  message=f"route '{route}' has no modules",
+                                  hint="give the route at least an input module (e.g. a Transformer), or remove it")
+
+
+@check("check.default-route", before=_NEXT)
+def default_route_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in nodes_of_type(ctx, "Router"):
+        dr, routes = node.get("default_route"), _routes(node)
+        if isinstance(dr, str) and routes and dr not in routes:
+            yield Problem(code="check.default-route", path=path + ("default_route",),
+                          message=f"default route '{dr}' is not a route of this Router",
+                          expected="one of: " + ", ".join(routes), found=repr(dr), hint=_route_hint(dr, routes))
+
+
+@check("check.route-target", before=_NEXT)
+def mapping_targets_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in nodes_of_type(ctx, "Router"):
+        routes = _routes(node)
+        if not routes:
+            continue
+        for i, m in _mappings(node):
+            r = m.get("route")
+            if isinstance(r, str) and r not in routes:
+                yield Problem(code="check.route-target", path=path + ("route_mappings", i, "route"),
+                              message=f"route mapping points to '{r}', which is not a route of this Router",
+                              expected="one of: " + ", ".join(routes), found=repr(r), hint=_route_hint(r, routes))
+
+
+@check("check.modality", before=_NEXT)
+def modality_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """Names are checked by the schema; here: a combination lists each modality once and never 'message'."""
+    for path, node in nodes_of_type(ctx, "Router"):
+        for i, m in _mappings(node):
+            mod = m.get("modality")
+            if not isinstance(mod, list) or not all(isinstance(x, str) for x in mod):
+                continue
+            p = path + ("route_mappings", i, "modality")
+            if len(set(mod)) != len(mod):
+                yield Problem(code="check.modality", path=p, message=f"modality {mod} lists a modality twice",
+                              hint="a combination names each modality once, e.g. [image, text]")
+            if "message" in mod and len(set(mod)) > 1:
+                yield Problem(code="check.modality", path=p, message="'message' cannot be combined with other "
+                              "modalities", expected="a combination of " + ", ".join(MODALITIES[:4]),
+                              hint="use modality: message on its own")
+
+
+@check("check.duplicate-mapping", before=_NEXT)
+def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    for path, node in nodes_of_type(ctx, "Router"):
+        seen: dict[tuple, int] = {}
+        for i, m in _mappings(node):
+            key = (m.get("task"), _modality_key(m.get("modality")))
+            if key in seen:
+                first = seen[key]
+                yield Problem(code="check.duplicate-mapping", path=path + ("route_mappings", i),
+                              message=f"(task={key[0]!r}, modality={key[1]!r}) is already mapped by "
+                                      f"route_mappings[{first}]",
+                              hint="the first mapping wins; remove or change one of them")
+            else:
+                seen[key] = i
+
+
+def effective_default(node: Mapping[str, Any]) -> str | None:
+    """The Router's default route: ``default_route``, or the first route when ``allow_empty_key`` (default)."""
+    dr = node.get("default_route")
+    if isinstance(dr, str):
+        return dr
+    routes = _routes(node)
+    return routes[0] if node.get("allow_empty_key", True) is not False and routes else None
+
+
+@check("check.unreachable-route", before=_NEXT)
+def reachable_routes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """A route is reached by a mapping, as the default, or by ``task=<route>`` — unless a catch-all mapping
+    (no task, no modality), or one for that task, answers first. Only certain cases are reported (warning)."""
+    for path, node in nodes_of_type(ctx, "Router"):
+        routes = _routes(node)
+        maps = [(i, m) for i, m in _mappings(node) if m.get("route") in routes]  # bad targets: reported elsewhere
+        targets = {m.get("route") for _, m in maps}
+        for route in routes:
+            if route in targets or route == effective_default(node):
+                continue
+            first = next((i for i, m in maps if m.get("modality") is None and m.get("task") in (None, route)), None)
+            if first is not None:
+                rule = "a catch-all mapping" if maps and node["route_mappings"][first].get("task") is None else \
+                    f"a mapping for task '{route}'"
+                yield Problem(code="check.unreachable-route", path=path + ("sub_modules", route),
+                              severity="warning", message=f"route '{route}' can never be selected",
+                              hint=f"route_mappings[{first}] ({rule}) answers before a route is looked up by name; "
+                                   "map a task or modality to this route, or remove it")

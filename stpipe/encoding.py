@@ -1,0 +1,301 @@
+"""Stateless machinery behind :meth:`stpipe.pipeline.Pipeline.encode`.
+
+The Pipeline owns the state (modules, prompts, device, defaults) and the loop that runs its modules; this
+module holds everything around that loop that depends only on its arguments, in the order ``encode`` uses it:
+
+1. arguments: :func:`check_encode_kwargs`, :func:`resolve_prompt`, :func:`dense_flags`, :func:`sparse_flags`;
+   inputs: :func:`as_input_list` (one input or a batch?), :func:`input_length` (the sort key),
+   :func:`unsupported_modality` and :func:`call_preprocess` (the first module's ``preprocess``);
+2. batching: :func:`group_by_modality` (mixed-modality calls into a routing pipeline),
+   :func:`length_sorted_batches`, :func:`batch_count`;
+3. per-batch output: :func:`dense_extractor` / :func:`sparse_extractor` build the ``extract(out, n)``
+   callable that turns one batch's output features into n per-input results (truncate → normalise, or
+   top-k → sparse);
+4. whole-call output: :func:`finish_dense` (quantise → convert) and :func:`finish_sparse` (stack → convert),
+   with :func:`check_sparse_options` for the options a SparseEncoder rejects.
+
+>>> as_input_list("one sentence")
+(['one sentence'], True)
+>>> [b for b in length_sorted_batches(["a", "ccc", "bb"], [0, 1, 2], batch_size=2)]
+[[1, 2], [0]]
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from stpipe import similarity as sim
+from stpipe.modules.modality import infer_modality, modality_str
+
+logger = logging.getLogger("stpipe")
+
+ALWAYS_ALLOWED_KWARGS = frozenset({"task", "processing_kwargs"})
+"""``encode`` keyword arguments accepted whether or not a module's forward takes them."""
+
+Extract = Callable[[dict[str, Any], int], list[Any]]
+"""``extract(out_features, n)`` → n per-input results of one batch."""
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+def check_encode_kwargs(kwargs: Mapping[str, Any], model_kwargs: list[str], modality: Any) -> None:
+    """Reject ``encode`` kwargs no module uses (``model_kwargs``), and ``modality=`` without a router."""
+    unused = sorted(set(kwargs) - set(model_kwargs) - ALWAYS_ALLOWED_KWARGS)
+    if unused:
+        valid = (f"the valid additional keyword arguments are: {model_kwargs}" if model_kwargs
+                 else "this pipeline does not accept any additional keyword arguments")
+        raise ValueError(f"encode() got keyword arguments that no module of this pipeline uses: {unused}; "
+                         f"{valid} (plus 'task' and 'processing_kwargs').")
+    if modality is not None and "modality" not in model_kwargs:
+        raise ValueError("modality= is only accepted by pipelines with a module that routes by modality "
+                         "(a Router); this pipeline infers the modality from the inputs.")
+
+
+def resolve_prompt(prompts: Mapping[str, str], default_prompt_name: str | None, prompt: str | None,
+                   prompt_name: str | None) -> str | None:
+    """The prompt text: ``prompt`` wins over ``prompt_name`` (with a warning), then the default prompt."""
+    if prompt is not None:
+        if prompt_name is not None:
+            logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
+                           "Ignoring the `prompt_name` in favor of `prompt`.")
+        return prompt
+    if prompt_name is not None:
+        if prompt_name not in prompts:
+            raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary "
+                             f"with keys {list(prompts)!r}.")
+        return prompts[prompt_name]
+    if default_prompt_name is not None:
+        return prompts.get(default_prompt_name)
+    return None
+
+
+def dense_flags(output_value: str | None, convert_to_numpy: bool | None,
+                convert_to_tensor: bool | None) -> tuple[bool, bool]:
+    """``(to_numpy, to_tensor)`` for a dense pipeline: numpy by default, a tensor wins over numpy, and
+    outputs other than sentence embeddings are never stacked (both False)."""
+    to_numpy = True if convert_to_numpy is None else convert_to_numpy
+    to_tensor = bool(convert_to_tensor)
+    if to_tensor:
+        to_numpy = False
+    if output_value != "sentence_embedding":
+        to_tensor = to_numpy = False
+    return to_numpy, to_tensor
+
+
+def sparse_flags(convert_to_numpy: bool | None, convert_to_tensor: bool | None,
+                 convert_to_sparse_tensor: bool | None, save_to_cpu: bool) -> tuple[bool, bool, bool, bool]:
+    """``(to_numpy, to_tensor, to_sparse, to_cpu)`` for a SparseEncoder (numpy implies dense, on cpu)."""
+    if convert_to_numpy:
+        convert_to_tensor, convert_to_sparse_tensor, save_to_cpu = True, False, True
+    to_tensor = True if convert_to_tensor is None else convert_to_tensor
+    to_sparse = True if convert_to_sparse_tensor is None else convert_to_sparse_tensor
+    return bool(convert_to_numpy), to_tensor, to_sparse, save_to_cpu
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def _is_message(x: Any) -> bool:
+    return isinstance(x, dict) and "role" in x and "content" in x
+
+
+def is_single_input(inputs: Any) -> bool:
+    """A conversation (list of role/content dicts) is one input; lists, tuples, numpy str/object arrays,
+    datasets Columns and generators are batches; anything else is one input."""
+    if isinstance(inputs, list) and inputs and _is_message(inputs[0]):
+        return True
+    if isinstance(inputs, (list, tuple)) or inspect.isgenerator(inputs) or type(inputs).__name__ == "Column":
+        return False
+    return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"))
+
+
+def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
+    """``(inputs as a list, whether the caller passed one input)``."""
+    if is_single_input(inputs):
+        return [inputs], True
+    if isinstance(inputs, list):
+        return inputs, False
+    return (inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)), False
+
+
+def unsupported_modality(modality: Any, modalities: list[Any], model_type: str) -> ValueError:
+    """The error for a batch whose modality the first module does not accept."""
+    source = f"{model_type} model"
+    if isinstance(modality, tuple) and all(m in modalities for m in modality):
+        return ValueError(f"This {source} supports {' and '.join(modality)} individually, but cannot "
+                          "combine them in a single input. Encode each modality separately (one call per "
+                          "modality).")
+    return ValueError(f"Modality '{modality_str(modality)}' is not supported by this {source}. Supported "
+                      f"modalities: {', '.join(str(modality_str(m)) for m in modalities)}.")
+
+
+def call_preprocess(module: Any, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
+    """``module.preprocess(inputs, prompt=prompt, **kwargs)``; for an old-style module without a ``prompt``
+    argument, the prompt is prepended to each text (to the first element of a tuple) instead."""
+    params = inspect.signature(module.preprocess).parameters
+    if "prompt" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return module.preprocess(list(inputs), prompt=prompt, **kwargs)
+    if prompt:
+        inputs = [(prompt + x[0], *x[1:]) if isinstance(x, tuple) else prompt + x if isinstance(x, str) else x
+                  for x in inputs]
+    return module.preprocess(list(inputs), **kwargs)
+
+
+def input_length(x: Any) -> int:
+    """A size estimate used only to sort inputs into batches of similar length."""
+    if isinstance(x, str):
+        return len(x)
+    if isinstance(x, (tuple, list)) and x and not _is_message(x[0]):
+        return sum(input_length(s) for s in x)
+    if isinstance(x, list) and x and _is_message(x[0]):
+        return sum(input_length(m) for m in x)
+    if isinstance(x, dict):
+        if "array" in x:
+            return input_length(x["array"])
+        if "content" in x:
+            c = x["content"]
+            if isinstance(c, str):
+                return len(c)
+            if isinstance(c, list):
+                return sum(len(str(i.get("text", ""))) for i in c if isinstance(i, dict))
+            return 1
+        return sum(input_length(v) for v in x.values())
+    if isinstance(x, torch.Tensor):
+        return x.nelement()
+    if isinstance(x, np.ndarray):
+        return int(x.size)
+    size = getattr(x, "size", None)  # a PIL image
+    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        return size[0] * size[1]
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------- batching
+def group_by_modality(inputs: list[Any]) -> dict[Any, list[int]]:
+    """Input indices by inferred modality (None where it cannot be inferred); ``{None: all indices}``
+    when every input falls into the same group (then nothing needs splitting)."""
+    found: dict[Any, list[int]] = {}
+    for i, x in enumerate(inputs):
+        try:
+            key = infer_modality(x)
+        except ValueError:
+            key = None
+        found.setdefault(key, []).append(i)
+    return found if len(found) > 1 else {None: list(range(len(inputs)))}
+
+
+def length_sorted_batches(inputs: list[Any], indices: list[int], batch_size: int) -> Iterator[list[int]]:
+    """``indices`` sorted by descending :func:`input_length` (stable), cut into batches of ``batch_size``."""
+    order = np.argsort([-input_length(inputs[i]) for i in indices])
+    ordered = [indices[j] for j in order]
+    for start in range(0, len(ordered), batch_size):
+        yield ordered[start:start + batch_size]
+
+
+def batch_count(groups: Mapping[Any, list[int]], batch_size: int) -> int:
+    """How many batches :func:`length_sorted_batches` yields over all groups (for the progress bar)."""
+    return sum((len(ix) + batch_size - 1) // batch_size for ix in groups.values())
+
+
+def feature(out: Mapping[str, Any], key: str) -> Any:
+    """``out[key]``, or a ValueError naming the features the pipeline did produce."""
+    if key not in out:
+        raise ValueError(f"the pipeline produced no {key!r}; features available: {sorted(out)}")
+    return out[key]
+
+
+# ---------------------------------------------------------------------------------------------- dense output
+def dense_extractor(output_value: str | None, truncate_dim: int | None, normalize: bool, to_cpu: bool) -> Extract:
+    """Per batch: truncate sentence embeddings, then give per input the trimmed token embeddings
+    (``"token_embeddings"``), a dict of features (``None``), or the (normalised) ``output_value`` rows."""
+
+    def extract(out: dict[str, Any], n: int) -> list[Any]:
+        if truncate_dim is not None and "sentence_embedding" in out:
+            out["sentence_embedding"] = out["sentence_embedding"][..., :truncate_dim]
+        if output_value == "token_embeddings":
+            rows = []
+            for emb, mask in zip(feature(out, "token_embeddings"), feature(out, "attention_mask"), strict=True):
+                nonzero = torch.nonzero(mask).flatten()
+                last = int(nonzero[-1]) if len(nonzero) else 0
+                rows.append(emb[: last + 1])
+            return rows
+        if output_value is None:
+            return [{k: v[i] if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n else v
+                     for k, v in out.items()} for i in range(n)]
+        emb = feature(out, output_value)
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+        if to_cpu:
+            emb = emb.cpu()
+        return list(emb)
+
+    return extract
+
+
+def finish_dense(results: list[Any], single: bool, *, output_value: str | None, precision: str,
+                 convert_to_tensor: bool, convert_to_numpy: bool, device: torch.device) -> Any:
+    """Whole call: quantise the stacked sentence embeddings to ``precision``, then convert (tensor, numpy
+    array or list of tensors); other outputs are returned as the per-input list."""
+    if output_value != "sentence_embedding":
+        if precision != "float32":
+            raise ValueError(f"precision={precision!r} applies to sentence embeddings only, not to "
+                             f"output_value={output_value!r}")
+        return results[0] if single else results
+    stacked: Any = torch.stack(results) if results else torch.tensor([], device=device)
+    if len(results) and precision != "float32":
+        stacked = sim.quantize_embeddings(stacked, precision)  # type: ignore[arg-type]
+    if convert_to_tensor:
+        stacked = torch.as_tensor(stacked)
+    elif convert_to_numpy:
+        if not len(results):
+            stacked = np.array([])
+        elif isinstance(stacked, torch.Tensor):
+            stacked = (stacked.float() if stacked.dtype == torch.bfloat16 else stacked).cpu().numpy()
+    else:
+        stacked = list(torch.from_numpy(stacked) if isinstance(stacked, np.ndarray) else stacked)
+    return stacked[0] if single else stacked
+
+
+# ---------------------------------------------------------------------------------------------- sparse output
+def check_sparse_options(output_value: str | None, precision: str, normalize_embeddings: bool,
+                         truncate_dim: int | None) -> None:
+    """Reject the dense-only options: sparse embeddings are returned whole."""
+    unsupported = [name for name, bad in (("output_value", output_value != "sentence_embedding"),
+                                          ("precision", precision != "float32"),
+                                          ("normalize_embeddings", normalize_embeddings),
+                                          ("truncate_dim", truncate_dim is not None)) if bad]
+    if unsupported:
+        raise ValueError(f"{', '.join(unsupported)} not supported by SparseEncoder pipelines (sparse "
+                         "embeddings are returned whole)")
+
+
+def sparse_extractor(max_active_dims: int | None, to_sparse: bool, to_cpu: bool) -> Extract:
+    """Per batch: keep the top ``max_active_dims`` of each sentence embedding, optionally as sparse COO."""
+
+    def extract(out: dict[str, Any], n: int) -> list[Any]:
+        emb = sim.select_max_active_dims(feature(out, "sentence_embedding"), max_active_dims)
+        if to_sparse:
+            emb = emb.to_sparse()
+        if to_cpu:
+            emb = emb.cpu()
+        return list(emb)
+
+    return extract
+
+
+def finish_sparse(results: list[Any], single: bool, *, to_tensor: bool, to_sparse: bool, convert_to_numpy: bool,
+                  to_cpu: bool, device: torch.device) -> Any:
+    """Whole call: stack (an empty call gives an empty tensor), then convert (tensor, numpy or list)."""
+    if results:
+        stacked = torch.stack(results)
+    else:
+        stacked = torch.tensor([], device="cpu" if to_cpu else device)
+        stacked = stacked.to_sparse() if to_sparse else stacked
+    if convert_to_numpy:
+        out: Any = stacked.float().numpy() if len(results) else np.array([])
+    else:
+        out = stacked if to_tensor else list(stacked)
+    return out[0] if single else out
