@@ -49,12 +49,14 @@ def build(
     device: str | None = None,
     trust_remote_code: bool | None = None,
     base_dir: str | os.PathLike | None = None,
+    allow_pickle: bool = False,
 ) -> Pipeline:
     """Build a :class:`Pipeline` from a model definition (dict or YAML file) or a saved model directory.
 
     ``overrides`` are ``key.path=value`` strings (list items by index: ``modules.1.pooling_mode=cls``;
     ``+key=value`` adds a key, ``~key`` removes one). ``validate=False`` skips the static checks (the
     constructors still check their own arguments). ``trust_remote_code`` overrides the definition's.
+    ``allow_pickle`` lets modules fall back to ``pytorch_model.bin`` weights (loaded with ``weights_only``).
     """
     sources = None
     if isinstance(definition, (str, os.PathLike)):
@@ -67,7 +69,7 @@ def build(
                                    "you can override, then build that")
             from stpipe.formats.st import load
 
-            return load(target, device=device, trust_remote_code=bool(trust_remote_code))
+            return load(target, device=device, trust_remote_code=bool(trust_remote_code), allow_pickle=allow_pickle)
         definition, sources = read_definition_file(target)
         base_dir = base_dir if base_dir is not None else target.parent
     if overrides and sources is None:
@@ -81,7 +83,8 @@ def build(
             from stpipe.config.validate import validate as validate_definition
 
             data = validate_definition(data, sources=sources, base_dir=base_dir)
-        return _build(data, original, device=device, trust_remote_code=trust_remote_code, base_dir=base_dir)
+        return _build(data, original, device=device, trust_remote_code=trust_remote_code, base_dir=base_dir,
+                      allow_pickle=allow_pickle)
     except ConfigError as exc:
         if not sources or all(p.source for p in exc.problems):
             raise
@@ -90,9 +93,9 @@ def build(
 
 
 def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None, trust_remote_code: bool | None,
-           base_dir: str | os.PathLike | None) -> Pipeline:
+           base_dir: str | os.PathLike | None, allow_pickle: bool = False) -> Pipeline:
     trust = bool(data.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
-    builder = Builder(base_dir=base_dir, trust_remote_code=trust)
+    builder = Builder(base_dir=base_dir, trust_remote_code=trust, allow_pickle=allow_pickle)
     modules = data.get("modules")
     if not isinstance(modules, list) or not modules:
         raise config_error("build.no-modules", ("modules",), "a model definition needs a non-empty `modules` list",
@@ -193,7 +196,9 @@ class Builder:
     """Instantiates nodes; remembers ``id``s (for ``ref``) and built modules by config path (for
     ``bind_upstream`` along a sequence: node ``(..., i)`` is bound to node ``(..., i - 1)``)."""
 
-    def __init__(self, base_dir: str | os.PathLike | None = None, trust_remote_code: bool = False) -> None:
+    def __init__(self, base_dir: str | os.PathLike | None = None, trust_remote_code: bool = False,
+                 allow_pickle: bool = False) -> None:
+        self.allow_pickle = allow_pickle
         self.base_dir = base_dir
         self.trust_remote_code = trust_remote_code
         self.ids: dict[str, Module] = {}
@@ -242,7 +247,7 @@ class Builder:
             elif node.get("load_from") is not None:
                 module = self._load(cls, self._resolve("load_from", node["load_from"]), params)
             else:
-                module = cls(**self._trust(cls, params))
+                module = cls(**self._loader_policy(cls, params))
         except StpipeError as exc:
             if isinstance(exc, ConfigError):
                 raise
@@ -260,19 +265,24 @@ class Builder:
             return resolve_model_path(str(value), self.base_dir)
         return value
 
-    def _trust(self, cls: type, params: dict[str, Any]) -> dict[str, Any]:
-        """With trust_remote_code, pass it to Hugging Face loaders through model/processor/config kwargs."""
-        if not self.trust_remote_code:
+    def _loader_policy(self, cls: type, params: dict[str, Any]) -> dict[str, Any]:
+        """Pass trust_remote_code (model/processor/config kwargs) and allow_pickle (model_kwargs.use_safetensors
+        left to transformers) to Hugging Face loaders; a value the node sets explicitly wins."""
+        if not (self.trust_remote_code or self.allow_pickle):
             return params
         init = inspect.signature(cls.__init__).parameters
         out = dict(params)
         for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
             if key in init:
-                out[key] = {"trust_remote_code": True, **(out.get(key) or {})}
+                extra = {"trust_remote_code": True} if self.trust_remote_code else {}
+                if self.allow_pickle and key == "model_kwargs":
+                    extra["use_safetensors"] = None
+                out[key] = {**extra, **(out.get(key) or {})}
         return out
 
     def _load(self, cls: type, directory: str, params: dict[str, Any]) -> Module:
-        kwargs: dict[str, Any] = {"overrides": params, "trust_remote_code": self.trust_remote_code}
+        kwargs: dict[str, Any] = {"overrides": params, "trust_remote_code": self.trust_remote_code,
+                                  "allow_pickle": self.allow_pickle}
         sig = inspect.signature(cls.load).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in sig.values()):
             kwargs = {k: v for k, v in kwargs.items() if k in sig}

@@ -12,6 +12,7 @@ import yaml
 
 from stpipe.config.errors import LoadError, StpipeError
 
+OUTPUT_SUFFIXES = (".npy", ".jsonl")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -35,7 +36,9 @@ def _resolve_saved(composed: Any) -> None:
     from stpipe.builder import apply_overrides
     from stpipe.formats.st import to_definition
 
-    definition = to_definition(composed.saved_model)
+    run = composed.run
+    definition = to_definition(composed.saved_model, trust_remote_code=bool(run.get("trust_remote_code")),
+                               allow_pickle=bool(run.get("allow_pickle")))
     model_overrides = [o.split("model.", 1)[1] if "model." in o else o for o in composed.model_overrides]
     composed.definition = apply_overrides(definition, model_overrides, composed.sources)
 
@@ -51,7 +54,7 @@ def _pipeline(composed):
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
     run = composed.run
     return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
-                 trust_remote_code=run.get("trust_remote_code") or None)
+                 trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
 
 
 # --------------------------------------------------------------------------- inputs and outputs
@@ -192,6 +195,9 @@ def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
 
 def _encode(composed: Any, index: int | None) -> None:
     run = composed.run
+    output = _with_index(run.get("output"), index)
+    if output and not output.endswith(OUTPUT_SUFFIXES):  # before any weight loads
+        raise CommandError(f"output '{output}': use a .npy or .jsonl file name")
     texts = read_inputs(run.get("inputs"))
     t0 = time.perf_counter()
     pipe = _pipeline(composed)
@@ -204,7 +210,6 @@ def _encode(composed: Any, index: int | None) -> None:
     except ValueError as exc:  # e.g. no route for the given task, unknown prompt name
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0
-    output = _with_index(run.get("output"), index)
     if output:
         shape, dtype = write_output(emb, output)
     else:

@@ -195,6 +195,13 @@ def test_damaged_saved_model_gives_a_clear_error_naming_the_file(tmp_path, minil
     assert r.returncode == 2, r.stdout
     assert "Traceback" not in r.stderr and needle in r.stderr
     assert not (tmp_path / "e.npy").exists()
+    if damage == "pickle":  # an explicit opt-in loads it (torch.load with weights_only) and gives the same model
+        r = stpipe("encode", str(d), "allow_pickle=true", f"inputs={inputs_file}", f"output={tmp_path / 'e.npy'}")
+        assert r.returncode == 0, r.stderr
+        from sentence_transformers import SentenceTransformer
+
+        expected = SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS)
+        assert np.abs(np.load(tmp_path / "e.npy") - expected).max() <= 1e-5
 
 
 def test_five_mistakes_reported_at_once_by_the_command(tmp_path):
