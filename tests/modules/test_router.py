@@ -207,14 +207,9 @@ def test_route_key_strings():
 
 # ============================================================================ real modules
 @pytest.fixture(scope="module")
-def tok_dir(tiny_bert_dir, tmp_path_factory):
-    from transformers import BertTokenizerFast
-
-    d = tmp_path_factory.mktemp("router-tok")
-    words = list(dict.fromkeys((tiny_bert_dir / "vocab.txt").read_text().split()))
-    (d / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizerFast(vocab=str(d / "vocab.txt"), do_lower_case=True, model_max_length=64).save_pretrained(d)
-    return d
+def tok_dir(tiny_bert_dir):
+    """The tiny BERT's fast WordPiece tokenizer (tokenizer.json)."""
+    return tiny_bert_dir
 
 
 @pytest.fixture()
@@ -489,16 +484,9 @@ def test_describe_follows_routes():
 
 # ============================================================================ the seed's SPLADE example
 @pytest.fixture(scope="module")
-def mlm_dir(tiny_mlm_dir, tok_dir, tmp_path_factory):
-    """The tiny BertForMaskedLM with the working tokenizer of ``tok_dir``."""
-    import shutil
-
-    d = tmp_path_factory.mktemp("router-mlm")
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy(tiny_mlm_dir / f, d / f)
-    for f in tok_dir.iterdir():
-        shutil.copy(f, d / f.name)
-    return d
+def mlm_dir(tiny_mlm_dir):
+    """The tiny BertForMaskedLM with its tokenizer."""
+    return tiny_mlm_dir
 
 
 def _sparse_outputs(router) -> list[torch.Tensor]:
