@@ -124,22 +124,30 @@ def _record(rec: Any, base: Path, where: str) -> Any:
 
 
 def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
+    """Write embeddings to ``.npy`` (an (N, D) array) or ``.jsonl`` (one embedding per line; a sparse
+    embedding as ``{"indices": [...], "values": [...]}`` of its non-zero dimensions)."""
     import numpy as np
     import torch
 
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(emb, torch.Tensor) and emb.is_sparse and output.endswith(".jsonl"):
+        emb = emb.coalesce().cpu()
+        idx, val = emb.indices(), emb.values().float()
+        with open(output, "w", encoding="utf-8") as fh:
+            for row in range(emb.shape[0]):
+                keep = idx[0] == row
+                fh.write(json.dumps({"indices": idx[1][keep].tolist(), "values": val[keep].tolist()}) + "\n")
+        return tuple(emb.shape), f"sparse {str(emb.dtype).removeprefix('torch.')}"
     if isinstance(emb, torch.Tensor):
         emb = emb.to_dense() if emb.is_sparse else emb
         emb = emb.float().cpu().numpy()
     arr = np.asarray(emb)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
     if output.endswith(".npy"):
         np.save(output, arr)
-    elif output.endswith(".jsonl"):
+    else:
         with open(output, "w", encoding="utf-8") as fh:
             for row in arr:
                 fh.write(json.dumps([float(x) for x in row]) + "\n")
-    else:
-        raise CommandError(f"output '{output}': use a .npy or .jsonl file name")
     return tuple(arr.shape), str(arr.dtype)
 
 

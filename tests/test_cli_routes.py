@@ -126,3 +126,26 @@ def test_bad_record_in_a_real_process(files, tmp_path):
                        capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert r.returncode == 2 and f"{bad}:1: 'image' must be an image file path" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_sparse_model_writes_sparse_jsonl_rows(capsys, files, tmp_path, standins):
+    """A SparseEncoder's rows are written as their non-zero dimensions; they equal what sentence-transformers'
+    SparseEncoder computes from the same saved model."""
+    from sentence_transformers import SparseEncoder
+
+    import stpipe
+    from stpipe.resources import conf_dir
+
+    out = tmp_path / "s.jsonl"
+    rc, stdout, stderr = encode(capsys, "model=sparse", "task=query", f"inputs={files / 'texts.txt'}", f"output={out}")
+    assert rc == 0, stderr
+    assert "sparse float32" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    saved = tmp_path / "saved"
+    stpipe.build(conf_dir() / "model" / "sparse.yaml", device="cpu").save(str(saved))
+    ref = SparseEncoder(str(saved), device="cpu").encode_query(TEXTS, convert_to_tensor=True).to_dense()
+    assert len(rows) == len(TEXTS)
+    for row, expected in zip(rows, ref):
+        nz = expected.nonzero().flatten().tolist()
+        assert row["indices"] == nz
+        assert np.abs(np.array(row["values"]) - expected[nz].numpy()).max() <= 1e-5
