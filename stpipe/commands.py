@@ -161,6 +161,7 @@ def _sweep(model: str | None, overrides: list[str]) -> list[tuple[list[str], Any
     points = sweep_points(model, overrides)
     failing = [(i, p, c) for i, (p, c) in enumerate(points) if isinstance(c, ConfigError)]
     for i, (point, composed) in enumerate(points):
+        point = [o for o in point if o not in overrides]  # what this point sweeps
         if isinstance(composed, ConfigError):
             print(f"FAIL  sweep point {i}: {' '.join(point)}\n"
                   + "\n".join("      " + ln for ln in composed.render().splitlines()), file=sys.stderr)
@@ -185,7 +186,7 @@ def _each_job(model: str | None, overrides: list[str], flags: set[str], job) -> 
         return 0
     points = _sweep(model, overrides)
     for i, (point, composed) in enumerate(points):
-        print(f"[{i}] {' '.join(point)}")
+        print(f"[{i}] {' '.join(o for o in point if o not in overrides)}")
         job(composed, i)
     return 0
 

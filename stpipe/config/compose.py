@@ -381,7 +381,7 @@ def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config
     out: list[tuple[list[str], Composed | ConfigError]] = []
     for n, combo in enumerate(combos):
         point = fixed + list(combo)
-        label = f"sweep point {n} ({' '.join(point)})"
+        label = f"sweep point {n} ({' '.join(combo)})"
         try:
             result = compose(model, point, config_dir=config_dir)
             if validate and result.definition is not None:
