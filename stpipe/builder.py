@@ -208,7 +208,7 @@ class Builder:
         """Build one node (``build_child`` for classes with ``build_from_node``)."""
         path = tuple(path)
         module = self._make(node, path)
-        prev = self.by_path.get((*path[:-1], path[-1] - 1)) if path and isinstance(path[-1], int) else None
+        prev = self.by_path.get(self._upstream_path(path))
         if prev is not None:
             try:
                 dim = prev.get_embedding_dimension()
@@ -220,6 +220,18 @@ class Builder:
                 raise self._wrap(exc, "build.bind", path, type(module).__name__) from None
         self.by_path[path] = module
         return module
+
+    @staticmethod
+    def _upstream_path(path: tuple) -> tuple | None:
+        """The node whose output this node receives: the previous item of its list, or — for the first module
+        of a Router route (``…, "sub_modules", route, 0``) — whatever comes before the Router."""
+        if not path or not isinstance(path[-1], int):
+            return None
+        if path[-1] > 0:
+            return (*path[:-1], path[-1] - 1)
+        if len(path) >= 4 and path[-3] == "sub_modules":
+            return Builder._upstream_path(path[:-3])
+        return None
 
     def _make(self, node: Any, path: tuple) -> Module:
         if not isinstance(node, Mapping):

@@ -227,3 +227,19 @@ def test_interpolations_tensors_and_unknown_names(tmp_path):
         build(str(tmp_path / "no-such-model"))
     with pytest.raises(LoadError, match="'someone/no-such-model' is not in the Hugging Face cache"):
         build("someone/no-such-model")
+
+
+def test_route_modules_are_bound_to_what_precedes_the_router(tiny_bert_dir, tmp_path):
+    """A Router after a Transformer: each route's Pooling learns its dimension from the Transformer, so the saved
+    model loads in sentence-transformers (which needs embedding_dimension) and agrees."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    pipe = build({"modules": [{"type": "Transformer", "model_name_or_path": str(tiny_bert_dir)},
+                              {"type": "Router", "sub_modules": {"query": [{"type": "Pooling", "pooling_mode": "cls"}],
+                                                                 "document": [{"type": "Pooling"}]}}]}, device="cpu")
+    assert pipe[1].get_embedding_dimension() == 32
+    pipe.save(str(tmp_path / "m"))
+    st = SentenceTransformer(str(tmp_path / "m"), device="cpu")
+    for task in ("query", "document"):
+        assert np.abs(st.encode(["a cat"], task=task) - pipe.encode(["a cat"], task=task)).max() <= 1e-5
