@@ -31,7 +31,13 @@ import numpy as np
 import torch
 
 from stpipe import similarity as sim
-from stpipe.modules.modality import infer_modality, modality_str
+from stpipe.modules.modality import (
+    Modality,
+    check_modality,
+    infer_modality,
+    sample_modalities,
+    unsupported_modality_error,
+)
 
 logger = logging.getLogger("stpipe")
 
@@ -43,17 +49,29 @@ Extract = Callable[[dict[str, Any], int], list[Any]]
 
 
 # ---------------------------------------------------------------------------------------------- arguments
-def check_encode_kwargs(kwargs: Mapping[str, Any], model_kwargs: list[str], modality: Any) -> None:
-    """Reject ``encode`` kwargs no module uses (``model_kwargs``), and ``modality=`` without a router."""
+def check_encode_kwargs(kwargs: Mapping[str, Any], model_kwargs: list[str], modality: Any) -> Modality | None:
+    """Reject ``encode`` kwargs no module uses (``model_kwargs``), an invalid ``modality=``, and ``modality=``
+    without a router; returns the modality normalised (``"image+text"`` / ``["text", "image"]`` → a sorted tuple)."""
     unused = sorted(set(kwargs) - set(model_kwargs) - ALWAYS_ALLOWED_KWARGS)
     if unused:
         valid = (f"the valid additional keyword arguments are: {model_kwargs}" if model_kwargs
                  else "this pipeline does not accept any additional keyword arguments")
         raise ValueError(f"encode() got keyword arguments that no module of this pipeline uses: {unused}; "
                          f"{valid} (plus 'task' and 'processing_kwargs').")
+    modality = check_modality(modality)
     if modality is not None and "modality" not in model_kwargs:
         raise ValueError("modality= is only accepted by pipelines with a module that routes by modality "
                          "(a Router); this pipeline infers the modality from the inputs.")
+    return modality
+
+
+def check_truncate_dim(truncate_dim: Any) -> int | None:
+    """``truncate_dim``: None or a positive integer (0 would silently return empty embeddings)."""
+    if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)
+                                     or truncate_dim < 1):
+        raise ValueError(f"truncate_dim must be a positive integer (the number of leading dimensions to keep) or "
+                         f"None, got {truncate_dim!r}")
+    return truncate_dim
 
 
 def resolve_prompt(prompts: Mapping[str, str], default_prompt_name: str | None, prompt: str | None,
@@ -121,15 +139,12 @@ def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
     return (inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)), False
 
 
-def unsupported_modality(modality: Any, modalities: list[Any], model_type: str) -> ValueError:
-    """The error for a batch whose modality the first module does not accept."""
-    source = f"{model_type} model"
-    if isinstance(modality, tuple) and all(m in modalities for m in modality):
-        return ValueError(f"This {source} supports {' and '.join(modality)} individually, but cannot "
-                          "combine them in a single input. Encode each modality separately (one call per "
-                          "modality).")
-    return ValueError(f"Modality '{modality_str(modality)}' is not supported by this {source}. Supported "
-                      f"modalities: {', '.join(str(modality_str(m)) for m in modalities)}.")
+def unsupported_modality(modality: Any, modalities: list[Any], model_type: str,
+                         inputs: list[Any] | None = None) -> ValueError:
+    """The error for a batch whose modality the first module does not accept (sentence-transformers' words;
+    ``inputs`` tell a mixed batch from chat-style inputs, both inferred as 'message')."""
+    samples = None if inputs is None else sample_modalities(inputs)
+    return unsupported_modality_error(samples, modality, modalities, f"{model_type} model")
 
 
 def call_preprocess(module: Any, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:

@@ -34,8 +34,9 @@ from tqdm.autonotebook import tqdm
 from stpipe import encoding as enc
 from stpipe import similarity as sim
 from stpipe.encoding import input_length, is_single_input
-from stpipe.modules.modality import infer_batch_modality
+from stpipe.modules.modality import check_batch_modality, normalize_modality, supports
 from stpipe.modules.module import Module
+from stpipe.modules.router import split_task_dicts
 
 __all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_router", "is_single_input"]
 
@@ -104,7 +105,7 @@ class Pipeline(torch.nn.Sequential):
             raise ValueError(f"Default prompt name '{default_prompt_name}' not found in the configured prompts "
                              f"dictionary with keys {list(self.prompts)!r}.")
         self.default_prompt_name = default_prompt_name
-        self.truncate_dim = truncate_dim
+        self.truncate_dim = enc.check_truncate_dim(truncate_dim)
         if max_active_dims is not None:
             sim.select_max_active_dims(torch.zeros(1, 1), max_active_dims)  # validates
         self.max_active_dims = max_active_dims
@@ -162,10 +163,10 @@ class Pipeline(torch.nn.Sequential):
 
     def supports(self, modality: Any) -> bool:
         """Whether the first module accepts this modality (a tuple also needs ``message`` support)."""
-        mods = self.modalities
-        if modality in mods:
-            return True
-        return isinstance(modality, tuple) and "message" in mods and all(m in mods for m in modality)
+        try:
+            return supports(normalize_modality(modality), self.modalities)
+        except TypeError:  # not a modality at all
+            return False
 
     def get_embedding_dimension(self) -> int | None:
         """The output dimension: the last module that reports one, capped by ``truncate_dim``."""
@@ -197,7 +198,7 @@ class Pipeline(torch.nn.Sequential):
     @contextlib.contextmanager
     def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
         """Inside this context, ``encode`` truncates sentence embeddings to ``truncate_dim``."""
-        old, self.truncate_dim = self.truncate_dim, truncate_dim
+        old, self.truncate_dim = self.truncate_dim, enc.check_truncate_dim(truncate_dim)
         try:
             yield
         finally:
@@ -219,12 +220,7 @@ class Pipeline(torch.nn.Sequential):
         """Turn a batch of inputs into features with the first module's ``preprocess``."""
         if not inputs:
             return {}
-        try:
-            modality = infer_batch_modality(list(inputs))
-        except (ValueError, TypeError):
-            modality = None
-        if modality is not None and not self.supports(modality):
-            raise enc.unsupported_modality(modality, self.modalities, self.model_type)
+        check_batch_modality(list(inputs), kwargs.get("modality"), self.modalities, f"{self.model_type} model")
         return enc.call_preprocess(self[0], list(inputs), prompt, **kwargs)
 
     def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
@@ -284,7 +280,12 @@ class Pipeline(torch.nn.Sequential):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
         inputs, single = enc.as_input_list(inputs)
-        enc.check_encode_kwargs(kwargs, self.get_model_kwargs(), modality)
+        modality = enc.check_encode_kwargs(kwargs, self.get_model_kwargs(), modality)
+        enc.check_truncate_dim(truncate_dim)
+        if task is None and is_router(self[0]):  # old-style [{"query": "x"}, ...]: the same task for the whole call
+            inputs, task = split_task_dicts(inputs)
+        if modality is not None and inputs:  # the whole call at once, whatever the batches
+            check_batch_modality(inputs, modality, self.modalities, f"{self.model_type} model")
         if precision not in sim.PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported, must be one of {set(sim.PRECISIONS)}")
         prompt = enc.resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)

@@ -183,6 +183,19 @@ def test_truncate_then_normalize(toy_pipe):
     assert pipe.get_embedding_dimension() == 6 == pipe.get_sentence_embedding_dimension()
 
 
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, "4"])
+def test_truncate_dim_must_be_positive(toy_pipe, bad):
+    """truncate_dim=0 would return (N, 0) embeddings; every way of setting it is checked."""
+    pipe, _ = toy_pipe
+    with pytest.raises(ValueError, match=rf"^truncate_dim must be a positive integer .* or None, got {bad!r}$"):
+        pipe.encode(TEXTS, truncate_dim=bad)
+    with pytest.raises(ValueError, match="truncate_dim must be a positive integer"):
+        Pipeline([Toy(), Mean()], truncate_dim=bad, device="cpu")
+    with pytest.raises(ValueError, match="truncate_dim must be a positive integer"), pipe.truncate_embeddings(bad):
+        pass
+    assert pipe.truncate_dim is None and pipe.encode(TEXTS, truncate_dim=1).shape == (len(TEXTS), 1)
+
+
 def test_precision_variants(toy_pipe):
     pipe, toy = toy_pipe
     full = np.stack([expected(toy, t) for t in TEXTS]).astype(np.float32)
@@ -332,8 +345,43 @@ def test_mixed_modalities_are_split_and_reassembled():
     assert sorted(router.pre, key=str) == sorted([("text", "query", 2), (("image", "text"), "query", 2)], key=str)
     assert ("text", "query") in router.fwd and (("image", "text"), "query") in router.fwd
     router.pre.clear()
-    pipe.encode(["x", "y"], modality="image")  # explicit modality is passed through, no split
-    assert router.pre == [("image", None, 2)]
+    pairs = [{"text": "x", "image": None}, {"image": None, "text": "y"}]
+    for given in (["text", "image"], "text+image", ("image", "text")):  # passed through normalised, no split
+        pipe.encode(pairs, modality=given)
+    assert router.pre == [(("image", "text"), None, 2)] * 3
+
+
+def test_explicit_modality_is_checked_before_the_model_runs(tmp_path):
+    router = Router()
+    pipe = Pipeline([router], device="cpu")
+    for bad in (5, "imag", "text+text", ["message", "text"], [], {"text"}):
+        with pytest.raises(ValueError, match="is not a valid modality"):
+            pipe.encode(["x"], modality=bad)
+    with pytest.raises(ValueError, match=r"^modality='image' was given, but the inputs are text; pass "
+                                         r"modality='text', or leave"):
+        pipe.encode(["x", "y"], modality="image")
+    with pytest.raises(ValueError, match=r"^Modality 'audio' is not supported by this SentenceTransformer model"):
+        pipe.encode(["x"], modality="audio")
+    with pytest.raises(ValueError, match=r"^This batch mixes multiple modalities \(image\+text, text\), which"):
+        pipe.encode(["x", {"text": "y", "image": None}], modality="text", batch_size=1)  # checked for the whole call
+    assert router.pre == []  # nothing ran
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")  # an image file's path is an image
+    pipe.encode([str(tmp_path / "a.png")], modality=["image"])
+    assert router.pre == [("image", None, 1)]
+
+
+def test_old_style_task_dicts_give_the_task_of_the_whole_call():
+    router = Router()
+    pipe = Pipeline([router], device="cpu")
+    out = pipe.encode([{"query": "the cat"}, {"query": "dog ran far"}], batch_size=1)
+    np.testing.assert_allclose(out, np.stack([expected(router.toy, t) for t in ["the cat", "dog ran far"]]),
+                               atol=1e-6)
+    assert [task for _, task, _ in router.pre] == ["query", "query"]
+    for mixed in ([{"query": "the cat"}, "dog"], ["dog", {"query": "the cat"}]):
+        with pytest.raises(ValueError, match="^You cannot mix dictionaries with task types as keys"):
+            pipe.encode(mixed, batch_size=1)
 
 
 def test_input_helpers():

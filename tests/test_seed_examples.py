@@ -294,3 +294,92 @@ def test_mixed_modality_batch_is_split_by_modality(models):
         ref.encode(mixed)
     expected = np.stack([ref.encode(x) for x in mixed])
     assert_same(ours.encode(mixed), expected)
+
+
+# ------------------------------------------------------------------------------------------ explicit modality=
+def test_explicit_modality_on_a_mixed_batch_is_refused_like_sentence_transformers(models):
+    """With modality= given there is no split by modality: a mixed batch gets sentence-transformers' message, for
+    the whole call (whatever the batch size) and from ``preprocess``."""
+    ours, ref = models.ours("multimodal"), models.oracle("multimodal")
+    mixed = [TEXTS[0], IMAGES[0], PAIRS[0]]
+    with pytest.raises(ValueError) as expected:
+        ref.encode(mixed, modality="image")
+    assert str(expected.value).startswith("This batch mixes multiple modalities (image, image+text, text), which "
+                                          "this SentenceTransformer model cannot encode in a single batch.")
+    for batch_size in (32, 1):
+        with pytest.raises(ValueError) as got:
+            ours.encode(mixed, modality="image", batch_size=batch_size)
+        assert str(got.value) == str(expected.value)
+    with pytest.raises(ValueError) as got:
+        ours.preprocess(mixed)
+    with pytest.raises(ValueError) as expected:
+        ref.preprocess(mixed)
+    assert str(got.value) == str(expected.value)
+
+
+def test_bad_explicit_modality_is_a_clear_value_error(models):
+    """sentence-transformers lets the model crash (TypeError, KeyError); stpipe checks modality= first."""
+    ours, ref = models.ours("multimodal"), models.oracle("multimodal")
+    with pytest.raises(TypeError):
+        ref.encode(TEXTS, modality="image")  # CLIP's get_image_features gets no pixel_values
+    with pytest.raises(ValueError, match=r"^modality='image' was given, but the inputs are text; pass "
+                                         r"modality='text', or leave modality unset to infer it from the inputs"):
+        ours.encode(TEXTS, modality="image")
+    with pytest.raises(ValueError, match=r"^modality='image\+text' was given, but the inputs are image;"):
+        ours.encode(IMAGES, modality=["text", "image"])
+    with pytest.raises(KeyError):
+        ref.encode(TEXTS, modality="audio")
+    with pytest.raises(ValueError, match=r"^Modality 'audio' is not supported by this SentenceTransformer model. "
+                                         r"Supported modalities: image\+text, image, text.$"):
+        ours.encode(TEXTS, modality="audio")
+    for bad in (5, "imag", ["text", 5], "text+smell"):
+        with pytest.raises(ValueError, match="is not a valid modality"):
+            ours.encode(TEXTS, modality=bad)
+
+
+def test_explicit_modality_forms_are_equivalent(models):
+    """modality= ["text"] ≡ "text" and "image+text" ≡ ("image", "text"), in encode and in the Router's mappings."""
+    ours, ref = models.ours("multimodal"), models.oracle("multimodal")
+    for given in (["text"], ("text",), "text"):
+        assert_same(ours.encode(TEXTS, modality=given), ref.encode(TEXTS, modality="text"))
+    for given in ("image+text", "text+image", ["text", "image"]):
+        assert_same(ours.encode(PAIRS, modality=given), ref.encode(PAIRS, modality=("image", "text")))
+    # the same mappings written as a one-element list and an 'a+b' string route as the tuple forms
+    edits = ["modules.0.route_mappings.0.modality=[text]", "modules.0.route_mappings.1.modality=image+text"]
+    alias = stpipe.build(REPO / "conf" / "model" / "multimodal.yaml", overrides=edits, device="cpu")
+    assert alias[0].route_mappings == ours[0].route_mappings
+    assert_same_model(alias, ref, "multimodal")
+
+
+# ------------------------------------------------------------------------------------------ text pairs
+@pytest.mark.parametrize("name", ["asymmetric", "sparse"])
+def test_text_pairs_match_sentence_transformers(models, name):
+    """StaticEmbedding / SparseStaticEmbedding (query routes) and the Transformer (document routes) take text pairs,
+    tuples or two-element lists, alone or mixed with single texts, as sentence-transformers does."""
+    ours, ref = models.ours(name), models.oracle(name)
+    batches = [[("a cat sits", "on the mat")], [["a cat sits", "on the mat"]], [("a cat sits", "on the mat"), "dog"],
+               ("a cat sits", "on the mat"), [(TEXTS[0], TEXTS[1]), TEXTS[2], (TEXTS[3], TEXTS[4])]]
+    for inputs in batches:
+        for method in ("encode_query", "encode_document", "encode"):
+            assert_same(getattr(ours, method)(inputs), getattr(ref, method)(inputs))
+    pairs = [("a cat sits", "on the mat"), "dog"]  # a prompt goes before a pair's first text
+    assert_same(ours.encode_query(pairs, prompt="q: "), ref.encode_query(pairs, prompt="q: "))
+
+
+# ------------------------------------------------------------------------------------------ old-style task dicts
+@pytest.mark.parametrize("name", ["asymmetric", "hybrid"])
+def test_task_dicts_mixed_with_plain_inputs_are_refused(models, name):
+    ours, ref = models.ours(name), models.oracle(name)
+    legacy = [{"query": t} for t in TEXTS]
+    assert_same(ours.encode(legacy), ref.encode(legacy))  # all old-style dicts: the task for every input
+    for mixed in ([{"query": TEXTS[0]}, TEXTS[1]], [TEXTS[1], {"query": TEXTS[0]}]):
+        with pytest.raises(Exception):  # noqa: B017  (it fails deep inside, with a TypeError or AttributeError)
+            ref.encode(mixed)
+        for batch_size in (32, 1):
+            with pytest.raises(ValueError, match=r"^You cannot mix dictionaries with task types as keys"):
+                ours.encode(mixed, batch_size=batch_size)
+    with pytest.raises(ValueError) as got:
+        ours.encode([{"query": TEXTS[0]}, {"document": TEXTS[1]}])
+    with pytest.raises(ValueError) as expected:
+        ref.encode([{"query": TEXTS[0]}, {"document": TEXTS[1]}])
+    assert str(got.value) == str(expected.value)

@@ -6,6 +6,8 @@
 ('image', 'text')
 >>> normalize_modality(["text", "image"])
 ('image', 'text')
+>>> check_modality("image+text"), check_modality(["text"])
+(('image', 'text'), 'text')
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 MODALITIES = ("text", "image", "audio", "video", "message")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 Modality = str | tuple[str, ...]
 
 
@@ -28,11 +31,39 @@ def normalize_modality(modality: Any) -> Modality | None:
     return items[0] if len(items) == 1 else items
 
 
+def check_modality(modality: Any) -> Modality | None:
+    """An explicit ``modality=`` argument, normalised; ValueError unless it is None, a known modality name, an
+    ``'a+b'`` combination or a list/tuple of names (``"message"`` only alone)."""
+    if modality is None:
+        return None
+    parts = modality.split("+") if isinstance(modality, str) else modality
+    valid = isinstance(parts, (list, tuple)) and bool(parts) and all(isinstance(m, str) for m in parts)
+    bad = [m for m in parts if m not in MODALITIES] if valid else []
+    combined = valid and len(parts) > 1
+    if valid and not bad and (not combined or ("message" not in parts and len(set(parts)) == len(parts))):
+        return normalize_modality(list(parts))
+    from stpipe.config.errors import did_you_mean
+
+    close = did_you_mean(bad[0], MODALITIES) if len(bad) == 1 else None
+    raise ValueError(f"modality={modality!r} is not a valid modality: give one of {', '.join(map(repr, MODALITIES))}, "
+                     "a combination such as 'image+text' or ['image', 'text'] (each name once; 'message' only "
+                     "alone), or None to infer it from the inputs" + (f" ({close})" if close else ""))
+
+
 def modality_str(modality: Modality | None) -> str | None:
     """('image', 'text') → 'image+text' (the on-disk form of modality_config keys)."""
     if modality is None or isinstance(modality, str):
         return modality
     return "+".join(modality)
+
+
+def is_image_path(x: Any) -> bool:
+    """A string a Transformer with an image processor loads as an image: a ``data:image/`` URI or an existing
+    image file."""
+    from pathlib import Path
+
+    return isinstance(x, str) and (x.startswith("data:image/") or (
+        x.lower().endswith(IMAGE_SUFFIXES) and Path(x).is_file()))
 
 
 def _is_image(x: Any) -> bool:
@@ -72,3 +103,111 @@ def infer_batch_modality(inputs: list[Any]) -> Modality:
     if len(mods) == 1:
         return mods.pop()
     return "message"
+
+
+def text_inputs(inputs: list[Any], prompt: str | None, owner: str) -> list[str | tuple[str, str]]:
+    """Texts and text pairs for a text-only input module: a pair (a tuple or a two-element list of strings) becomes
+    a tuple, which tokenizers encode as a pair; ``prompt`` goes before each text (before a pair's first text, as
+    sentence-transformers prepends it). TypeError for anything else."""
+    out: list[str | tuple[str, str]] = []
+    for x in inputs:
+        if isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x):
+            out.append((prompt + x[0], x[1]) if prompt else (x[0], x[1]))
+        elif isinstance(x, str):
+            out.append(prompt + x if prompt else x)
+        else:
+            raise TypeError(f"{owner} takes text only (strings, or text pairs of two strings), got "
+                            f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else ""))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def sample_modalities(inputs: list[Any], image_paths: bool = False) -> list[Modality | None]:
+    """:func:`infer_modality` of each input, None where it cannot be inferred; with ``image_paths``, strings
+    that :func:`is_image_path` are images."""
+    out: list[Modality | None] = []
+    for x in inputs:
+        try:
+            out.append("image" if image_paths and is_image_path(x) else infer_modality(x))
+        except (ValueError, TypeError):
+            out.append(None)
+    return out
+
+
+def _labels(modalities: Any) -> str:
+    return ", ".join(str(modality_str(m)) for m in modalities)
+
+
+def unsupported_modality_error(samples: list[Modality | None] | None, modality: Modality,
+                               supported: list[Modality], source: str) -> ValueError:
+    """Why ``source`` (e.g. "SentenceTransformer model") cannot take a batch of ``modality``, in sentence-transformers'
+    words. ``samples`` (the modality of each input, None where unknown) tells a mixed batch, which infers as
+    'message', from chat-style inputs."""
+    supported_str = _labels(supported)
+    present = {m for m in samples or [] if m is not None}
+    if modality == "message" and samples is not None and None not in samples and present:
+        if present == {"message"}:
+            return ValueError(f"This {source} does not support chat-style 'message' inputs (dicts or lists of dicts "
+                              f"with 'role' and 'content'). Supported modalities: {supported_str}.")
+        if "message" in present:
+            return ValueError(f"This {source} does not support chat-style 'message' inputs (dicts or lists of dicts "
+                              "with 'role' and 'content'), which this batch mixes with other modalities. Supported "
+                              f"modalities: {supported_str}.")
+        mixed = _labels(sorted(present, key=lambda m: str(modality_str(m))))
+        parts = {p for m in present for p in (m if isinstance(m, tuple) else (m,))}
+        missing = sorted(p for p in parts if p not in supported)
+        if missing:
+            return ValueError(f"This batch mixes multiple modalities ({mixed}), but this {source} does not support "
+                              f"{', '.join(missing)}. Supported modalities: {supported_str}.")
+        return ValueError(f"This batch mixes multiple modalities ({mixed}), which this {source} cannot encode in a "
+                          "single batch. Encode each modality separately (one call per modality).")
+    if isinstance(modality, tuple) and all(m in supported for m in modality):
+        return ValueError(f"This {source} supports {' and '.join(modality)} individually, but cannot combine them "
+                          "in a single input. Encode each modality separately (one call per modality).")
+    return ValueError(f"Modality '{modality_str(modality)}' is not supported by this {source}. Supported "
+                      f"modalities: {supported_str}.")
+
+
+def modality_mismatch_error(given: Modality, samples: list[Modality | None]) -> ValueError | None:
+    """The error for an explicit ``modality=`` that the inputs do not have (None when they agree, or when no input's
+    modality is known). ``'message'`` matches anything: every input can be wrapped into a chat message."""
+    if given == "message":
+        return None
+    known = [m for m in samples if m is not None]
+    other = sorted({m for m in known if m != given}, key=lambda m: str(modality_str(m)))
+    if not other:
+        return None
+    found = (f"the inputs are {modality_str(other[0])}" if len(set(known)) == 1
+             else f"the inputs include {_labels(other)}")
+    hint = f"pass modality={modality_str(other[0])!r}, or " if len(set(known)) == 1 else ""
+    return ValueError(f"modality={modality_str(given)!r} was given, but {found}; {hint}leave modality unset to "
+                      "infer it from the inputs.")
+
+
+def supports(modality: Modality, supported: list[Modality]) -> bool:
+    """Whether a module listing ``supported`` takes ``modality`` (a combination also via ``message`` support)."""
+    if modality in supported:
+        return True
+    return isinstance(modality, tuple) and "message" in supported and all(m in supported for m in modality)
+
+
+def check_batch_modality(inputs: list[Any], modality: Any, supported: list[Modality], source: str) -> None:
+    """ValueError when ``source`` cannot take this batch: the modality inferred from the inputs is not supported
+    (sentence-transformers' messages), or an explicit ``modality`` is invalid, not supported, or not what the
+    inputs are (instead of letting the model fail on inputs of another kind)."""
+    samples = sample_modalities(inputs)
+    try:
+        inferred: Modality | None = infer_batch_modality(inputs)
+    except (ValueError, TypeError):
+        inferred = None
+    if inferred is not None and not supports(inferred, supported):
+        raise unsupported_modality_error(samples, inferred, supported, source)
+    given = check_modality(modality)
+    if given is None:
+        return
+    if not supports(given, supported):
+        raise unsupported_modality_error(None, given, supported, source)
+    parts = given if isinstance(given, tuple) else (given,)
+    error = modality_mismatch_error(given, sample_modalities(inputs, image_paths="image" in parts))
+    if error is not None:
+        raise error

@@ -217,7 +217,8 @@ class Router(InputModule):
             if self.training:
                 raise RouteError("You must provide a `router_mapping` argument on the training arguments, or set "
                                  "a default route in the `Router` module.")
-            raise RouteError(f"Could not determine route for task={task!r}, modality={modality_label(modality)!r}. "
+            raise RouteError(f"Could not determine route for task={task!r}, modality="
+                             f"{modality_label(mod or modality)!r}. "
                              f"Available routes: {self.routes_description()}. Consider specifying the `task` "
                              "parameter in `model.encode`, or setting a default route in the `Router`.")
         if route not in self.sub_modules:
@@ -230,9 +231,14 @@ class Router(InputModule):
                    modality: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Preprocess with the input module of the resolved route; adds ``task`` and ``modality``."""
         inputs = list(inputs)
-        if task is None and inputs and isinstance(inputs[0], dict) and not _is_data_dict(inputs[0]):
-            inputs, task = _split_task_dicts(inputs)
-        if modality is None and inputs:
+        if task is None:
+            inputs, task = split_task_dicts(inputs)
+        if modality is not None:
+            try:
+                modality = route_modality(modality)
+            except ValueError:
+                pass
+        elif inputs:
             try:
                 modality = infer_batch_modality(inputs)
             except (TypeError, ValueError):
@@ -358,13 +364,26 @@ class Router(InputModule):
 
 
 def _is_data_dict(x: dict) -> bool:
-    return ("role" in x and "content" in x) or (bool(x) and all(k in _MODALITY_KEYS for k in x))
+    return ("role" in x and "content" in x) or "array" in x or (bool(x) and all(k in _MODALITY_KEYS for k in x))
 
 
-def _split_task_dicts(inputs: list[Any]) -> tuple[list[Any], str]:
-    """Backward compatibility: ``[{"query": "x"}, …]`` → ``(["x", …], "query")``."""
-    keys = {tuple(x) if isinstance(x, dict) else None for x in inputs}
-    if len(keys) != 1 or None in keys or len(next(iter(keys))) != 1:
+def is_task_dict(x: Any) -> bool:
+    """An old-style input ``{"query": "x"}``: a dict keyed by a task type rather than by modalities."""
+    return isinstance(x, dict) and not _is_data_dict(x)
+
+
+def split_task_dicts(inputs: list[Any]) -> tuple[list[Any], str | None]:
+    """Backward compatibility: ``[{"query": "x"}, …]`` → ``(["x", …], "query")``; inputs without such dicts are
+    returned as they are, with task None. Old-style dicts with different task types, or mixed with other inputs,
+    are refused (RouteError) whatever the batch size, rather than routed piecemeal."""
+    if not any(is_task_dict(x) for x in inputs):
+        return inputs, None
+    if not all(is_task_dict(x) for x in inputs):
+        raise RouteError("You cannot mix dictionaries with task types as keys (e.g. {'query': ...}) with other "
+                         "inputs. Please pass only dictionaries with the same task type key, or pass non-dictionary "
+                         "inputs while providing the `task` argument.")
+    keys = {tuple(x) for x in inputs}
+    if len(keys) != 1 or len(next(iter(keys))) != 1:
         raise RouteError("You cannot pass a list of dictionaries with different task types. Please ensure all "
                          "dictionaries have the same task type key, or pass non-dictionary inputs while providing "
                          "the `task` argument.")

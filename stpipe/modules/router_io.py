@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError
+from stpipe.modules.modality import normalize_modality
 from stpipe.modules.module import FeatureIO, Module, check_relative, read_json
 
 if TYPE_CHECKING:
@@ -38,12 +39,19 @@ def modality_label(modality: Any) -> Any:
 
 # ============================================================================================ route keys
 def route_modality(modality: Any) -> RouteModality:
-    """A modality as a mapping key: None, a name, or a *sorted* tuple (lists and tuples, order-insensitive)."""
-    if modality is None or isinstance(modality, str):
-        return modality
-    if isinstance(modality, (list, tuple)) and modality and all(isinstance(m, str) for m in modality):
-        return tuple(sorted(modality))
-    raise ValueError(f"a modality is a name or a non-empty list of names, not {modality!r}")
+    """A modality as a mapping key, with :func:`~stpipe.modules.modality.normalize_modality`'s semantics: None,
+    a name, or a *sorted* tuple of two or more names. ``"image+text"``, ``["text", "image"]`` and
+    ``("image", "text")`` are the same key; a one-element list or tuple is the bare name (``["text"]`` ≡ ``"text"``).
+
+    >>> route_modality("image+text"), route_modality(["text"]), route_modality(("text", "image"))
+    (('image', 'text'), 'text', ('image', 'text'))
+    """
+    if modality is None:
+        return None
+    parts = modality.split("+") if isinstance(modality, str) else modality
+    if isinstance(parts, (list, tuple)) and parts and all(isinstance(m, str) and m for m in parts):
+        return normalize_modality(list(parts))
+    raise ValueError(f"a modality is a name, an 'a+b' combination or a non-empty list of names, not {modality!r}")
 
 
 def format_route_key(key: RouteKey) -> str:

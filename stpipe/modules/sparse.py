@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from stpipe.config.errors import LoadError
+from stpipe.modules.modality import text_inputs
 from stpipe.modules.module import FeatureIO, InputModule, Module, read_json
 from stpipe.resources import resolve_model_path
 
@@ -94,12 +95,8 @@ class SparseStaticEmbedding(InputModule):
 
     # ------------------------------------------------------------------------------------ running
     def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        texts = list(inputs)
-        bad = next((x for x in texts if not isinstance(x, str)), None)
-        if bad is not None:
-            raise TypeError(f"SparseStaticEmbedding takes text only, got {type(bad).__name__}")
-        if prompt:
-            texts = [prompt + t for t in texts]
+        """Token ids (no special tokens, padded); a text pair ``(a, b)`` is tokenized as a pair."""
+        texts = text_inputs(list(inputs), prompt, "SparseStaticEmbedding")
         return dict(self.tokenizer(texts, padding=True, truncation=True, add_special_tokens=False,
                                    return_tensors="pt"))
 

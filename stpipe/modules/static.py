@@ -33,6 +33,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from stpipe.config.errors import LoadError
+from stpipe.modules.modality import text_inputs
 from stpipe.modules.module import FeatureIO, InputModule
 from stpipe.resources import resolve_model_path
 
@@ -104,13 +105,9 @@ class StaticEmbedding(InputModule):
 
     # ------------------------------------------------------------------------------------ running
     def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Token ids of all inputs, concatenated (``input_ids``), and where each input starts (``offsets``)."""
-        texts = list(inputs)
-        bad = next((x for x in texts if not isinstance(x, str)), None)
-        if bad is not None:
-            raise TypeError(f"StaticEmbedding takes text only, got {type(bad).__name__}")
-        if prompt:
-            texts = [prompt + t for t in texts]
+        """Token ids of all inputs, concatenated (``input_ids``), and where each input starts (``offsets``). A text
+        pair ``(a, b)`` is one input: the tokens of both texts (no special tokens), as sentence-transformers."""
+        texts = text_inputs(list(inputs), prompt, "StaticEmbedding")
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         ids = [e.ids for e in encodings]
         starts = np.cumsum([0] + [len(i) for i in ids[:-1]]) if ids else np.zeros(0)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from stpipe.modules.modality import infer_modality, modality_str, normalize_modality
+from stpipe.modules.modality import (
+    IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
+    infer_modality,
+    is_image_path,
+    normalize_modality,
+    unsupported_modality_error,
+)
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
 
@@ -24,7 +29,6 @@ PROCESSING_KEYS = ("common", "text", "audio", "image", "video", "chat_template")
 PROCESSOR_ARG = {"text": "text", "image": "images", "audio": "audio", "video": "videos"}
 BOOKKEEPING = {"modality", "task", "prompt_length", "num_images_per_sample", "num_videos_per_sample",
                "query_expansion_positions", "offset_mapping", "overflow_to_sample_mapping", "special_tokens_mask"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
 # ------------------------------------------------------------------------------------ processing_kwargs
@@ -56,8 +60,7 @@ def _input_modality(x: Any, supported: set) -> Any:
     if isinstance(x, Image):
         return "image"
     if isinstance(x, str):
-        is_image = x.startswith("data:image/") or (x.lower().endswith(IMAGE_SUFFIXES) and Path(x).is_file())
-        return "image" if is_image and "image" in supported else "text"
+        return "image" if is_image_path(x) and "image" in supported else "text"
     if isinstance(x, (np.ndarray, torch.Tensor)):
         kind = {1: "audio", 2: "audio", 3: "image", 4: "video", 5: "video"}.get(x.ndim)
         if kind is None:
@@ -97,18 +100,9 @@ def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = N
     if "message" in supported:  # a chat model: every batch goes through the chat template
         return inputs, "message", {}
     distinct = set(mods)
-    if len(distinct) > 1:
-        names = ", ".join(sorted(str(modality_str(m)) for m in distinct))
-        raise ValueError(f"This batch mixes multiple modalities ({names}), which this Transformer module cannot "
-                         "encode in a single batch. Encode each modality separately (one call per modality).")
-    mod = distinct.pop()
+    mod = distinct.pop() if len(distinct) == 1 else "message"  # a mixed batch, as sentence-transformers infers it
     if mod not in supported:
-        if isinstance(mod, tuple) and all(m in supported for m in mod):
-            raise ValueError(f"This Transformer module supports {' and '.join(mod)} individually, but cannot "
-                             "combine them in a single input. Encode each modality separately (one call per "
-                             "modality).")
-        raise ValueError(f"Modality '{modality_str(mod)}' is not supported by this Transformer module. Supported "
-                         f"modalities: {', '.join(str(modality_str(m)) for m in config)}.")
+        raise unsupported_modality_error(mods, mod, list(config), "Transformer module")
     extra: dict[str, Any] = {}
     if isinstance(mod, tuple):
         inputs = [{m: _unwrap(x[m], m, extra) for m in mod} for x in inputs]
@@ -151,11 +145,9 @@ def call_processor(processor: Any, columns: dict[Any, list[Any]], call: dict[str
     multi = isinstance(processor, ProcessorMixin)
     if list(columns) == ["text"]:
         texts = columns["text"]
-        if any(isinstance(t, tuple) for t in texts):
-            if not all(isinstance(t, tuple) for t in texts):
-                raise ValueError("a batch cannot mix single texts and text pairs")
+        if any(isinstance(t, tuple) for t in texts):  # text pairs, possibly mixed with single texts
             tok = getattr(processor, "tokenizer", processor)
-            return tok([t[0] for t in texts], [t[1] for t in texts], **call)
+            return tok(list(texts), **call)
         return processor(text=texts, **call) if multi else processor(texts, **call)
     if multi:
         return processor(**{PROCESSOR_ARG[m]: v for m, v in columns.items()}, **call)

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from stpipe.config.errors import LoadError, did_you_mean
-from stpipe.modules.modality import MODALITIES, normalize_modality
+from stpipe.modules.modality import MODALITIES, modality_str, normalize_modality
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
 
@@ -73,6 +73,10 @@ def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"model_kwargs.{key}: unknown dtype {value!r}; valid: 'auto', 'float32', 'float16', "
                              "'bfloat16', 'float64'" + (f" ({hint})" if hint else ""))
         model_kwargs[key] = DTYPES[name]
+    both = [model_kwargs.get(k) for k in ("torch_dtype", "dtype")]
+    if None not in both and both[0] != both[1]:
+        raise ValueError(f"model_kwargs sets both torch_dtype ({both[0]}) and dtype ({both[1]}), to different "
+                         "values; give only one (dtype is the current name, torch_dtype the older alias)")
     return model_kwargs
 
 
@@ -167,7 +171,9 @@ def infer_modality_config(model: torch.nn.Module, processor: Any, transformer_ta
         if not module_output_name:
             raise ValueError("modality_config requires module_output_name too (the feature this module "
                              "writes, e.g. 'token_embeddings' or 'sentence_embedding')")
-        return check_modality_config(modality_config), module_output_name
+        config = check_modality_config(modality_config)
+        check_methods(model, config)
+        return config, module_output_name
     _, method_out, feature = TASKS[transformer_task]
     modalities = processor_modalities(processor)
     if returns_field(model.forward, method_out):
@@ -257,6 +263,20 @@ def check_modality_config(mc: Any) -> dict[Any, dict[str, Any]]:
                              f"keys, got {spec!r}")
         out[modality] = dict(spec)
     return out
+
+
+def check_methods(model: torch.nn.Module, config: Mapping[Any, Mapping[str, Any]]) -> None:
+    """Every ``modality_config`` method exists on the loaded model (else a ValueError naming the modality, the
+    method, and the model's ``forward`` / ``get_*_features`` methods, with a did-you-mean)."""
+    available = ["forward", *sorted(n for n in dir(type(model)) if n.startswith("get_") and n.endswith("_features")
+                                    and callable(getattr(model, n, None)))]
+    for modality, spec in config.items():
+        method = spec.get("method")
+        if isinstance(method, str) and callable(getattr(model, method, None)):
+            continue
+        close = did_you_mean(str(method), available)
+        raise ValueError(f"modality_config[{modality_str(modality)!r}]: {type(model).__name__} has no method "
+                         f"{method!r}" + (f"; {close}" if close else "") + f" (available: {', '.join(available)})")
 
 
 def modality_config_from_json(mc: Mapping[str, Any]) -> dict[Any, dict[str, Any]]:

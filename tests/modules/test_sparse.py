@@ -58,6 +58,21 @@ def test_default_weights_match_oracle(hf_tok, prompt):
     assert ours.weight.requires_grad and not SparseStaticEmbedding(hf_tok, frozen=True).weight.requires_grad
 
 
+def test_text_pairs_match_oracle(hf_tok, idf_file):
+    """A pair is tokenized as a pair (the tokenizer's own pair handling); with a prompt, the oracle's model
+    prepends it to the first text, as stpipe's module does."""
+    ref = STSparseStatic.from_json(str(idf_file), tokenizer=hf_tok)
+    ours = SparseStaticEmbedding.from_json(str(idf_file), tokenizer=hf_tok)
+    batch = [("the cat runs", "the weather in new york"), "zzz qqq", ["a dog", "the cat"]]
+    for prompt in (None, "query: "):
+        f_ours = ours.preprocess(batch, prompt=prompt)
+        f_ref = ref.preprocess([(prompt or "") + x if isinstance(x, str) else ((prompt or "") + x[0], x[1])
+                                for x in batch])
+        assert f_ours.keys() == f_ref.keys() and all(torch.equal(f_ours[k], f_ref[k]) for k in f_ref)
+        _same_sparse(ours(dict(f_ours))["sentence_embedding"], ref(dict(f_ref))["sentence_embedding"])
+    assert f_ours["token_type_ids"][0].max() == 1  # the second text of the pair
+
+
 def test_from_json_matches_oracle(hf_tok, idf_file):
     ref = STSparseStatic.from_json(str(idf_file), tokenizer=hf_tok, frozen=True)
     ours = SparseStaticEmbedding.from_json(str(idf_file), tokenizer=hf_tok, frozen=True)

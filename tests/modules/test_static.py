@@ -57,6 +57,24 @@ def test_preprocess_and_forward_match_oracle(tok, prompt):
         assert torch.count_nonzero(out[1]) == 0  # an empty text is a zero vector
 
 
+def test_text_pairs_match_oracle(tok):
+    """A pair is one input: the tokens of both texts (tokenizers' pair encoding, no special tokens). The oracle
+    module cannot take a prompt with a pair; its model prepends the prompt to the first text, as stpipe does."""
+    w = torch.randn(tok.get_vocab_size(), 8, generator=torch.Generator().manual_seed(1))
+    ref, ours = STStatic(tok, embedding_weights=w.numpy()), StaticEmbedding(tok, embedding_weights=w.numpy())
+    batch = [("the cat runs", "a dog"), "What is the capital of France?", ["zzz", "the cat"]]
+    as_tuples = [tuple(x) if isinstance(x, list) else x for x in batch]
+    for prompt in (None, "query: "):
+        f_ours = ours.preprocess(batch, prompt=prompt)
+        f_ref = ref.preprocess([(prompt + x[0], x[1]) if isinstance(x, tuple) else prompt + x for x in as_tuples]
+                               if prompt else batch)
+        assert torch.equal(f_ours["input_ids"], f_ref["input_ids"]) and torch.equal(f_ours["offsets"],
+                                                                                     f_ref["offsets"])
+        assert _max_diff(ours(dict(f_ours))["sentence_embedding"], ref(dict(f_ref))["sentence_embedding"]) <= 1e-5
+    assert torch.equal(ours.preprocess([("the cat", "a dog")])["input_ids"],
+                       ours.preprocess(["the cat a dog"])["input_ids"])
+
+
 def test_mean_of_rows_by_independent_math(tok):
     w = torch.arange(tok.get_vocab_size() * 2, dtype=torch.float32).view(-1, 2)
     ours = StaticEmbedding(tok, embedding_weights=w)

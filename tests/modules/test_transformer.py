@@ -123,6 +123,10 @@ def test_text_pairs(pair):
     run_both(*pair, [("the cat", "a dog runs"), ["paris", "france"]], prompt="q: ")
 
 
+def test_text_pairs_mixed_with_single_texts(pair):
+    run_both(*pair, [("the cat", "a dog runs"), "paris is big", ("new york", "red car")])
+
+
 @pytest.mark.parametrize("max_seq_length", [5, 12])
 def test_max_seq_length_truncation(cased_dir, max_seq_length):
     ours = Transformer(str(cased_dir), max_seq_length=max_seq_length).eval()
@@ -362,6 +366,44 @@ def test_load_from_hub_cache_offline(cased_dir, tmp_path):
 def test_dtype_strings(cased_dir, key, value, dtype):
     t = Transformer(str(cased_dir), model_kwargs={key: value, "attn_implementation": "eager"})
     assert t.model.dtype == dtype and t.model.config._attn_implementation == "eager"
+
+
+def test_torch_dtype_and_dtype_must_agree(cased_dir):
+    with pytest.raises(ValueError, match=r"model_kwargs sets both torch_dtype \(torch.float16\) and dtype "
+                                         r"\(torch.bfloat16\), to different values; give only one"):
+        Transformer(str(cased_dir), model_kwargs={"torch_dtype": "float16", "dtype": "bfloat16"})
+    with pytest.raises(ValueError, match="to different values"):
+        Transformer(str(cased_dir), model_kwargs={"torch_dtype": "auto", "dtype": torch.float16})
+    same = Transformer(str(cased_dir), model_kwargs={"torch_dtype": "float16", "dtype": torch.float16})
+    assert same.model.dtype == torch.float16
+
+
+def test_unknown_modality_config_method_is_caught_at_load(tiny_clip_dir):
+    """A misspelt method is refused when the model loads, naming the modality, the method and the model's methods
+    (sentence-transformers fails only at encode time: "Model does not have the requested ... method")."""
+    import stpipe
+    from stpipe.config.errors import ConfigError
+
+    config = {"text": {"method": "get_txt_features", "method_output_name": "pooler_output"},
+              "image": {"method": "get_image_features", "method_output_name": "pooler_output"}}
+    ref = STTransformer(str(tiny_clip_dir), modality_config=config, module_output_name="sentence_embedding")
+    with pytest.raises(ValueError, match="^Model does not have the requested 'get_txt_features' method$"):
+        ref(ref.preprocess(["a cat"]))
+    expected = ("modality_config['text']: CLIPModel has no method 'get_txt_features'; did you mean "
+                "'get_text_features'? (available: forward, get_image_features, get_text_features)")
+    with pytest.raises(ValueError) as exc:
+        Transformer(str(tiny_clip_dir), modality_config=config, module_output_name="sentence_embedding")
+    assert str(exc.value) == expected
+    node = {"type": "Transformer", "model_name_or_path": str(tiny_clip_dir), "modality_config": config,
+            "module_output_name": "sentence_embedding"}
+    with pytest.raises(ConfigError) as built:
+        stpipe.build({"modules": [node]}, device="cpu")
+    problem = built.value.problems[0]
+    assert problem.path_str == "modules[0]" and expected in problem.message
+    wrong = {"image+text": {"method": "encode", "method_output_name": "x"}}
+    with pytest.raises(ValueError, match=r"^modality_config\['image\+text'\]: CLIPModel has no method 'encode' "
+                                         r"\(available: forward,"):
+        Transformer(str(tiny_clip_dir), modality_config=wrong, module_output_name="sentence_embedding")
 
 
 def test_bad_dtype(cased_dir):
