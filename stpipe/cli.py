@@ -39,6 +39,14 @@ class UsageError(StpipeError):
     pass
 
 
+def _is_override(a: str) -> bool:
+    """``key=value``, ``+key=value``, ``++key=value`` and ``~key[=value]`` (Hydra's delete) are overrides; an
+    existing path (even one with '=' in its name) and ``~/…`` are not."""
+    if Path(a).exists() or a.startswith("~/"):
+        return False
+    return "=" in a or a.startswith(("~", "+"))
+
+
 def _split_args(args: Sequence[str]) -> tuple[str | None, list[str], set[str]]:
     model: str | None = None
     overrides: list[str] = []
@@ -46,7 +54,7 @@ def _split_args(args: Sequence[str]) -> tuple[str | None, list[str], set[str]]:
     for a in args:
         if a.startswith("-") and "=" not in a:
             flags.add({"-m": "--multirun", "-h": "--help"}.get(a, a))
-        elif "=" in a and not Path(a).exists():
+        elif _is_override(a):
             overrides.append(a)
         elif model is None:
             model = a

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from stpipe.config.errors import LoadError, StpipeError
+from stpipe.config.errors import ConfigError, LoadError, StpipeError
+from stpipe.config.run import OUTPUT_SUFFIXES
 
-OUTPUT_SUFFIXES = (".npy", ".jsonl")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -21,26 +21,18 @@ class CommandError(StpipeError):
 
 
 # --------------------------------------------------------------------------- model resolution
-def _compose(model: str | None, overrides: list[str]):
-    """The composed run configuration and model definition. A saved model directory becomes a definition
-    (as `stpipe import` prints it), so `model.*` overrides apply to it like to a YAML file."""
+def _compose(model: str | None, overrides: list[str], verb: str = "validate"):
+    """The composed (and checked) run configuration and model definition — a saved model directory becomes a
+    definition in compose(), so `model.*` overrides apply to it like to a YAML file — plus, for ``verb``, the
+    run settings' needs from the machine (inputs file, output suffix, device)."""
     from stpipe.config.compose import compose
+    from stpipe.config.run import run_file_problems
 
     composed = compose(model, overrides)
-    if composed.saved_model is not None:
-        _resolve_saved(composed)
+    problems = run_file_problems(composed.run, verb, composed.run_sources)
+    if problems:
+        raise ConfigError(problems, title="invalid run settings")
     return composed
-
-
-def _resolve_saved(composed: Any) -> None:
-    from stpipe.builder import apply_overrides
-    from stpipe.formats.st import to_definition
-
-    run = composed.run
-    definition = to_definition(composed.saved_model, trust_remote_code=bool(run.get("trust_remote_code")),
-                               allow_pickle=bool(run.get("allow_pickle")))
-    model_overrides = [o.split("model.", 1)[1] if "model." in o else o for o in composed.model_overrides]
-    composed.definition = apply_overrides(definition, model_overrides, composed.sources)
 
 
 def _pipeline(composed):
@@ -152,13 +144,24 @@ def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
 
 
 # --------------------------------------------------------------------------- verbs
-def _sweep(model: str | None, overrides: list[str]) -> list[tuple[list[str], Any]]:
-    """Every point of a Hydra sweep (``-m``), composed and validated before the first job runs; if any
-    point is invalid, all failing points are listed with their overrides and nothing runs (exit 2)."""
+def _sweep(model: str | None, overrides: list[str], verb: str = "validate") -> list[tuple[list[str], Any]]:
+    """Every point of a Hydra sweep (``-m``), composed and validated — model definition, run settings and, for
+    ``verb``, what they need from the machine — before the first job runs; if any point is invalid, all failing
+    points are listed with their overrides and nothing runs (exit 2)."""
+    from dataclasses import replace
+
     from stpipe.config.compose import sweep_points
-    from stpipe.config.errors import ConfigError
+    from stpipe.config.run import run_file_problems
 
     points = sweep_points(model, overrides)
+    for i, (point, composed) in enumerate(points):
+        if isinstance(composed, ConfigError):
+            continue
+        problems = run_file_problems(composed.run, verb, composed.run_sources)
+        if problems:
+            label = f"sweep point {i} ({' '.join(o for o in point if o not in overrides)})"
+            points[i] = (point, ConfigError([replace(p, source=f"{label}; {p.source}" if p.source else label)
+                                             for p in problems], title=f"invalid run settings ({label})"))
     failing = [(i, p, c) for i, (p, c) in enumerate(points) if isinstance(c, ConfigError)]
     for i, (point, composed) in enumerate(points):
         point = [o for o in point if o not in overrides]  # what this point sweeps
@@ -170,9 +173,6 @@ def _sweep(model: str | None, overrides: list[str]) -> list[tuple[list[str], Any
     print(f"{len(points) - len(failing)} of {len(points)} sweep points valid", file=sys.stderr if failing else None)
     if failing:
         raise SweepInvalid(f"{len(failing)} of {len(points)} sweep points are invalid; no job was started")
-    for _, composed in points:
-        if composed.saved_model is not None:
-            _resolve_saved(composed)
     return points
 
 
@@ -180,11 +180,11 @@ class SweepInvalid(StpipeError):
     pass
 
 
-def _each_job(model: str | None, overrides: list[str], flags: set[str], job) -> int:
+def _each_job(model: str | None, overrides: list[str], flags: set[str], job, verb: str) -> int:
     if "--multirun" not in flags:
-        job(_compose(model, overrides), None)
+        job(_compose(model, overrides, verb), None)
         return 0
-    points = _sweep(model, overrides)
+    points = _sweep(model, overrides, verb)
     for i, (point, composed) in enumerate(points):
         print(f"[{i}] {' '.join(o for o in point if o not in overrides)}")
         job(composed, i)
@@ -199,13 +199,13 @@ def _with_index(path: str | None, index: int | None) -> str | None:
 
 
 def cmd_encode(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    return _each_job(model, overrides, flags, _encode)
+    return _each_job(model, overrides, flags, _encode, "encode")
 
 
 def _encode(composed: Any, index: int | None) -> None:
     run = composed.run
     output = _with_index(run.get("output"), index)
-    if output and not output.endswith(OUTPUT_SUFFIXES):  # before any weight loads
+    if output and not output.endswith(OUTPUT_SUFFIXES):  # checked with the run settings; kept for API callers
         raise CommandError(f"output '{output}': use a .npy or .jsonl file name")
     texts = read_inputs(run.get("inputs"))
     t0 = time.perf_counter()
@@ -229,14 +229,20 @@ def _encode(composed: Any, index: int | None) -> None:
 
 
 def cmd_validate(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    from stpipe.config.validate import validate
+    from stpipe.config.validate import inspect_definition
 
     if "--multirun" in flags:
         _sweep(model, overrides)
         return 0
     composed = _compose(model, overrides)
-    validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
-    print(f"ok: {model or composed.definition.get('name') or 'the model'} is a valid model definition")
+    report = inspect_definition(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+    if report.errors:
+        raise ConfigError(report.problems)
+    for p in report.warnings:  # printed here, as a short report (not through Python's warnings machinery)
+        print(p.render(), file=sys.stderr)
+    print(f"ok: {model or composed.definition.get('name') or 'the model'} is a valid model definition"
+          + (f" ({len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''})" if report.warnings
+             else ""))
     if "--explain" in flags:
         from stpipe.config.validate import explain
 
@@ -256,8 +262,12 @@ def cmd_schema(model: str | None, overrides: list[str], flags: set[str]) -> int:
 def cmd_import(model: str | None, overrides: list[str], flags: set[str]) -> int:
     from stpipe.formats.st import to_definition
 
-    if model is None or not Path(model).is_dir():
+    if model is None:
         raise CommandError("usage: stpipe import DIR  (DIR: a model saved in sentence-transformers' format)")
+    if not Path(model).is_dir():
+        what = "is a file, not a directory" if Path(model).exists() else "does not exist"
+        raise CommandError(f"'{model}' {what}; stpipe import reads a directory saved in sentence-transformers' "
+                           "format (modules.json, config files and weights)")
     definition = to_definition(model)
     print("# yaml-language-server: $schema=" + _schema_url())
     print(f"# imported from {Path(model).resolve()} by `stpipe import`")
@@ -266,7 +276,7 @@ def cmd_import(model: str | None, overrides: list[str], flags: set[str]) -> int:
 
 
 def cmd_export(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    return _each_job(model, overrides, flags, _export)
+    return _each_job(model, overrides, flags, _export, "export")
 
 
 def _export(composed: Any, index: int | None) -> None:

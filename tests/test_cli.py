@@ -232,3 +232,108 @@ def test_five_mistakes_reported_at_once_by_the_command(tmp_path):
                        ("graph.dim-mismatch", "modules[0].sub_modules.document[2].in_features")]:
         assert f"[{code}] {path}:" in r.stderr
     assert r.stderr.count(f"at {f}:") == 5
+
+
+# ----------------------------------------------------------------------------- in-process checks (fast)
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``stpipe ARGS`` in this process: anything but a handled StpipeError would escape as an exception."""
+    from stpipe.cli import main
+
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_hydra_delete_and_add_overrides_are_not_the_model(capsys):
+    from stpipe.cli import _split_args
+
+    assert _split_args(["~model.modules.1.pooling_mode", "+model.x=1", "++batch_size=3", "m.yaml"]) == (
+        "m.yaml", ["~model.modules.1.pooling_mode", "+model.x=1", "++batch_size=3"], set())
+    assert _split_args(["~/models/m.yaml"])[0] == "~/models/m.yaml"
+    rc, out, err = cli(capsys, "validate", "~model.modules.1.pooling_mode")
+    assert rc == 0 and "ok:" in out, err
+    rc, _, err = cli(capsys, "validate", "~model.modules.1.pooling_mod")
+    assert rc == 2 and "[override.unknown-key]" in err and "did you mean 'pooling_mode'?" in err
+
+
+def test_multirun_over_a_saved_model_validates_every_point(capsys, tiny_bert_dir):
+    rc, out, err = cli(capsys, "validate", "-m", str(tiny_bert_dir), "model.modules.1.pooling_mode=cls,meen")
+    assert rc == 2
+    assert "ok    sweep point 0: model.modules.1.pooling_mode=cls" in out
+    assert "FAIL  sweep point 1: model.modules.1.pooling_mode=meen" in err and "did you mean 'mean'?" in err
+    assert "1 of 2 sweep points valid" in err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("encode", "batch_size=abc"), "[schema.type] batch_size: expected integer, found string"),
+    (("encode", "truncate_dim=abc"), "[schema.type] truncate_dim"),
+    (("encode", "truncate_dim=0"), "[schema.range] truncate_dim"),
+    (("encode", "prompt=3"), "[schema.type] prompt"),
+    (("encode", "device=banana"), "[schema.pattern] device"),
+    (("encode", "normalize_embeddings=maybe"), "[schema.type] normalize_embeddings"),
+    (("encode", "precision=int4"), "did you mean 'int8'?"),
+    (("encode", "output=x.csv"), "[run.output] output"),
+    (("encode", "inputs=missing.txt"), "[run.inputs] inputs: inputs file 'missing.txt' does not exist"),
+    (("encode", "device=cuda"), "[run.device] device: device 'cuda' is not available"),
+    (("export", "device=cuda:0", "out=x"), "[run.device] device"),
+    (("validate", "model.modules.0.max_seq_length=100000"), "[graph.max-seq-length] modules[0].max_seq_length"),
+    (("validate", "model.modules.1.pooling_mode=mean,cls"), "run a sweep with -m/--multirun"),
+])
+def test_bad_run_settings_exit_2_before_anything_loads(capsys, monkeypatch, tmp_path, args, needle):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a CPU-only machine
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli(capsys, *args)
+    assert rc == 2, (out, err)
+    assert needle in err and "sweep_points" not in err
+    assert f"at override `{args[1]}`" in err
+    assert list(tmp_path.iterdir()) == []  # nothing written, no model built
+
+
+def test_multirun_checks_run_settings_of_every_point_first(capsys, tmp_path, inputs_file):
+    out = tmp_path / "e.npy"
+    rc, stdout, err = cli(capsys, "encode", "-m", f"inputs={inputs_file},{tmp_path / 'nope.txt'}", f"output={out}",
+                          "batch_size=8,x")
+    assert rc == 2
+    assert stdout.count("ok    sweep point") == 1 and err.count("FAIL  sweep point") == 3
+    assert "[run.inputs] inputs" in err and "[schema.type] batch_size" in err and "no job was started" in err
+    assert not list(tmp_path.glob("e*.npy"))
+
+
+def test_import_of_a_missing_directory(capsys, tmp_path):
+    rc, _, err = cli(capsys, "import", str(tmp_path / "nope"))
+    assert rc == 2 and f"'{tmp_path / 'nope'}' does not exist" in err
+
+
+def test_multimodal_override_that_breaks_a_loaded_dense_is_caught(capsys, standins):
+    rc, _, err = cli(capsys, "validate", "model=multimodal",
+                     "model.modules.0.sub_modules.text.1.pooling_mode=[mean,max]")
+    assert rc == 2
+    assert "[graph.dim-mismatch] modules[0].sub_modules.text[2].load_from: Dense loaded from 'minilm-to-clip' " \
+           "expects 'sentence_embedding' of dimension 384 (in_features of the saved module), but 768 arrives" in err
+
+
+def test_router_with_routes_of_different_sizes_saved_by_sentence_transformers(capsys, tmp_path, tiny_bert_dir):
+    """sentence-transformers allows (and only logs) routes of different dimensions: import, then build, works
+    and gives its embeddings."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Router, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    import stpipe
+
+    bert = str(tiny_bert_dir)
+    router = Router.for_query_document([Transformer(bert), Pooling(32)], [Transformer(bert), Pooling(32),
+                                                                         Dense(32, 8)])
+    st = SentenceTransformer(modules=[router], device="cpu")
+    st.save(str(tmp_path / "saved"))
+    rc, out, err = cli(capsys, "import", str(tmp_path / "saved"))
+    assert rc == 0, err
+    (tmp_path / "m.yaml").write_text(out)
+    with pytest.warns(UserWarning, match="graph.route-dims"):
+        pipe = stpipe.build(str(tmp_path / "m.yaml"))
+    assert np.abs(pipe.encode_query(TEXTS) - st.encode_query(TEXTS)).max() <= 1e-5
+    assert np.abs(pipe.encode_document(TEXTS) - st.encode_document(TEXTS)).max() <= 1e-5
+    rc, _, err = cli(capsys, "validate", str(tmp_path / "saved"))
+    assert rc == 0 and "warning [graph.route-dims]" in err

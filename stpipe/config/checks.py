@@ -235,6 +235,21 @@ def default_prompt_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterato
                       hint=f"{close} {avail}" if close else f"{avail}; add it under prompts:")
 
 
+@check("check.model-type")
+def model_type_keys(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """truncate_dim belongs to a SentenceTransformer, max_active_dims to a SparseEncoder (the other one would be
+    silently ignored)."""
+    kind = defn.get("model_type", "SentenceTransformer")
+    if kind == "SparseEncoder" and defn.get("truncate_dim") is not None:
+        yield Problem(code="check.model-type", path=("truncate_dim",), message="a SparseEncoder does not use "
+                      "truncate_dim", found=repr(defn["truncate_dim"]), expected="no truncate_dim (or null)",
+                      hint="to limit a sparse embedding, set max_active_dims (how many non-zero dimensions to keep)")
+    if kind in (None, "SentenceTransformer") and defn.get("max_active_dims") is not None:
+        yield Problem(code="check.model-type", path=("max_active_dims",), message="max_active_dims only applies "
+                      "to a SparseEncoder", found=repr(defn["max_active_dims"]),
+                      hint="set model_type: SparseEncoder, or use truncate_dim to shorten dense embeddings")
+
+
 @check("check.load-from")
 def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     """``load_from`` is a directory, and its saved config (not weights) supplies the parameters the node omits."""

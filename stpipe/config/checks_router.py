@@ -45,11 +45,21 @@ def _mappings(node: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]
                 yield i, m
 
 
-def _modality_key(m: Any) -> Any:
+def _parts(m: Any) -> list[str] | None:
+    """The modalities a combination names: a list of names, or a string written with '+' (``image+text``)."""
     if isinstance(m, list) and all(isinstance(x, str) for x in m):
-        return normalize_modality(m)
-    return m if m is None or isinstance(m, str) else repr(m)
+        return list(m)
+    if isinstance(m, str) and "+" in m:
+        return m.split("+")
+    return None
 
+
+def _modality_key(m: Any) -> Any:
+    """The modality as the Router matches it (:func:`normalize_modality`: ``[text]`` → 'text',
+    ``image+text`` and ``[text, image]`` → ('image', 'text'))."""
+    if _parts(m) is not None or m is None or isinstance(m, str):
+        return normalize_modality(m)
+    return repr(m)
 
 
 # --------------------------------------------------------------------------- checks
@@ -91,13 +101,20 @@ def mapping_targets_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterato
 
 @check("check.modality", before=_NEXT)
 def modality_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    """Names are checked by the schema; here: a combination lists each modality once and never 'message'."""
+    """List items are checked by the schema, the names in an ``a+b`` string here; a combination lists each
+    modality once and never 'message'."""
     for path, node in nodes_of_type(ctx, "Router"):
         for i, m in _mappings(node):
-            mod = m.get("modality")
-            if not isinstance(mod, list) or not all(isinstance(x, str) for x in mod):
+            mod = _parts(m.get("modality"))
+            if mod is None:
                 continue
             p = path + ("route_mappings", i, "modality")
+            if isinstance(m.get("modality"), str):
+                for name in [x for x in mod if x not in MODALITIES]:
+                    yield Problem(code="check.modality", path=p, message=f"'{name}' in {m['modality']!r} is not a "
+                                  "modality", expected="one of: " + ", ".join(MODALITIES), found=repr(name),
+                                  hint=did_you_mean(name, MODALITIES) or "combine modalities with '+', e.g. "
+                                  "image+text")
             if len(set(mod)) != len(mod):
                 yield Problem(code="check.modality", path=p, message=f"modality {mod} lists a modality twice",
                               hint="a combination names each modality once, e.g. [image, text]")
@@ -112,7 +129,11 @@ def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Prob
     for path, node in nodes_of_type(ctx, "Router"):
         seen: dict[tuple, int] = {}
         for i, m in _mappings(node):
-            key = (m.get("task"), _modality_key(m.get("modality")))
+            mod = m.get("modality")
+            names = _parts(mod) or ([mod] if isinstance(mod, str) else [])
+            if any(x not in MODALITIES for x in names):
+                continue  # a bad name is reported by the schema / check.modality
+            key = (m.get("task"), _modality_key(mod))
             if key in seen:
                 first = seen[key]
                 yield Problem(code="check.duplicate-mapping", path=path + ("route_mappings", i),

@@ -8,14 +8,21 @@ describes itself statically (``describe(params, upstream, ctx) -> FeatureIO``, s
 * ``graph.not-input`` — the first module (of the pipeline, or of a route of a first-position Router)
   cannot turn raw inputs into tensors;
 * ``graph.missing-input`` — a module reads a feature nothing upstream produces;
-* ``graph.dim-mismatch`` — a declared dimension differs from what arrives (at the parameter's path);
-* ``graph.route-dims`` — the routes of one Router end in different ``sentence_embedding`` sizes;
+* ``graph.dim-mismatch`` — a declared dimension differs from what arrives (at the parameter's path; at
+  ``load_from`` when the dimension comes from the saved folder); after a Router whose routes disagree, each
+  route's dimension is compared;
+* ``graph.route-dims`` — (a warning, as in sentence-transformers) the routes of one Router end in different
+  ``sentence_embedding`` sizes;
+* ``graph.max-seq-length`` — a Transformer's ``max_seq_length`` exceeds the positions its config.json allows;
+* ``graph.load-from`` — a ``load_from`` folder cannot be read, or its weights contradict the node's params;
 * ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns).
+
+A node with ``load_from`` is described with its saved parameters (:mod:`stpipe.config.model_files`: the saved
+config and tensor shapes, never weights) under the params the node sets, as the builder loads it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
@@ -23,57 +30,14 @@ from typing import Any
 
 from stpipe import registry
 from stpipe.config.errors import ConfigError, Path, Problem, format_path
+from stpipe.config.model_files import GraphContext, Saved, max_positions, saved_params, shape_conflicts
 from stpipe.resources import resolve_model_path
+
+__all__ = ["GraphContext", "Flow", "TraceEntry", "walk_graph", "check_graph"]
 
 #: what to suggest when a feature is missing
 _PRODUCERS = {"token_embeddings": "a Transformer", "sentence_embedding": "a Pooling (after a Transformer)",
               "input_ids": "an input module such as a Transformer", "attention_mask": "a Transformer"}
-
-
-@dataclass
-class GraphContext:
-    """Read-only access to model metadata for ``describe``: ``hf_config`` reads ``config.json`` only (cached)."""
-
-    base_dir: str | FsPath | None = None
-    read: list[str] = field(default_factory=list)  # config.json files actually read
-    missing: set[str] = field(default_factory=set)  # names whose config.json could not be found
-    _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
-
-    def resolve(self, name_or_path: str) -> str:
-        return resolve_model_path(name_or_path, self.base_dir)
-
-    def hf_config(self, name_or_path: str) -> dict[str, Any] | None:
-        """The model's ``config.json`` as a dict, or None when it cannot be found locally / in the HF cache."""
-        if not isinstance(name_or_path, str) or not name_or_path:
-            return None
-        resolved = self.resolve(name_or_path)
-        if resolved not in self._cache:
-            self._cache[resolved] = self._read(resolved)
-            if self._cache[resolved] is None:
-                self.missing.add(name_or_path)
-        return self._cache[resolved]
-
-    def _read(self, resolved: str) -> dict[str, Any] | None:
-        path: str | None = None
-        if FsPath(resolved).is_dir():
-            f = FsPath(resolved) / "config.json"
-            path = str(f) if f.is_file() else None
-        elif resolved.count("/") <= 1 and not FsPath(resolved).is_absolute():
-            try:  # a hub id: only the local cache, never the network
-                from huggingface_hub import try_to_load_from_cache
-
-                hit = try_to_load_from_cache(resolved, "config.json")
-                path = hit if isinstance(hit, str) else None
-            except Exception:
-                path = None
-        if path is None:
-            return None
-        try:
-            data = json.loads(FsPath(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        self.read.append(path)
-        return data if isinstance(data, dict) else None
 
 
 @dataclass
@@ -84,9 +48,12 @@ class Flow:
     origin: dict[str, str] = field(default_factory=dict)  # feature → who produced it (for messages)
     opaque: bool = False  # something unknown happened upstream: do not report missing inputs
     partial: dict[str, list[str]] = field(default_factory=dict)  # feature → routes that lack it
+    routes: dict[str, tuple[Path, dict[str, int | None]]] = field(default_factory=dict)  # feature → (Router,
+    # route → dim) where the routes of the Router before disagree
 
     def copy(self) -> Flow:
-        return Flow(dict(self.features), dict(self.origin), self.opaque, {k: list(v) for k, v in self.partial.items()})
+        return Flow(dict(self.features), dict(self.origin), self.opaque, {k: list(v) for k, v in self.partial.items()},
+                    dict(self.routes))
 
 
 @dataclass
@@ -109,6 +76,7 @@ class _Walker:
         self.problems: list[Problem] = []
         self.ids: dict[str, Mapping[str, Any]] = {}
         self.trace: list[TraceEntry] = []
+        self.saved_cache: dict[tuple[str, str], Saved | None] = {}
 
     # ------------------------------------------------------------------ sequences
     def sequence(self, nodes: Any, base: Path, flow: Flow, at_input: bool) -> Flow:
@@ -148,19 +116,25 @@ class _Walker:
         is_input = isinstance(cls, type) and issubclass(cls, InputModule)
         if at_input and not is_input:
             self.problems.append(self._not_input(spec.name, path, later))
-        params = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
+        explicit = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
+        saved = self.saved(spec.name, cls, node, path)
+        params = {**saved.params, **explicit} if saved is not None else explicit
         io = self.describe(cls, params, flow, path)
         if io is None:
             flow.opaque = True
             return flow
         if not is_input and not at_input:
             self.check_inputs(io, spec.name, path, flow)
-        self.check_dims(io, spec.name, path, flow)
+        loaded = (node["load_from"], saved, explicit) if saved is not None else None
+        self.check_dims(io, spec.name, path, flow, loaded)
+        self.check_positions(spec.name, params, path, loaded)
         before = dict(flow.features)
         for key, dim in dict(io.produces).items():
             flow.features[key] = _dim(dim)
             flow.origin[key] = self._origin(key, _dim(dim), spec.name, path, params, io, before, flow.origin)
             flow.partial.pop(key, None)
+            if _dim(dim) is not None or key not in dict(io.consumes):  # a pass-through keeps the routes' dims
+                flow.routes.pop(key, None)
         if is_input:
             flow.opaque = False
         self.trace.append(TraceEntry(path, spec.name, dict(flow.features),
@@ -180,6 +154,33 @@ class _Walker:
                                              f"this {cls.__name__}: {exc}", hint="check the module's parameters"))
             return None
         return io
+
+    def saved(self, name: str, cls: type, node: Mapping[str, Any], path: Path) -> Saved | None:
+        """The saved parameters of the node's ``load_from`` folder (None: no folder, or reported elsewhere)."""
+        lf = node.get("load_from")
+        if not isinstance(lf, str) or not lf or path + ("load_from",) in self.skip:
+            return None
+        folder = resolve_model_path(lf, getattr(self.ctx, "base_dir", None))
+        if not FsPath(folder).is_dir():
+            return None  # check.load-from reports it
+        key = (name, folder)
+        if key not in self.saved_cache:
+            try:
+                self.saved_cache[key] = saved_params(name, cls, folder)
+            except Exception as exc:  # a malformed config file or safetensors header: build would fail too
+                self.saved_cache[key] = None
+                self.problems.append(Problem(
+                    code="graph.load-from", path=path + ("load_from",), message=f"cannot read the saved {name} in "
+                    f"'{lf}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                    hint=f"is '{lf}' a folder saved by a {name}? (its config file must be valid JSON)"))
+                return None
+        saved = self.saved_cache[key]
+        for param, given, value, where in shape_conflicts(node, saved) if saved else ():
+            self.problems.append(Problem(
+                code="graph.load-from", path=path + (param,), message=f"{param} {given} contradicts the weights "
+                f"saved in '{lf}' ({where})", expected=str(value), found=str(given),
+                hint=f"remove {param} (the saved weights fix it), or load another folder"))
+        return saved
 
     # ------------------------------------------------------------------ checks
     def _not_input(self, name: str, path: Path, later: list) -> Problem:
@@ -219,17 +220,66 @@ class _Walker:
             self.problems.append(Problem(code="graph.missing-input", path=where, message=msg,
                                          expected=f"'{key}' from upstream", found=produced, hint=hint))
 
-    def check_dims(self, io: Any, name: str, path: Path, flow: Flow) -> None:
+    def check_dims(self, io: Any, name: str, path: Path, flow: Flow,
+                   loaded: tuple[str, Saved, Mapping[str, Any]] | None = None) -> None:
+        """Declared input dimensions against what arrives. ``loaded``: (load_from, saved params, explicit params)
+        — a dimension the node takes from its saved folder is reported at ``load_from``."""
         for key, dim, param in list(io.requires_dim):
             up = flow.features.get(key)
-            if _dim(dim) is None or up is None or up == dim:
+            if _dim(dim) is None:
+                continue
+            if up is None and key in flow.routes:
+                self._check_route_dims(key, dim, param, name, path, flow)
+                continue
+            if up is None or up == dim:
                 continue
             origin = flow.origin.get(key)
+            lf, saved, explicit = loaded if loaded is not None else ("", None, {})
+            if saved is not None and param and (param in saved.shapes or (param not in explicit
+                                                                          and param in saved.params)):
+                self.problems.append(Problem(
+                    code="graph.dim-mismatch", path=path + (param if param in explicit else "load_from",),
+                    message=f"{name} loaded from '{lf}' expects '{key}' of dimension {dim} ({param} of the saved "
+                            f"module), but {up} arrives",
+                    expected=f"{dim}", found=f"{up}" + (f" ({origin})" if origin else ""),
+                    hint=f"make the modules before it produce {dim}, or load a module saved for {up}"))
+                continue
             self.problems.append(Problem(
                 code="graph.dim-mismatch", path=path + ((param,) if param else ()),
                 message=f"{name} expects '{key}' of dimension {dim}, but {up} arrives",
                 expected=f"{up}" + (f" ({origin})" if origin else ""), found=str(dim),
                 hint=f"set {param}: {up}" if param else None))
+
+    def _check_route_dims(self, key: str, dim: int, param: str, name: str, path: Path, flow: Flow) -> None:
+        router, dims = flow.routes[key]
+        wrong = {r: d for r, d in dims.items() if d is not None and d != dim}
+        if not wrong:
+            return
+        routes = " and ".join(repr(r) for r in wrong)
+        shown = ", ".join(f"{r} → {d}" for r, d in wrong.items()) if len(wrong) > 1 else str(*wrong.values())
+        self.problems.append(Problem(
+            code="graph.dim-mismatch", path=path + ((param,) if param else ()),
+            message=f"{name} expects '{key}' of dimension {dim}, but route{'s' if len(wrong) > 1 else ''} {routes} "
+                    f"of the Router at {format_path(router)} deliver{'' if len(wrong) > 1 else 's'} {shown}",
+            expected=f"{dim} from every route", found=", ".join(f"{r} → {d}" for r, d in dims.items()),
+            hint=f"end route{'s' if len(wrong) > 1 else ''} {routes} with a Dense projecting to {dim}"))
+
+    def check_positions(self, name: str, params: Mapping[str, Any], path: Path,
+                        loaded: tuple[str, Saved, Mapping[str, Any]] | None) -> None:
+        """A Transformer's ``max_seq_length`` must fit the learned positions of its model (config.json)."""
+        msl, model = params.get("max_seq_length"), params.get("model_name_or_path")
+        if name != "Transformer" or not isinstance(msl, int) or isinstance(msl, bool) or not isinstance(model, str):
+            return
+        hf = self.ctx.hf_config(model) if hasattr(self.ctx, "hf_config") else None
+        limit = max_positions(hf)
+        if limit is None or msl <= limit:
+            return
+        from_saved = loaded is not None and "max_seq_length" not in loaded[2]
+        self.problems.append(Problem(
+            code="graph.max-seq-length", path=path + ("load_from" if from_saved else "max_seq_length",),
+            message=f"max_seq_length {msl} exceeds the {limit} positions '{model}' can embed",
+            expected=f"at most {limit} (max_position_embeddings in its config.json)", found=str(msl),
+            hint=f"set max_seq_length: {limit} (or less)"))
 
     @staticmethod
     def _origin(key: str, dim: int | None, name: str, path: Path, params: Mapping[str, Any], io: Any,
@@ -260,11 +310,12 @@ class _Walker:
             return flow
         dims = {r: f.features.get("sentence_embedding") for r, f in ends.items()}
         known = {r: d for r, d in dims.items() if d is not None}
-        if len(set(known.values())) > 1:
+        if len(set(known.values())) > 1:  # sentence-transformers only logs it: a warning
             shown = ", ".join(f"{r} → {d}" for r, d in known.items())
             self.problems.append(Problem(
-                code="graph.route-dims", path=path + ("sub_modules",),
-                message=f"the routes end in different sentence_embedding dimensions ({shown})",
+                code="graph.route-dims", path=path + ("sub_modules",), severity="warning",
+                message=f"the routes end in different sentence_embedding dimensions ({shown}); embeddings of "
+                        "different routes cannot be compared",
                 expected="the same dimension on every route", found=shown,
                 hint="add a Dense at the end of a route to project it to the others' dimension"))
         merged = Flow(opaque=any(f.opaque for f in ends.values()))
@@ -273,7 +324,9 @@ class _Walker:
             have = [r for r, f in ends.items() if key in f.features]
             if len(have) == len(ends):
                 vals = {f.features[key] for f in ends.values()}
-                merged.features[key] = vals.pop() if len(vals) == 1 else None
+                merged.features[key] = next(iter(vals)) if len(vals) == 1 else None
+                if len(vals - {None}) > 1:
+                    merged.routes[key] = (path, {r: f.features[key] for r, f in ends.items()})
                 merged.origin[key] = f"{key} of the Router at {format_path(path)}"
             else:
                 merged.partial[key] = [r for r in ends if r not in have]

@@ -7,7 +7,9 @@ each node is then checked *in code* against its own type's schema ``schemas/modu
 
 A module type registered from Python without a schema file may carry a class attribute ``schema`` (a
 JSON Schema dict for its parameters; the node keys ``type``/``id``/``load_from`` are added); without one,
-any parameters are accepted. A schema may add the keyword ``x-hint`` (a hint shown with its errors).
+the schema is derived from its ``__init__`` signature (:func:`derived_schema`: the parameter names, required
+= no default, simple types from evident annotations; a ``**kwargs`` constructor accepts any further keys).
+A schema may add the keyword ``x-hint`` (a hint shown with its errors).
 
 >>> [p.code for p in validate_schema({"modules": [{"type": "Pooling", "pooling_mode": "meen"}]})]
 ['schema.enum']
@@ -28,9 +30,9 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from stpipe import registry
 from stpipe.config.errors import ConfigError, Path, Problem, did_you_mean
+from stpipe.config.schema_derived import NODE_KEYS, derived_schema  # noqa: F401 - NODE_KEYS re-exported
 from stpipe.resources import schemas_dir
 
-NODE_KEYS = ("type", "id", "load_from")
 #: the node keys every module schema accepts (a test checks the files under schemas/modules/ agree)
 NODE_KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "type": {"type": "string"}, "id": {"type": "string", "minLength": 1},
@@ -53,12 +55,15 @@ def pipeline_schema() -> dict[str, Any]:
 
 
 def module_schema(spec: registry.ModuleSpec) -> dict[str, Any] | None:
-    """The JSON Schema of one module type's node, or None when the type declares none (anything goes)."""
+    """The JSON Schema of one module type's node: its schema file, its ``schema`` attribute, or one derived from
+    its constructor; None when nothing is known (anything goes)."""
     path = schemas_dir() / spec.schema_file
     if path.is_file():
         return copy.deepcopy(load_schema(spec.schema_file))
     declared = getattr(spec.cls, "schema", None)
     if not isinstance(declared, Mapping):
+        declared = derived_schema(spec.cls, spec.name)
+    if declared is None:
         return None
     schema = copy.deepcopy(dict(declared))
     schema.setdefault("type", "object")
@@ -164,6 +169,13 @@ def _translate(err: ValidationError, base: Path, title: str | None) -> Iterator[
         word = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
         yield Problem(code="schema.range", path=path, message=f"{_short(inst)} is out of range",
                       expected=f"a value {word} {err.validator_value}", found=_short(inst), hint=x_hint)
+    elif v == "pattern":
+        examples = err.schema.get("examples") if isinstance(err.schema, Mapping) else None
+        examples = [str(e) for e in examples] if isinstance(examples, list) else []
+        close = did_you_mean(str(inst), examples) if examples and isinstance(inst, str) else None
+        yield Problem(code="schema.pattern", path=path, message=f"{_short(inst)} is not in the expected form",
+                      expected="a value like " + ", ".join(examples) if examples else
+                      f"a string matching {err.validator_value}", found=_short(inst), hint=_join([close, x_hint]))
     elif v in ("minItems", "minProperties", "minLength"):
         what = {"minItems": "item", "minProperties": "entry", "minLength": "character"}[v]
         n = err.validator_value
@@ -338,7 +350,14 @@ def combined_schema() -> dict[str, Any]:
         accepted = [name, *(a for a in (spec.st_type, *spec.aliases) if a)]
         branches.append({"if": {"properties": {"type": {"enum": accepted}}, "required": ["type"]},
                          "then": {"$ref": f"#/$defs/{name}"}})
+    accepted_all: list[str] = []
+    for name in registry.names():
+        spec = registry.find(name)
+        for a in (name, *((spec.st_type, *spec.aliases) if spec is not None else ())):
+            if a and a not in accepted_all:
+                accepted_all.append(a)
     else_ = defs["node"]["else"]
     else_["allOf"] = branches
-    else_["properties"] = {"type": {"anyOf": [{"enum": registry.names()}, {"type": "string"}]}}
+    else_["properties"] = {"type": {"enum": accepted_all, "x-hint": "a registered module type: "
+                                    + ", ".join(registry.names())}}
     return schema

@@ -38,6 +38,7 @@ from stpipe.config.errors import ConfigError, ConfigWarning, Problem, format_pat
 from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
+from stpipe.modules.modality import normalize_modality
 
 _MAX_DEPTH = 100
 
@@ -166,7 +167,7 @@ def routing_table(node: Mapping[str, Any]) -> list[str]:
     lines = []
     for m in sorted(maps, key=rank):
         mod = m.get("modality")
-        mod = tuple(sorted(mod)) if isinstance(mod, list) else mod
+        mod = normalize_modality(mod) if isinstance(mod, (list, str)) else mod
         cond = " and ".join(f"{k}={v!r}" for k, v in (("task", m.get("task")), ("modality", mod)) if v is not None)
         lines.append(f"{cond or 'any input'} → {m.get('route')}")
     if routes:

@@ -93,6 +93,40 @@ def test_duplicate_mapping_is_order_insensitive_for_modalities():
     assert "route_mappings[0]" in out[0].message
 
 
+def test_modality_combinations_written_with_plus():
+    d = router(route_mappings=[{"modality": "image+txt", "route": "query"},
+                               {"modality": "text+text", "route": "document"},
+                               {"modality": "message+text", "route": "document"}])
+    codes, out = found(d, "check.modality")
+    assert codes == [("check.modality", "modules[0].route_mappings[0].modality"),
+                     ("check.modality", "modules[0].route_mappings[1].modality"),
+                     ("check.modality", "modules[0].route_mappings[2].modality")]
+    assert (out[0].message, out[0].hint) == ("'txt' in 'image+txt' is not a modality", "did you mean 'text'?")
+
+
+@pytest.mark.parametrize("first, second", [(["text"], "text"), ("image+text", ["text", "image"]),
+                                           ("text+image", "image+text")])
+def test_duplicate_mapping_as_the_router_normalises_modalities(first, second):
+    """[text] is 'text' and image+text is ('image', 'text') at run time (normalize_modality): the same key."""
+    d = router(route_mappings=[{"modality": first, "route": "query"}, {"modality": second, "route": "document"}])
+    assert found(d)[0] == [("check.duplicate-mapping", "modules[0].route_mappings[1]")]
+
+
+def test_bad_modality_names_are_not_also_duplicates():
+    d = router(route_mappings=[{"modality": "imag", "route": "query"}, {"modality": ["imag"], "route": "document"}])
+    assert found(d, "check.duplicate-mapping")[0] == []
+
+
+def test_truncate_dim_and_max_active_dims_belong_to_one_model_type():
+    sparse = {"model_type": "SparseEncoder", "truncate_dim": 8, "modules": [{"type": "Normalize"}]}
+    codes, out = found(sparse, "check.model-type")
+    assert codes == [("check.model-type", "truncate_dim")] and "max_active_dims" in out[0].hint
+    dense = {"max_active_dims": 8, "modules": [{"type": "Normalize"}]}
+    assert found(dense, "check.model-type")[0] == [("check.model-type", "max_active_dims")]
+    assert found({**sparse, "truncate_dim": None, "max_active_dims": 8}, "check.model-type")[0] == []
+    assert found({**dense, "max_active_dims": None, "truncate_dim": 8}, "check.model-type")[0] == []
+
+
 def test_catch_all_mapping_is_allowed():
     d = router(route_mappings=[{"task": "query", "route": "query"}, {"route": "document"}])
     assert found(d)[0] == []

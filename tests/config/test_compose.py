@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from stpipe.config.compose import compose, sweep_points
+from stpipe.config.compose import Composed, compose, sweep_points
 from stpipe.config.errors import ConfigError
 from stpipe.config.validate import validate
 
@@ -159,12 +159,29 @@ def test_model_argument_kinds(conf, tmp_path):
         compose("othr", [], config_dir=conf)
     assert ei.value.codes == ["override.unknown-option"] and ei.value.problems[0].hint.startswith(
         "did you mean 'other'?")
+
+
+def test_saved_model_directory_becomes_a_definition_with_overrides_applied(conf, tiny_bert_dir):
+    """A saved model (here a plain Hugging Face directory: Transformer + mean Pooling) is composed like a file."""
+    c = compose(str(tiny_bert_dir), ["model.modules.1.pooling_mode=cls", "batch_size=4"], config_dir=conf)
+    assert c.saved_model == str(tiny_bert_dir) and c.run["batch_size"] == 4
+    assert [m["type"] for m in c.definition["modules"]] == ["Transformer", "Pooling"]
+    assert c.definition["modules"][1]["pooling_mode"] == "cls"
+    assert c.sources.lookup(("modules", 1, "pooling_mode")) == "override `model.modules.1.pooling_mode=cls`"
+    assert c.sources.lookup(("modules", 0)) == f"saved model {tiny_bert_dir}"
+    with pytest.raises(ConfigError) as ei:
+        compose(str(tiny_bert_dir), ["model=other"], config_dir=conf)
+    assert ei.value.codes == ["override.conflict"]
+
+
+def test_saved_model_directory_that_is_broken(conf, tmp_path):
+    from stpipe.config.errors import LoadError
+
     saved = tmp_path / "saved"
     saved.mkdir()
     (saved / "modules.json").write_text("[]")
-    c = compose(str(saved), ["model.modules.0.x=1", "batch_size=4"], config_dir=conf)
-    assert (c.saved_model, c.definition, c.model_overrides, c.run["batch_size"]) == (
-        str(saved), None, ["model.modules.0.x=1"], 4)
+    with pytest.raises(LoadError, match="modules.json"):
+        compose(str(saved), ["model.modules.0.x=1"], config_dir=conf)
 
 
 def test_global_hydra_state_of_the_caller_is_kept(conf, tmp_path):
@@ -210,6 +227,15 @@ def test_sweep_points_expand_and_validate_each_point(conf, tiny_bert_dir):
                        "`model.modules.1.pooling_mode=meen`"
 
 
+def test_sweep_over_a_saved_model_validates_every_point(conf, tiny_bert_dir):
+    points = sweep_points(str(tiny_bert_dir), ["model.modules.1.pooling_mode=cls,meen"], config_dir=conf)
+    assert isinstance(points[0][1], Composed) and points[0][1].definition["modules"][1]["pooling_mode"] == "cls"
+    bad = points[1][1]
+    assert isinstance(bad, ConfigError)
+    assert [(p.code, p.path_str, p.hint) for p in bad.problems] == [
+        ("schema.enum", "modules[1].pooling_mode", "did you mean 'mean'?")]
+
+
 def test_sweep_choice_and_bad_points(conf):
     points = sweep_points(None, ["model=choice(small,other,nope)"], config_dir=conf, validate=False)
     assert [p for p, _ in points] == [["model=small"], ["model=other"], ["model=nope"]]
@@ -233,3 +259,46 @@ def test_config_dir_without_config_yaml(tmp_path):
     with pytest.raises(ConfigError) as ei:
         compose(None, [], config_dir=tmp_path)
     assert [(p.code, p.message) for p in ei.value.problems] == [("yaml.not-found", f"no config.yaml in {tmp_path}")]
+
+
+# ----------------------------------------------------------------------------- run settings
+@pytest.mark.parametrize("override, code, hint", [
+    ("batch_size=abc", "schema.type", None),
+    ("batch_size=0", "schema.range", None),
+    ("truncate_dim=abc", "schema.type", None),
+    ("truncate_dim=0", "schema.range", None),
+    ("prompt=3", "schema.type", "Hydra reads 3 or true as a number or boolean; to pass it as text quote it: "
+                                "\"prompt='3'\""),
+    ("device=banana", "schema.pattern", "cpu, cuda, cuda:N (N: the GPU index) or mps; null picks cuda when available"),
+    ("device=cdua", "schema.pattern", "did you mean 'cuda'?; cpu, cuda, cuda:N (N: the GPU index) or mps; null picks "
+                                      "cuda when available"),
+    ("normalize_embeddings=maybe", "schema.type", "true or false"),
+    ("precision=int4", "schema.enum", "did you mean 'int8'?"),
+    ("modality=[image,txt]", "schema.enum", "did you mean 'text'?"),
+    ("+batch_sise=3", "schema.unknown-key", "did you mean 'batch_size'?"),
+])
+def test_run_settings_are_checked_in_compose(override, code, hint):
+    """stpipe's own conf/: every run setting against schemas/run.schema.json, the override named as the source."""
+    with pytest.raises(ConfigError) as ei:
+        compose(None, [override])
+    assert ei.value.title == "invalid run settings"
+    key = override.lstrip("+").split("=")[0]
+    (p,) = ei.value.problems
+    assert (p.code, p.path_str.split("[")[0], p.source, p.hint) == (code, key, f"override `{override}`", hint)
+
+
+def test_good_run_settings_pass(conf):
+    c = compose(None, ["device=cuda:1", "precision=ubinary", "modality=image+text", "prompt='3'", "truncate_dim=8"])
+    assert (c.run["device"], c.run["prompt"], c.run["truncate_dim"]) == ("cuda:1", "3", 8)
+    assert compose(None, ["+extra=1"], config_dir=conf).run["extra"] == 1  # a caller's conf/ may hold its own keys
+
+
+def test_run_setting_from_the_config_file_names_its_line(conf):
+    (conf / "config.yaml").write_text(CONFIG.replace("batch_size: 32", "batch_size: many"))
+    with pytest.raises(ConfigError) as ei:
+        compose(None, [], config_dir=conf)
+    assert [(p.code, p.source) for p in ei.value.problems] == [("schema.type", f"{conf / 'config.yaml'}:5:1")]
+    points = sweep_points(None, ["batch_size=1,x"], config_dir=conf, validate=False)  # each point labelled
+    assert isinstance(points[0][1], Composed) and points[0][1].run["batch_size"] == 1
+    assert [(p.code, p.source) for p in points[1][1].problems] == [
+        ("schema.type", "sweep point 1 (batch_size=x); override `batch_size=x`")]

@@ -140,12 +140,25 @@ def test_router_routes_are_walked_as_input_paths(enc_dir):
     assert graph(r, proj(16, 4)) == [("graph.not-input", "modules[0].sub_modules.d[0]")]
 
 
-def test_route_dims_must_agree(enc_dir):
+def test_route_dims_that_differ_are_a_warning(enc_dir):
+    """sentence-transformers only logs it (and a model it saved that way must import and build)."""
     r = {"type": "Router", "sub_modules": {"q": [{"type": "FakeStatic", "dim": 8}],
                                            "d": [enc(enc_dir), {"type": "FakePool"}]}}
     out = check_graph({"modules": [r]}, GraphContext())
-    assert [(p.code, p.path_str) for p in out] == [("graph.route-dims", "modules[0].sub_modules")]
+    assert [(p.code, p.path_str, p.severity) for p in out] == [("graph.route-dims", "modules[0].sub_modules",
+                                                                "warning")]
     assert out[0].found == "q → 8, d → 16"
+
+
+def test_a_module_after_routes_that_differ_checks_each_route(enc_dir):
+    r = {"type": "Router", "sub_modules": {"q": [{"type": "FakeStatic", "dim": 8}],
+                                           "d": [enc(enc_dir), {"type": "FakePool"}]}}
+    out = check_graph({"modules": [r, {"type": "Normalize"}, proj(16, 4)]}, GraphContext())
+    assert [(p.code, p.path_str, p.severity) for p in out] == [
+        ("graph.route-dims", "modules[0].sub_modules", "warning"), ("graph.dim-mismatch", "modules[2].in", "error")]
+    assert out[1].message == "FakeProj expects 'sentence_embedding' of dimension 16, but route 'q' of the Router " \
+                             "at modules[0] delivers 8"
+    assert (out[1].found, out[1].hint) == ("q → 8, d → 16", "end route 'q' with a Dense projecting to 16")
 
 
 def test_router_after_the_input_continues_the_flow(enc_dir):
@@ -232,3 +245,109 @@ class TestGraphContext:
 
     def test_bundled_name(self, minilm_dir):
         assert GraphContext().hf_config("all-MiniLM-L6-v2")["hidden_size"] == 384
+
+
+# ------------------------------------------------------------------------------- load_from: saved parameters
+def _dense_folder(path, n_in, n_out):
+    """A saved Dense folder, written by hand: config.json + model.safetensors (the weights are never read)."""
+    import torch
+    from safetensors.torch import save_file
+
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"in_features": n_in, "out_features": n_out, "bias": True,
+                                                  "activation_function": "torch.nn.modules.activation.Tanh"}))
+    save_file({"linear.weight": torch.zeros(n_out, n_in), "linear.bias": torch.zeros(n_out)},
+              str(path / "model.safetensors"))
+    return path
+
+
+def test_loaded_dense_takes_its_dims_from_the_saved_config(enc_dir, tmp_path):
+    dense = _dense_folder(tmp_path / "2_Dense", 16, 4)
+    (p,) = check_graph({"modules": [enc(enc_dir), {"type": "Pooling", "pooling_mode": ["mean", "max"]},
+                                    {"type": "Dense", "load_from": str(dense)}]}, GraphContext())
+    assert (p.code, p.path_str, p.expected) == ("graph.dim-mismatch", "modules[2].load_from", "16")
+    assert p.found == "32 (sentence_embedding of the Pooling at modules[1])"
+    assert p.message == f"Dense loaded from '{dense}' expects 'sentence_embedding' of dimension 16 (in_features " \
+                        "of the saved module), but 32 arrives"
+    problems, trace = walk_graph({"modules": [enc(enc_dir), {"type": "Pooling"}, {"type": "Dense", "load_from":
+                                                                                   str(dense)}]}, GraphContext())
+    assert problems == [] and trace[-1].produced == {"sentence_embedding": 4}
+
+
+def test_router_route_ending_in_a_loaded_dense(enc_dir, tmp_path):
+    dense = _dense_folder(tmp_path / "d", 16, 4)
+    r = {"type": "Router", "sub_modules": {"q": [enc(enc_dir), {"type": "Pooling"}],
+                                           "d": [enc(enc_dir), {"type": "Pooling"}, {"type": "Dense",
+                                                                                      "load_from": str(dense)}]}}
+    (p,) = check_graph({"modules": [r]}, GraphContext())
+    assert (p.code, p.found) == ("graph.route-dims", "q → 16, d → 4")
+
+
+def test_explicit_params_win_but_not_against_the_weights(enc_dir, tmp_path):
+    dense = _dense_folder(tmp_path / "d", 16, 4)
+    ok = {"type": "Dense", "load_from": str(dense), "activation_function": "torch.nn.Identity"}
+    assert graph(enc(enc_dir), {"type": "Pooling"}, ok) == []
+    out = check_graph({"modules": [enc(enc_dir), {"type": "Pooling"}, {**ok, "out_features": 3}]}, GraphContext())
+    assert [(p.code, p.path_str, p.expected, p.found) for p in out] == [
+        ("graph.load-from", "modules[2].out_features", "4", "3")]
+    assert f"{dense / 'model.safetensors'}: linear.weight [4, 16]" in out[0].message
+
+
+def test_loaded_static_embedding_dim_comes_from_the_tensor_shape(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    (tmp_path / "static").mkdir()
+    save_file({"embedding.weight": torch.zeros(7, 12)}, str(tmp_path / "static" / "model.safetensors"))
+    out = check_graph({"modules": [{"type": "StaticEmbedding", "load_from": str(tmp_path / "static")},
+                                   {"type": "Dense", "in_features": 100, "out_features": 4}]}, GraphContext())
+    assert [(p.code, p.path_str, p.expected) for p in out] == [
+        ("graph.dim-mismatch", "modules[1].in_features",
+         "12 (sentence_embedding of the StaticEmbedding at modules[0])")]
+
+
+def test_loaded_transformer_reads_the_model_folder(tmp_path):
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 24,
+                                                   "max_position_embeddings": 64}))
+    (saved / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    out = check_graph({"modules": [{"type": "Transformer", "load_from": str(saved)},
+                                   {"type": "Pooling", "embedding_dimension": 100}]}, GraphContext())
+    assert [(p.code, p.path_str, p.expected) for p in out] == [
+        ("graph.dim-mismatch", "modules[1].embedding_dimension",
+         f"24 (read from the config.json of '{saved}' by the Transformer at modules[0])")]
+    (saved / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
+    out = check_graph({"modules": [{"type": "Transformer", "load_from": str(saved)}, {"type": "Pooling"}]},
+                      GraphContext())
+    assert [(p.code, p.path_str, p.found) for p in out] == [("graph.max-seq-length", "modules[0].load_from", "128")]
+
+
+def test_unreadable_saved_config_is_reported_once(enc_dir, tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    node = {"type": "Pooling", "load_from": str(tmp_path / "bad")}
+    out = check_graph({"modules": [enc(enc_dir), node]}, GraphContext())
+    assert [(p.code, p.path_str) for p in out] == [("graph.load-from", "modules[1].load_from")]
+    assert check_graph({"modules": [enc(enc_dir), node]}, GraphContext(), {("modules", 1, "load_from")}) == []
+
+
+# ------------------------------------------------------------------------------- max_seq_length
+@pytest.mark.parametrize("cfg, msl, limit", [
+    ({"model_type": "bert", "max_position_embeddings": 64}, 65, 64),
+    ({"model_type": "bert", "max_position_embeddings": 64}, 64, None),
+    ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 513, 512),
+    ({"model_type": "bert", "max_position_embeddings": 64, "position_embedding_type": "relative_key"}, 999, None),
+    ({"model_type": "clip", "text_config": {"max_position_embeddings": 77}}, 78, 77),
+])
+def test_max_seq_length_must_fit_the_position_table(tmp_path, cfg, msl, limit):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"hidden_size": 8, **cfg}))
+    node = {"type": "Transformer", "model_name_or_path": str(tmp_path / "m"), "max_seq_length": msl}
+    out = [p for p in check_graph({"modules": [node]}, GraphContext()) if p.code != "graph.no-output"]
+    if limit is None:
+        assert out == []
+    else:
+        assert [(p.code, p.path_str, p.severity) for p in out] == [
+            ("graph.max-seq-length", "modules[0].max_seq_length", "error")]
+        assert out[0].expected == f"at most {limit} (max_position_embeddings in its config.json)"

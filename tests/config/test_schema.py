@@ -222,7 +222,47 @@ def plugins():
 
 
 def test_plugin_without_schema_accepts_anything(plugins):
+    """A constructor (*args, **kwargs) says nothing about its parameters."""
     assert probs({"type": "PlainPlugin", "whatever": [1, {"x": None}]}) == []
+
+
+class _Scale(_Plain):
+    def __init__(self, factor: float = 2.0, name: str | None = None, *, axes: list[int] | None = None,
+                 mode, custom: _Plain | None = None) -> None:
+        super().__init__()
+
+
+class _Open(_Plain):
+    def __init__(self, size: int, **kwargs) -> None:
+        super().__init__()
+
+
+@pytest.fixture
+def signature_plugins():
+    registry.register(_Scale, name="ScalePlugin")
+    registry.register(_Open, name="OpenPlugin")
+    yield
+    registry.unregister("ScalePlugin")
+    registry.unregister("OpenPlugin")
+
+
+def test_plugin_schema_derived_from_the_constructor(signature_plugins):
+    assert probs({"type": "ScalePlugin", "mode": "x", "factor": 3, "name": None, "axes": [1], "custom": "any"}) == []
+    out = probs({"type": "ScalePlugin", "factr": 3, "mode": 1})
+    assert [(p.code, p.path_str, p.hint) for p in out] == [
+        ("schema.unknown-key", "modules[0].factr", "did you mean 'factor'?")]
+    out = probs({"type": "ScalePlugin", "factor": "abc", "name": 3, "axes": "x"})
+    assert [(p.code, p.path_str, p.expected) for p in out] == [
+        ("schema.type", "modules[0].factor", "number"), ("schema.type", "modules[0].name", "string or null"),
+        ("schema.type", "modules[0].axes", "list or null"), ("schema.required", "modules[0].mode", None)]
+    assert probs({"type": "ScalePlugin", "load_from": "/saved"}) == []  # a saved folder supplies the rest
+    assert "ScalePlugin" in combined_schema()["$defs"]
+
+
+def test_plugin_with_kwargs_accepts_other_keys_but_checks_its_own(signature_plugins):
+    assert probs({"type": "OpenPlugin", "size": 3, "anything": 1}) == []
+    assert [p.code for p in probs({"type": "OpenPlugin", "size": "3"})] == ["schema.type"]
+    assert [(p.code, p.path_str) for p in probs({"type": "OpenPlugin"})] == [("schema.required", "modules[0].size")]
 
 
 def test_plugin_schema_attribute(plugins):
@@ -252,6 +292,13 @@ def test_combined_schema_is_self_contained_and_selects_by_type():
     assert _errors(schema, alias) == ["modules/0"]  # out_features missing: the alias selects Dense's schema
 
 
+def test_combined_schema_names_the_registered_types():
+    """Editors flag a misspelt type: `type` is an enum of the registered names (and their aliases)."""
+    schema = combined_schema()
+    assert _errors(schema, {"modules": [{"type": "Transfomer", "model_name_or_path": "m"}]}) == ["modules/0/type"]
+    assert _errors(schema, {"modules": [{"type": "sentence_transformers.models.Normalize"}]}) == []
+
+
 def test_published_pipeline_schema_works_with_relative_refs():
     """As an editor sees it: pipeline.schema.json resolving modules/<Name>.schema.json next to it."""
     root = schemas_dir()
@@ -270,3 +317,27 @@ def test_transformer_tasks_are_the_ones_the_transformer_builds():
     assert sorted(schema["properties"]["transformer_task"]["enum"]) == sorted(TASKS)
     p = one({"type": "Transformer", "model_name_or_path": "m", "transformer_task": "text-generation"})
     assert p.code == "schema.enum" and "not supported yet" in p.hint
+
+
+def test_processing_kwargs_top_level_keys_did_you_mean():
+    p = one({"type": "Transformer", "model_name_or_path": "m", "processing_kwargs": {"txt": {"max_length": 4}}})
+    assert (p.code, p.path_str, p.hint) == ("schema.unknown-key", "modules[0].processing_kwargs.txt",
+                                            "did you mean 'text'?")
+
+
+@pytest.mark.parametrize("modality, problem", [
+    ("image+text", None), (["text"], None), ("imag", ("schema.enum", "did you mean 'image'?")),
+    ("image text", ("schema.enum", "did you mean 'image'?")),
+])
+def test_route_mapping_modality_forms(modality, problem):
+    node = {"type": "Router", "sub_modules": {"a": [{"type": "Normalize"}]},
+            "route_mappings": [{"modality": modality, "route": "a"}]}
+    out = [(p.code, p.hint) for p in probs(node)]
+    assert out == ([problem] if problem else [])
+
+
+def test_max_active_dims_is_a_pipeline_key():
+    assert probs({"type": "Normalize"}, model_type="SparseEncoder", max_active_dims=64) == []
+    assert probs({"type": "Normalize"}, max_active_dims=None) == []
+    p = one({"type": "Normalize"}, model_type="SparseEncoder", max_active_dims=0)
+    assert (p.code, p.path_str) == ("schema.range", "max_active_dims")

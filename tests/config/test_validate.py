@@ -229,12 +229,28 @@ def test_explain_lists_classes_features_and_routes(tiny_bert_dir):
         "5. otherwise → document"]
 
 
+def test_routing_table_shows_modalities_as_the_router_matches_them():
+    node = {"type": "Router", "sub_modules": {"a": [], "b": []},
+            "route_mappings": [{"modality": ["text"], "route": "a"}, {"modality": "image+text", "route": "b"}]}
+    assert routing_table(node)[:2] == ["1. modality='text' → a", "2. modality=('image', 'text') → b"]
+
+
+def test_explain_shows_the_dims_of_a_loaded_module(tiny_bert_dir, tmp_path):
+    from stpipe.modules.dense import Dense
+
+    Dense(in_features=32, out_features=5).save(str(tmp_path / "dense"))
+    text = explain({"modules": [{"type": "Transformer", "model_name_or_path": str(tiny_bert_dir)},
+                                {"type": "Pooling"}, {"type": "Dense", "load_from": str(tmp_path / "dense")}]})
+    assert "modules[2]  Dense  stpipe.modules.dense.Dense  (" in text
+    assert text.endswith("    → sentence_embedding[5]\nvalid")
+
+
 def test_explain_reports_problems_instead_of_raising():
     text = explain({"modules": [{"type": "Pooling"}]})
     assert "1 error, 0 warning(s):" in text and "graph.not-input" in text
 
 
-@pytest.mark.parametrize("module", ["sources", "schema", "checks", "validate"])
+@pytest.mark.parametrize("module", ["sources", "schema", "schema_derived", "checks", "validate", "run"])
 def test_docstring_examples(module):
     import doctest
     import importlib

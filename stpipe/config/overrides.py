@@ -1,0 +1,221 @@
+"""Hydra overrides: parsing, composition on a config directory, and every Hydra failure as a :class:`Problem`.
+
+:func:`compose_config` composes ``config.yaml`` with the overrides; when Hydra refuses some, each guilty override
+is dropped in turn so that all of them are reported at once, each with a "did you mean" from the keys that do
+exist (codes ``override.*``; a broken YAML file of the tree is ``yaml.syntax`` with its file:line:col).
+Used by :mod:`stpipe.config.compose`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path as FsPath
+from typing import Any
+
+from stpipe.config.errors import ConfigError, PathPart, Problem, did_you_mean
+from stpipe.config.sources import load_yaml
+
+
+def override_problem(code: str, line: str | None, message: str, path: Sequence[PathPart] = (),
+                     source: str | None = None, **kw: Any) -> Problem:
+    """A problem caused by the override ``line`` (its source), or by something else (``source``)."""
+    return Problem(code=code, path=tuple(path), message=message,
+                   source=f"override `{line}`" if line is not None else source, **kw)
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's parsed overrides; every syntax error reported (``override.syntax``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, parsed, problems = OverridesParser.create(), [], []
+    for line in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([line]))
+        except Exception as exc:
+            detail = str(exc).splitlines()
+            msg = detail[1] if len(detail) > 1 else (detail[0] if detail else "cannot parse")
+            problems.append(override_problem("override.syntax", line, f"invalid override: {msg}",
+                                     hint="overrides look like key=value, +key=value (add) or ~key (delete); "
+                                          "quote values with special characters: key='a,b'"))
+    if problems:
+        raise ConfigError(problems, title="invalid overrides")
+    return parsed
+
+
+@contextmanager
+def hydra_on(config_dir: FsPath) -> Iterator[None]:
+    """Hydra initialised on ``config_dir``, leaving any global Hydra state of the caller untouched."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+
+    backup = get_gh_backup()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+            yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def key_path(key: str, tree: Any) -> tuple[PathPart, ...]:
+    """``model.modules.1.pooling_mode`` → ``("model", "modules", 1, "pooling_mode")`` (ints for list items)."""
+    out: list[PathPart] = []
+    node = tree
+    for seg in key.split("."):
+        if isinstance(node, list) and seg.lstrip("-").isdigit():
+            out.append(int(seg))
+            node = node[int(seg)] if -len(node) <= int(seg) < len(node) else None
+        else:
+            out.append(seg)
+            node = node.get(seg) if isinstance(node, dict) else None
+    return tuple(out)
+
+
+def _diagnose(o: Any, tree: Any, cause: str) -> Problem:
+    """Why override ``o`` failed, with a "did you mean" from the keys that do exist."""
+    line, key = o.input_line, o.key_or_group
+    node, done = tree, []
+    for seg in key.split("."):
+        where = ".".join(done) or "the configuration"
+        if isinstance(node, dict):
+            if seg not in node:
+                keys = [str(k) for k in node if done or k != "hydra"]  # Hydra's own settings: not listed
+                close = did_you_mean(seg, keys)
+                add = f"to add a new key write +{key}=…" if not (o.is_add() or o.is_delete()) else None
+                return override_problem("override.unknown-key", line, f"'{seg}' is not a key of {where}",
+                                path=key_path(key, tree), expected="one of: " + ", ".join(keys),
+                                hint=" ".join(h for h in (close, add) if h) or None)
+            node = node[seg]
+        elif isinstance(node, list):
+            if not seg.lstrip("-").isdigit() or not -len(node) <= int(seg) < len(node):
+                return override_problem("override.unknown-key", line, f"{where} is a list of {len(node)} items; "
+                                f"'{seg}' is not one of its indexes", path=key_path(key, tree),
+                                expected=f"an index from 0 to {len(node) - 1}")
+            node = node[int(seg)]
+        else:
+            return override_problem("override.unknown-key", line, f"{where} is a value, not a mapping; it has no key "
+                            f"'{seg}'", path=key_path(key, tree))
+        done.append(seg)
+    if o.is_add() and not o.is_force_add():
+        return override_problem("override.exists", line, f"'{key}' already exists", path=key_path(key, tree),
+                        hint=f"to change it write {key}=… (without '+'), or ++{key}=… to add or change")
+    return override_problem("override.invalid", line, f"cannot apply this override: {cause}", path=key_path(key, tree),
+                    hint="a mapping can only be merged with existing keys; add new keys one by one with "
+                         f"+{key}.<name>=…" if "not in struct" in cause else None)
+
+
+_CULPRIT = [r"Could not override '([^']+)'", r"Could not append to config\. An item is already at '([^']+)'",
+            r"Could not delete from config\. '([^']+)' does not exist", r"Error merging override ([^=\s]+)",
+            r"Could not find '([^']+)/[^'/]+'"]
+
+
+def _culprit(exc: Exception, parsed: list[Any]) -> Any:
+    text = str(exc)
+    for pattern in _CULPRIT:
+        m = re.search(pattern, text)
+        if m:
+            key = m.group(1).lstrip("+~")
+            for o in parsed:
+                if o.key_or_group == key:
+                    return o
+    m = re.search(r"Ambiguous value for argument '([^']+)'", text)
+    if m:
+        return next((o for o in parsed if o.input_line == m.group(1)), None)
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
+def _yaml_in_chain(exc: BaseException | None) -> bool:
+    import yaml
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, yaml.YAMLError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _broken_yaml_files(config_dir: FsPath) -> list[Problem]:
+    """Hydra failed to parse a file of the config tree: find which, and say where (file:line:col)."""
+    out: list[Problem] = []
+    for f in sorted(FsPath(config_dir).rglob("*.yaml")):
+        try:
+            load_yaml(f)
+        except ConfigError as exc:
+            out.extend(exc.problems)
+    return out
+
+
+def compose_config(config_dir: FsPath, overrides: list[str]) -> Any:
+    """Compose; on failure drop each guilty override in turn so all of them are reported at once."""
+    from hydra import compose as hydra_compose
+    from hydra.errors import MissingConfigException
+
+    parsed = parse_overrides(overrides)
+    failed: list[tuple[Any, BaseException]] = []
+    remaining = list(parsed)
+    with hydra_on(config_dir):
+        while True:
+            try:
+                cfg = hydra_compose(config_name="config", overrides=[o.input_line for o in remaining],
+                                    return_hydra_config=True)
+                break
+            except MissingConfigException as exc:
+                culprit = _culprit(exc, remaining)
+                if culprit is None:
+                    raise ConfigError([_missing_problem(exc, None, config_dir)]) from None
+                failed.append((culprit, exc))
+            except Exception as exc:
+                culprit = _culprit(exc, remaining)
+                if culprit is None and _yaml_in_chain(exc):
+                    raise ConfigError(_broken_yaml_files(config_dir) or [Problem(
+                        code="yaml.syntax", path=(), message=f"invalid YAML: {exc}", source=str(config_dir))]) from None
+                if culprit is None:
+                    raise ConfigError([Problem(code="override.invalid", path=(), message=first_line(exc),
+                                               source=", ".join(f"override `{o}`" for o in overrides) or None)],
+                                      title="invalid overrides") from None
+                failed.append((culprit, exc))
+            remaining.remove(failed[-1][0])
+    if failed:
+        from omegaconf import OmegaConf
+
+        tree = OmegaConf.to_container(cfg, resolve=False)
+        raise ConfigError([_explain_failure(o, exc, tree, config_dir) for o, exc in failed],
+                          title="invalid overrides")
+    return cfg
+
+
+def _explain_failure(o: Any, exc: BaseException, tree: Any, config_dir: FsPath) -> Problem:
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException):
+        return _missing_problem(exc, o, config_dir)
+    if o.is_sweep_override() or "Ambiguous value" in str(exc):
+        return override_problem("override.sweep", o.input_line, "this override is a sweep (several values)",
+                        hint="run a sweep with -m/--multirun; to pass a string with a comma, "
+                             f"quote it: {o.key_or_group}='…'")
+    return _diagnose(o, tree, first_line(exc))
+
+
+def _missing_problem(exc: Any, o: Any, config_dir: FsPath) -> Problem:
+    options = [x for x in (getattr(exc, "options", None) or []) if not x.startswith("_")]
+    m = re.search(r"Could not find '([^']+)'", str(exc))
+    missing = m.group(1) if m else str(exc).splitlines()[0]
+    group, _, name = missing.rpartition("/")
+    if not group:  # the primary config itself, or its directory
+        return Problem(code="yaml.not-found", path=(), message=f"no config.yaml in {config_dir}",
+                       source=str(config_dir), hint="the configuration directory must hold config.yaml")
+    close = did_you_mean(name, options)
+    avail = f"available {group} options: " + ", ".join(options) if options else f"no {group} options exist"
+    return override_problem("override.unknown-option", o.input_line if o is not None else None,
+                    f"there is no {group} named '{name}'", path=(group,),
+                    source=str(FsPath(config_dir) / "config.yaml"),
+                    hint=f"{close} {avail}" if close else avail)

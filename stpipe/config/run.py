@@ -1,0 +1,102 @@
+"""The run settings (``conf/config.yaml`` after composition, without ``model``): checked like a model definition.
+
+:func:`run_problems` checks them against ``schemas/run.schema.json`` (types, ``precision`` names, ``batch_size``
+≥ 1, ``device`` of the form cpu | cuda | cuda:N | mps | null …); :func:`stpipe.config.compose.compose` calls it,
+so every composition — each point of a sweep included — is checked before anything runs.
+:func:`run_file_problems` adds what needs the machine: the inputs file exists, the output suffix is one
+``encode`` writes, the device is available. The CLI runs it for every point before the first job.
+
+Problems carry the path of the setting (``batch_size``) and, through a :class:`SourceMap`, the override or the
+``config.yaml`` line it came from; codes ``schema.*`` (the schema) and ``run.*`` (the machine).
+
+>>> [(p.code, p.path_str, p.hint) for p in run_problems({"precision": "int4", "batch_size": 32})]
+[('schema.enum', 'precision', "did you mean 'int8'?")]
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path as FsPath
+from typing import Any
+
+from stpipe.config.errors import Problem
+from stpipe.config.schema import load_schema, schema_problems
+from stpipe.config.sources import SourceMap
+
+#: what ``stpipe encode`` can write
+OUTPUT_SUFFIXES = (".npy", ".jsonl")
+RUN_SCHEMA = "run.schema.json"
+
+
+@cache
+def _validator(strict: bool) -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = copy.deepcopy(load_schema(RUN_SCHEMA))
+    if not strict:
+        schema["additionalProperties"] = True
+    return Draft202012Validator(schema)
+
+
+def run_problems(run: Mapping[str, Any], sources: SourceMap | None = None, *, strict: bool = True) -> list[Problem]:
+    """The problems of the composed run settings against ``schemas/run.schema.json``. ``strict``: unknown keys are
+    errors (stpipe's own ``conf/``; a caller's config directory may hold settings of its own)."""
+    problems = schema_problems(_validator(strict), dict(run), (), "the run settings")
+    return (sources or SourceMap()).apply(problems)
+
+
+def _device_problem(device: Any) -> Problem | None:
+    if not isinstance(device, str):
+        return None
+    import torch
+
+    kind, _, index = device.partition(":")
+    hint = "use device=cpu, or leave device unset (null: cuda when available, else cpu)"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+            return Problem(code="run.device", path=("device",), message=f"device '{device}' is not available: {why}",
+                           expected="cpu" + (", mps" if _mps() else ""), found=repr(device), hint=hint)
+        n = torch.cuda.device_count()
+        if index and int(index) >= n:
+            return Problem(code="run.device", path=("device",), message=f"device '{device}' does not exist: {n} GPU"
+                           f"{'s are' if n != 1 else ' is'} visible", expected=f"cuda:0 … cuda:{n - 1}",
+                           found=repr(device), hint="GPU indexes count from 0")
+    if kind == "mps" and not _mps():
+        return Problem(code="run.device", path=("device",), message="device 'mps' is not available (Apple GPUs "
+                       "only)", found=repr(device), hint=hint)
+    return None
+
+
+def _mps() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | None = None) -> list[Problem]:
+    """What the run settings need from the machine for ``verb`` (``encode``/``export``): the inputs file exists,
+    the output suffix is .npy or .jsonl, the device is available. No weights are read."""
+    problems: list[Problem] = []
+    if verb == "encode":
+        inputs = run.get("inputs")
+        if isinstance(inputs, str) and inputs != "-" and not FsPath(inputs).is_file():
+            what = "is a directory" if FsPath(inputs).is_dir() else "does not exist"
+            problems.append(Problem(code="run.inputs", path=("inputs",), message=f"inputs file '{inputs}' {what}",
+                                    expected="a text file (one input per line) or a .jsonl file",
+                                    hint="check the path (relative to the current directory); without inputs= "
+                                         "stpipe reads stdin"))
+        output = run.get("output")
+        if isinstance(output, str) and not output.endswith(OUTPUT_SUFFIXES):
+            suffix = FsPath(output).suffix or "no suffix"
+            problems.append(Problem(code="run.output", path=("output",), message=f"output '{output}': stpipe encode "
+                                    "writes .npy or .jsonl files", expected=" or ".join(OUTPUT_SUFFIXES),
+                                    found=suffix, hint=f"e.g. output={FsPath(output).with_suffix('.npy')}"))
+    if verb in ("encode", "export"):
+        p = _device_problem(run.get("device"))
+        if p is not None:
+            problems.append(p)
+    return (sources or SourceMap()).apply(problems)

@@ -1,0 +1,59 @@
+"""What validation reads from model folders: saved module configs and tensor shapes (never weights), limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stpipe import registry
+from stpipe.config.model_files import max_positions, saved_params, tensor_shapes
+
+
+def test_tensor_shapes_read_the_header_only(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"embedding.weight": torch.zeros(7, 12), "b": torch.zeros(3)}, str(tmp_path / "model.safetensors"))
+    assert tensor_shapes(tmp_path) == {"embedding.weight": [7, 12], "b": [3]}
+    assert tensor_shapes(tmp_path / "nowhere") == {}
+
+
+def test_truncated_weights_are_reported_not_guessed(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from stpipe.config.graph import check_graph
+
+    (tmp_path / "s").mkdir()
+    save_file({"embedding.weight": torch.zeros(7, 12)}, str(tmp_path / "s" / "model.safetensors"))
+    with open(tmp_path / "s" / "model.safetensors", "r+b") as fh:
+        fh.truncate(100)
+    out = check_graph({"modules": [{"type": "StaticEmbedding", "load_from": str(tmp_path / "s")}]})
+    assert [(p.code, p.path_str) for p in out] == [("graph.load-from", "modules[0].load_from")]
+
+
+def test_saved_pooling_config_with_legacy_keys(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"word_embedding_dimension": 48, "pooling_mode_cls_token": True,
+                                                      "pooling_mode_mean_tokens": True}))
+    saved = saved_params("Pooling", registry.get("Pooling"), tmp_path)
+    assert saved.params == {"embedding_dimension": 48, "pooling_mode": ["cls", "mean"]}
+    assert saved.files == [str(tmp_path / "config.json")]
+
+
+def test_saved_transformer_is_the_folder_itself(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "sentence_xlnet_config.json").write_text(json.dumps({"max_seq_length": 40}))
+    saved = saved_params("Transformer", registry.get("Transformer"), tmp_path)
+    assert saved.params == {"max_seq_length": 40, "model_name_or_path": str(tmp_path)}
+
+
+@pytest.mark.parametrize("cfg, limit", [
+    (None, None), ({}, None), ({"max_position_embeddings": 512}, 512),
+    ({"model_type": "xlm-roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
+    ({"model_type": "deberta-v2", "max_position_embeddings": 512, "position_biased_input": False}, None),
+    ({"model_type": "llama", "max_position_embeddings": 4096, "rope_theta": 10000.0}, None),
+    ({"text_config": {"max_position_embeddings": 77}, "vision_config": {}}, 77),
+])
+def test_max_positions(cfg, limit):
+    assert max_positions(cfg) == limit
