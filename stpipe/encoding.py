@@ -189,13 +189,13 @@ def input_length(x: Any) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- batching
-def group_by_modality(inputs: list[Any]) -> dict[Any, list[int]]:
-    """Input indices by inferred modality (None where it cannot be inferred); ``{None: all indices}``
-    when every input falls into the same group (then nothing needs splitting)."""
+def group_by_modality(inputs: list[Any], supported: list[Any] | None = None) -> dict[Any, list[int]]:
+    """Input indices by inferred modality (None where it cannot be inferred; image paths are images when
+    ``supported`` includes images); ``{None: all indices}`` when every input falls into the same group."""
     found: dict[Any, list[int]] = {}
     for i, x in enumerate(inputs):
         try:
-            key = infer_modality(x)
+            key = infer_modality(x, supported)
         except ValueError:
             key = None
         found.setdefault(key, []).append(i)

@@ -230,7 +230,7 @@ class Pipeline(torch.nn.Sequential):
         ``extract(out_features, n)`` turns a batch's output into n per-input results; input order is kept."""
         groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
         if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
-            groups = enc.group_by_modality(inputs)
+            groups = enc.group_by_modality(inputs, self.modalities)
         results: list[Any] = [None] * len(inputs)
         with tqdm(total=enc.batch_count(groups, batch_size), desc="Batches", disable=not show_progress_bar) as bar:
             for modality, indices in groups.items():

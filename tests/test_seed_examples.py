@@ -383,3 +383,24 @@ def test_task_dicts_mixed_with_plain_inputs_are_refused(models, name):
     with pytest.raises(ValueError) as expected:
         ref.encode([{"query": TEXTS[0]}, {"document": TEXTS[1]}])
     assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("name", ["multimodal", "hybrid"])
+def test_image_file_paths_route_like_images_as_in_sentence_transformers(models, name, tmp_path):
+    """A string naming an existing image file is an image for a model that takes images (sentence-transformers'
+    inference): it goes down the image route, alone and in a batch mixed with texts."""
+    paths = []
+    for i, img in enumerate(IMAGES):
+        paths.append(str(tmp_path / f"img{i}.png"))
+        img.save(paths[-1])
+    ours, ref = models.ours(name), models.oracle(name)
+    for call, inputs in [("encode", paths), ("encode", paths[0]), ("encode_document", paths[1:])]:
+        expected = getattr(ref, call)(inputs, convert_to_tensor=True)
+        got = getattr(ours, call)(inputs, convert_to_tensor=True)
+        assert (got - expected).abs().max().item() <= 1e-5
+    mixed = [TEXTS[0], paths[0], TEXTS[1], paths[2]]  # ST refuses a mixed batch; compare item by item
+    expected = torch.stack([ref.encode(x, convert_to_tensor=True) for x in mixed])
+    got = ours.encode(mixed, convert_to_tensor=True)
+    assert (got - expected).abs().max().item() <= 1e-5
+    as_pil = ours.encode([IMAGES[0], IMAGES[2]], convert_to_tensor=True)
+    assert (got[[1, 3]] - as_pil).abs().max().item() <= 1e-5

@@ -74,10 +74,11 @@ def _is_image(x: Any) -> bool:
     return isinstance(x, Image)
 
 
-def infer_modality(x: Any) -> Modality:
-    """Modality of one input; ValueError for a value stpipe cannot classify."""
+def infer_modality(x: Any, supported: list[Modality] | None = None) -> Modality:
+    """Modality of one input; ValueError for a value stpipe cannot classify. A string that is an image file path
+    (or a ``data:image/`` URI) is an image when ``supported`` includes images, else text (sentence-transformers)."""
     if isinstance(x, str):
-        return "text"
+        return "image" if supported is not None and "image" in supported and is_image_path(x) else "text"
     if _is_image(x):
         return "image"
     if isinstance(x, (tuple, list)) and x and all(isinstance(i, str) for i in x):
@@ -97,9 +98,9 @@ def infer_modality(x: Any) -> Modality:
     raise ValueError(f"cannot infer the modality of an input of type {type(x).__name__}")
 
 
-def infer_batch_modality(inputs: list[Any]) -> Modality:
+def infer_batch_modality(inputs: list[Any], supported: list[Modality] | None = None) -> Modality:
     """One modality for a whole batch; a mixed batch is 'message' (as sentence-transformers)."""
-    mods = {infer_modality(x) for x in inputs}
+    mods = {infer_modality(x, supported) for x in inputs}
     if len(mods) == 1:
         return mods.pop()
     return "message"
@@ -197,7 +198,7 @@ def check_batch_modality(inputs: list[Any], modality: Any, supported: list[Modal
     inputs are (instead of letting the model fail on inputs of another kind)."""
     samples = sample_modalities(inputs)
     try:
-        inferred: Modality | None = infer_batch_modality(inputs)
+        inferred: Modality | None = infer_batch_modality(inputs, supported)
     except (ValueError, TypeError):
         inferred = None
     if inferred is not None and not supports(inferred, supported):

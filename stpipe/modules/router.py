@@ -240,7 +240,7 @@ class Router(InputModule):
                 pass
         elif inputs:
             try:
-                modality = infer_batch_modality(inputs)
+                modality = infer_batch_modality(inputs, self.modalities)
             except (TypeError, ValueError):
                 modality = None
         route = self.resolve_route(task, modality)
