@@ -19,20 +19,21 @@ _EXPORTS = {
     "load": "stpipe.formats.st:load",
     "validate": "stpipe.config.validate:validate",
     "Pipeline": "stpipe.pipeline:Pipeline",
-    "ConfigError": "stpipe.config.errors:ConfigError",
-    "LoadError": "stpipe.config.errors:LoadError",
-    "StpipeError": "stpipe.config.errors:StpipeError",
-    "Problem": "stpipe.config.errors:Problem",
+    "ConfigError": "stpipe.errors:ConfigError",
+    "LoadError": "stpipe.errors:LoadError",
+    "StpipeError": "stpipe.errors:StpipeError",
+    "Problem": "stpipe.errors:Problem",
+    "RouteError": "stpipe.errors:RouteError",
     "register": "stpipe.registry:register",
 }
 
 __all__ = ["build", "load", "validate", "Pipeline", "ConfigError", "LoadError", "StpipeError", "Problem",
-           "register", "__version__"]
+           "RouteError", "register", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from stpipe.builder import build
-    from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError
     from stpipe.config.validate import validate
+    from stpipe.errors import ConfigError, LoadError, Problem, RouteError, StpipeError
     from stpipe.formats.st import load
     from stpipe.pipeline import Pipeline
     from stpipe.registry import register

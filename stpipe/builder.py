@@ -9,7 +9,7 @@ through the builder. After each module of a sequence (top level or a Router rout
 ``module.bind_upstream(previous.get_embedding_dimension())``. Any error a constructor or loader raises for
 bad input becomes a :class:`ConfigError` naming the node's config path (codes ``build.*``).
 
->>> from stpipe.config.errors import ConfigError
+>>> from stpipe.errors import ConfigError
 >>> try:
 ...     build({"modules": [{"type": "Poolng"}]}, validate=False)
 ... except ConfigError as e:
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
+from stpipe.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
 from stpipe.modules.module import Module
 from stpipe.pipeline import Pipeline
 from stpipe.resources import resolve_model_path

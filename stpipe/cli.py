@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stpipe.config.errors import StpipeError
+from stpipe.errors import StpipeError, UsageError
 
 USAGE = """usage: stpipe VERB [MODEL] [key=value ...] [options]
 
@@ -33,10 +33,6 @@ classes, routing tables), -h/--help
 """
 
 VERBS = ("encode", "validate", "import", "export", "schema")
-
-
-class UsageError(StpipeError):
-    pass
 
 
 def _is_override(a: str) -> bool:
@@ -74,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb, rest = argv[0], argv[1:]
     try:
         if verb not in VERBS:
-            from stpipe.config.errors import did_you_mean
+            from stpipe.errors import did_you_mean
 
             hint = did_you_mean(verb, VERBS)
             raise UsageError(f"unknown verb '{verb}'" + (f"; {hint}" if hint else "") + f" (verbs: {', '.join(VERBS)})")

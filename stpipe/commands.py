@@ -10,14 +10,10 @@ from typing import Any
 
 import yaml
 
-from stpipe.config.errors import ConfigError, LoadError, StpipeError
 from stpipe.config.run import OUTPUT_SUFFIXES
+from stpipe.errors import CommandError, ConfigError, LoadError, StpipeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
-
-
-class CommandError(StpipeError):
-    """A problem with the command's own arguments or files (not the model definition)."""
 
 
 # --------------------------------------------------------------------------- model resolution

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from stpipe.config.errors import ConfigError, Problem, did_you_mean
+from stpipe.errors import ConfigError, Problem, did_you_mean
 
 if TYPE_CHECKING:
     from stpipe.modules.module import Module

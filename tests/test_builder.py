@@ -11,7 +11,7 @@ import torch
 
 from stpipe import registry
 from stpipe.builder import build
-from stpipe.config.errors import ConfigError
+from stpipe.errors import ConfigError
 from stpipe.modules.module import InputModule
 
 
@@ -221,7 +221,7 @@ def test_interpolations_tensors_and_unknown_names(tmp_path):
                               {"type": "Dense", "in_features": 4, "out_features": 3, "init_weight": weight}]},
                  validate=False, device="cpu")
     torch.testing.assert_close(pipe[2].linear.weight.detach(), weight)
-    from stpipe.config.errors import LoadError
+    from stpipe.errors import LoadError
 
     with pytest.raises(LoadError, match="no-such-model: model directory not found"):
         build(str(tmp_path / "no-such-model"))

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError
+from stpipe.errors import ConfigError
 from stpipe.modules.module import Module
 from stpipe.resources import schemas_dir
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stpipe
-from stpipe.config.errors import ConfigError, ConfigWarning
+from stpipe.errors import ConfigError, ConfigWarning
 
 STATS: Counter = Counter()
 N_CASES = 3000

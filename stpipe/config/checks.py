@@ -23,8 +23,8 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.errors import Path, Problem, did_you_mean, format_path
 from stpipe.config.schema import load_schema, walk_nodes
+from stpipe.errors import Path, Problem, did_you_mean, format_path
 from stpipe.resources import resolve_model_path
 
 CheckFn = Callable[[Mapping[str, Any], "CheckContext"], Iterable[Problem]]

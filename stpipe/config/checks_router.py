@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from stpipe.config.checks import CheckContext, check, nodes_of_type
-from stpipe.config.errors import Problem, did_you_mean
+from stpipe.errors import Problem, did_you_mean
 from stpipe.modules.modality import MODALITIES, normalize_modality
 
 _NEXT = "check.options"

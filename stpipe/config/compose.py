@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.errors import ConfigError, Problem, did_you_mean
 from stpipe.config.overrides import compose_config, first_line, key_path, override_problem, parse_overrides
 from stpipe.config.run import run_problems
 from stpipe.config.sources import SourceMap, load_yaml
+from stpipe.errors import ConfigError, Problem, did_you_mean
 from stpipe.resources import conf_dir, resolve_model_path
 
 GROUP = "model"

@@ -29,8 +29,8 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, Path, Problem, format_path
 from stpipe.config.model_files import GraphContext, Saved, max_positions, saved_params, shape_conflicts
+from stpipe.errors import ConfigError, Path, Problem, format_path
 from stpipe.resources import resolve_model_path
 
 __all__ = ["GraphContext", "Flow", "TraceEntry", "walk_graph", "check_graph"]

@@ -128,7 +128,7 @@ def _init_params(cls: type) -> set[str]:
 
 def saved_params(name: str, cls: type, folder: str | FsPath) -> Saved:
     """The parameters ``cls.load(folder)`` would take from the folder (see the module docstring). Raises the
-    class's own error (e.g. :class:`~stpipe.config.errors.LoadError`) for a malformed config file."""
+    class's own error (e.g. :class:`~stpipe.errors.LoadError`) for a malformed config file."""
     folder = str(folder)
     out = Saved()
     init = _init_params(cls)

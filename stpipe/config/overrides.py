@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.errors import ConfigError, PathPart, Problem, did_you_mean
 from stpipe.config.sources import load_yaml
+from stpipe.errors import ConfigError, PathPart, Problem, did_you_mean
 
 
 def override_problem(code: str, line: str | None, message: str, path: Sequence[PathPart] = (),

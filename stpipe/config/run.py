@@ -21,9 +21,9 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.errors import Problem
 from stpipe.config.schema import load_schema, schema_problems
 from stpipe.config.sources import SourceMap
+from stpipe.errors import Problem
 
 #: what ``stpipe encode`` can write
 OUTPUT_SUFFIXES = (".npy", ".jsonl")

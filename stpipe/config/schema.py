@@ -29,8 +29,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, Path, Problem, did_you_mean
 from stpipe.config.schema_derived import NODE_KEYS, derived_schema  # noqa: F401 - NODE_KEYS re-exported
+from stpipe.errors import ConfigError, Path, Problem, did_you_mean
 from stpipe.resources import schemas_dir
 
 #: the node keys every module schema accepts (a test checks the files under schemas/modules/ agree)

@@ -1,6 +1,6 @@
 """Where every value of a model definition came from: ``file.yaml:line:col``, an override, a sweep point.
 
-A :class:`SourceMap` maps a config path (a tuple, see :func:`stpipe.config.errors.format_path`) to a
+A :class:`SourceMap` maps a config path (a tuple, see :func:`stpipe.errors.format_path`) to a
 human-readable source. :func:`parse_yaml` reads YAML with the same loader Hydra/OmegaConf use and records
 the position of every key and list item, from the node marks of ``yaml.compose``:
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from stpipe.config.errors import ConfigError, Path, PathPart, Problem
+from stpipe.errors import ConfigError, Path, PathPart, Problem
 
 
 class SourceMap(dict[Path, str]):

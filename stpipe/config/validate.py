@@ -15,7 +15,7 @@ raising, for callers such as ``stpipe validate`` that print warnings themselves.
 >>> validate({"modules": [{"type": "Pooling", "pooling_mode": "mean"}]})
 Traceback (most recent call last):
 ...
-stpipe.config.errors.ConfigError: invalid model definition: 1 problem
+stpipe.errors.ConfigError: invalid model definition: 1 problem
 error [graph.not-input] modules[0]: Pooling cannot be the first module: it does not turn raw inputs into tensors
     expected: an input module (Transformer, StaticEmbedding, SparseStaticEmbedding, Router, …)
     found: Pooling
@@ -34,10 +34,10 @@ from typing import Any
 from stpipe import registry
 from stpipe.config.checks import CheckContext, run_checks
 from stpipe.config.checks_router import effective_default
-from stpipe.config.errors import ConfigError, ConfigWarning, Problem, format_path
 from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
+from stpipe.errors import ConfigError, ConfigWarning, Problem, format_path
 from stpipe.modules.modality import normalize_modality
 
 _MAX_DEPTH = 100

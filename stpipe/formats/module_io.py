@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, LoadError
+from stpipe.errors import ConfigError, LoadError
 from stpipe.modules.module import InputModule, Module, check_relative, read_json
 from stpipe.resources import BUNDLED_MODEL_NAMES, bundled_model_dir
 

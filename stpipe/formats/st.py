@@ -7,7 +7,7 @@
 * :func:`to_definition` turns a saved directory into a model definition (``stpipe import``), see
   :func:`stpipe.formats.module_io.saved_module_node`.
 
-Every problem with a file is a :class:`~stpipe.config.errors.LoadError` naming that file.
+Every problem with a file is a :class:`~stpipe.errors.LoadError` naming that file.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from stpipe import registry
-from stpipe.config.errors import LoadError, StpipeError
+from stpipe.errors import LoadError, StpipeError
 from stpipe.formats.module_io import load_module
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline

@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import nn
 
-from stpipe.config.errors import did_you_mean
+from stpipe.errors import did_you_mean
 
 #: extra short names (besides every activation class name of torch.nn, lower-cased)
 ALIASES: dict[str, str] = {

@@ -23,7 +23,7 @@ from typing import Any, Self
 import torch
 from torch import nn
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.activations import activation_name, resolve_activation
 from stpipe.modules.module import FeatureIO, Module
 

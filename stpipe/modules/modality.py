@@ -42,7 +42,7 @@ def check_modality(modality: Any) -> Modality | None:
     combined = valid and len(parts) > 1
     if valid and not bad and (not combined or ("message" not in parts and len(set(parts)) == len(parts))):
         return normalize_modality(list(parts))
-    from stpipe.config.errors import did_you_mean
+    from stpipe.errors import did_you_mean
 
     close = did_you_mean(bad[0], MODALITIES) if len(bad) == 1 else None
     raise ValueError(f"modality={modality!r} is not a valid modality: give one of {', '.join(map(repr, MODALITIES))}, "

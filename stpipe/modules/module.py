@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_model as save_safetensors_model
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 
 SAFETENSORS_NAME = "model.safetensors"
 PICKLE_NAME = "pytorch_model.bin"

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from stpipe.config.errors import did_you_mean
+from stpipe.errors import did_you_mean
 from stpipe.modules.module import FeatureIO, Module
 
 logger = logging.getLogger(__name__)

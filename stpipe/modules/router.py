@@ -29,7 +29,7 @@ from typing import Any, Self
 
 from torch import nn
 
-from stpipe.config.errors import ConfigError, Problem, StpipeError, did_you_mean
+from stpipe.errors import ConfigError, Problem, RouteError, did_you_mean
 from stpipe.modules.modality import infer_batch_modality
 from stpipe.modules.module import FeatureIO, InputModule
 from stpipe.modules.router_io import (
@@ -55,10 +55,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Router", "RouteError", "RouteKey", "RouteModality", "format_route_key", "parse_route_key"]
 _MODALITY_KEYS = {"text", "image", "audio", "video"}
-
-
-class RouteError(StpipeError, ValueError):
-    """No route can take an input (raised while encoding; the texts are sentence-transformers')."""
 
 
 def _route_hint(name: Any, routes: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from stpipe.config.errors import ConfigError, LoadError, Problem, StpipeError
+from stpipe.errors import ConfigError, LoadError, Problem, StpipeError
 from stpipe.modules.modality import normalize_modality
 from stpipe.modules.module import FeatureIO, Module, check_relative, read_json
 

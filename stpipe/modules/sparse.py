@@ -27,7 +27,7 @@ from typing import Any, Self
 import torch
 from torch import nn
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.modality import text_inputs
 from stpipe.modules.module import FeatureIO, InputModule, Module, read_json
 from stpipe.resources import resolve_model_path

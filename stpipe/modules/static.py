@@ -32,7 +32,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.modality import text_inputs
 from stpipe.modules.module import FeatureIO, InputModule
 from stpipe.resources import resolve_model_path

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from stpipe.config.errors import LoadError, did_you_mean
+from stpipe.errors import LoadError, did_you_mean
 from stpipe.modules.modality import MODALITIES, modality_str, normalize_modality
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from stpipe.config.compose import Composed, compose, sweep_points
-from stpipe.config.errors import ConfigError
 from stpipe.config.validate import validate
+from stpipe.errors import ConfigError
 
 CONFIG = """\
 defaults:
@@ -175,7 +175,7 @@ def test_saved_model_directory_becomes_a_definition_with_overrides_applied(conf,
 
 
 def test_saved_model_directory_that_is_broken(conf, tmp_path):
-    from stpipe.config.errors import LoadError
+    from stpipe.errors import LoadError
 
     saved = tmp_path / "saved"
     saved.mkdir()

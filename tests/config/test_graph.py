@@ -7,8 +7,8 @@ import json
 import pytest
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, Problem
 from stpipe.config.graph import GraphContext, check_graph, walk_graph
+from stpipe.errors import ConfigError, Problem
 from stpipe.modules.module import FeatureIO, InputModule, Module
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stpipe.config.errors import ConfigError, Problem
 from stpipe.config.sources import SourceMap, load_yaml, parse_yaml
+from stpipe.errors import ConfigError, Problem
 
 TEXT = """\
 # a comment

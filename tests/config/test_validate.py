@@ -7,9 +7,9 @@ import warnings
 
 import pytest
 
-from stpipe.config.errors import ConfigError, ConfigWarning
 from stpipe.config.sources import SourceMap
 from stpipe.config.validate import explain, inspect_definition, routing_table, validate
+from stpipe.errors import ConfigError, ConfigWarning
 
 FIVE = """\
 name: five-mistakes
@@ -262,7 +262,7 @@ def test_docstring_examples(module):
 def test_config_warning_pickles():
     import pickle
 
-    from stpipe.config.errors import Problem
+    from stpipe.errors import Problem
 
     w = ConfigWarning(Problem("check.x", ("modules", 0), "m", severity="warning"))
     assert pickle.loads(pickle.dumps(w)).problem == w.problem

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import stpipe
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 
 TEXTS = ["a cat is on the house", "what is the weather in paris now?"]
 REV = "a" * 40

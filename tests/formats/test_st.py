@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from stpipe.builder import build
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.formats.st import load, to_definition
 
 SENTS = ["The cat sits on the mat.", "A dog runs in the park", "what is the weather in paris now?", "good",

@@ -9,7 +9,7 @@ import torch
 from sentence_transformers.base.modules import Dense as STDense
 from torch import nn
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.dense import Dense
 from stpipe.modules.module import FeatureIO
 

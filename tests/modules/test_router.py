@@ -18,7 +18,7 @@ from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding a
 from tokenizers import Tokenizer
 
 from stpipe import registry
-from stpipe.config.errors import ConfigError, LoadError
+from stpipe.errors import ConfigError, LoadError
 from stpipe.modules.dense import Dense
 from stpipe.modules.modality import normalize_modality
 from stpipe.modules.module import Module

@@ -9,7 +9,7 @@ import torch
 from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding as STSparseStatic
 from sentence_transformers.sparse_encoder.modules import SpladePooling as STSplade
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.sparse import SparseStaticEmbedding, SpladePooling
 
 TEXTS = ["the cat runs and the cat", "", "What is the weather in new york now?", "zzz qqq", "a dog"]

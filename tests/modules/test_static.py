@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding as STStatic
 from tokenizers import Tokenizer
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.static import StaticEmbedding
 
 TEXTS = ["the cat runs", "", "What is the capital of France?", "a dog and a cat", "zzz unknownword"]

@@ -14,7 +14,7 @@ from conftest import WORDS, write_tiny_bert
 from PIL import Image
 from sentence_transformers.base.modules import Transformer as STTransformer
 
-from stpipe.config.errors import LoadError
+from stpipe.errors import LoadError
 from stpipe.modules.transformer import Transformer
 
 SENTENCES = ["the cat runs in paris", "a dog", "what is the weather in new york now ?",
@@ -382,7 +382,7 @@ def test_unknown_modality_config_method_is_caught_at_load(tiny_clip_dir):
     """A misspelt method is refused when the model loads, naming the modality, the method and the model's methods
     (sentence-transformers fails only at encode time: "Model does not have the requested ... method")."""
     import stpipe
-    from stpipe.config.errors import ConfigError
+    from stpipe.errors import ConfigError
 
     config = {"text": {"method": "get_txt_features", "method_output_name": "pooler_output"},
               "image": {"method": "get_image_features", "method_output_name": "pooler_output"}}

@@ -1,9 +1,18 @@
-"""One error family for stpipe.
+"""One error family for stpipe — every exception stpipe raises on purpose is defined here.
 
 Every problem stpipe finds in a model definition is a :class:`Problem`; all the problems of one
 validation run travel together in one :class:`ConfigError`. Problems with files on disk (a missing
 weight file, a malformed ``modules.json``, a refused pickle) are :class:`LoadError`. Both derive from
-:class:`StpipeError`, which the CLI catches to print a short report instead of a traceback.
+:class:`StpipeError`, which the CLI catches to print a short report instead of a traceback:
+
+* :class:`ConfigError` — a model definition or run settings (all problems at once);
+* :class:`LoadError` — a file on disk;
+* :class:`RouteError` — a Router cannot route an input (raised while encoding);
+* :class:`UsageError` — the ``stpipe`` command's own arguments;
+* :class:`CommandError` — a command's input or output files (not the model definition);
+* :class:`ConfigWarning` — a problem that does not stop a build (a ``UserWarning``).
+
+This module imports nothing of stpipe (and nothing heavy), so every layer may use it.
 
 >>> p = Problem(code="schema.enum", path=("modules", 1, "pooling_mode"), message="unknown pooling mode 'meen'",
 ...             hint="did you mean 'mean'?")
@@ -138,6 +147,18 @@ class LoadError(StpipeError, ValueError):
         if hint:
             text += f"\n    hint: {hint}"
         super().__init__(text)
+
+
+class RouteError(StpipeError, ValueError):
+    """No route can take an input (raised while encoding; the texts are sentence-transformers')."""
+
+
+class UsageError(StpipeError):
+    """The ``stpipe`` command was called wrongly (unknown verb, missing argument)."""
+
+
+class CommandError(StpipeError):
+    """A problem with a command's own arguments or files (not the model definition)."""
 
 
 class ConfigWarning(UserWarning):
