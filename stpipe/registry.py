@@ -1,8 +1,11 @@
-"""The one registry: a node's ``type`` name → Module class.
+"""The one registry: a node's ``type`` name → contract + Module class.
 
-Built-in modules are listed here eagerly (their classes are imported lazily, on first use), so a
-``type`` can never fail because "nobody imported the module that registers it". Names accepted for a
-type, in order of preference:
+Built-in modules are listed here eagerly, each with its torch-free :class:`~stpipe.contracts.Contract`
+(:mod:`stpipe.contracts`: parameters, enums, static description), so a ``type`` can never fail because
+"nobody imported the module that registers it", and validation never imports a module class: a built-in's
+class (and torch) is imported only when a node is built (:attr:`ModuleSpec.cls`). Third-party types have no
+contract; validation asks their class (:func:`describe` imports it). Names accepted for a type, in order of
+preference:
 
 * the short name of the seed (``Transformer``, ``Pooling``, ``Dense`` …);
 * sentence-transformers' class paths, legacy (``sentence_transformers.models.Pooling``) and 6.x
@@ -16,6 +19,8 @@ never imports a class because a config file named it.
 
 >>> spec("sentence_transformers.models.Pooling").name
 'Pooling'
+>>> spec("Pooling").contract.enums["pooling_mode"][:3]
+('cls', 'max', 'mean')
 >>> try:
 ...     spec("Poolng")
 ... except ConfigError as e:
@@ -26,7 +31,7 @@ did you mean 'Pooling'?
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -34,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from stpipe.errors import ConfigError, Problem, did_you_mean
 
 if TYPE_CHECKING:
+    from stpipe.contracts import Contract, FeatureIO
     from stpipe.modules.module import Module
 
 ENTRY_POINT_GROUP = "stpipe.modules"
@@ -49,10 +55,12 @@ class ModuleSpec:
     st_type: str | None = None  # dotted path written to modules.json / router_config.json
     aliases: tuple[str, ...] = ()
     origin: str = "builtin"  # builtin | python | entry-point
+    contract_target: str | Contract | None = None  # "stpipe.contracts.x:NAME" (built-ins) or None
     _cls: type | None = field(default=None, repr=False)
 
     @property
     def cls(self) -> type[Module]:
+        """The Module class (imported on first use: for a built-in, this imports torch)."""
         if self._cls is None:
             if isinstance(self.target, type):
                 self._cls = self.target
@@ -62,12 +70,48 @@ class ModuleSpec:
         return self._cls
 
     @property
+    def contract(self) -> Contract | None:
+        """The torch-free contract of a built-in type (None for third-party types: ask :attr:`cls`)."""
+        if isinstance(self.contract_target, str):
+            mod, _, attr = self.contract_target.partition(":")
+            self.contract_target = getattr(importlib.import_module(mod), attr)
+        return self.contract_target
+
+    @property
+    def class_path(self) -> str:
+        """``package.module.Class``, without importing it."""
+        if isinstance(self.target, type):
+            return f"{self.target.__module__}.{self.target.__qualname__}"
+        return self.target.replace(":", ".")
+
+    def describe(self, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
+        """The static description of a node of this type: the contract's, else the class's ``describe``."""
+        c = self.contract
+        return (c.describe if c is not None else self.cls.describe)(params, upstream, ctx)
+
+    def is_input(self) -> bool:
+        """Whether this type turns raw inputs into tensors (an ``InputModule``)."""
+        if self.contract is not None:
+            return self.contract.is_input
+        from stpipe.modules.module import InputModule
+
+        return isinstance(self.cls, type) and issubclass(self.cls, InputModule)
+
+    @property
     def schema_file(self) -> str:
         return f"modules/{self.name}.schema.json"
 
 
+#: built-in name → its contract ("module:attribute" under stpipe.contracts)
+_CONTRACTS = {"Transformer": "transformer:TRANSFORMER", "Pooling": "pooling:POOLING", "Dense": "dense:DENSE",
+              "Normalize": "normalize:NORMALIZE", "Router": "router:ROUTER",
+              "StaticEmbedding": "static:STATIC_EMBEDDING", "SparseStaticEmbedding": "static:SPARSE_STATIC_EMBEDDING",
+              "SpladePooling": "static:SPLADE_POOLING"}
+
+
 def _builtin(name: str, target: str, st_type: str, *aliases: str) -> ModuleSpec:
-    return ModuleSpec(name=name, target=target, st_type=st_type, aliases=aliases)
+    return ModuleSpec(name=name, target=target, st_type=st_type, aliases=aliases,
+                      contract_target=f"stpipe.contracts.{_CONTRACTS[name]}")
 
 
 _BASE = f"{_ST}.base.modules"

@@ -24,6 +24,8 @@ from typing import Any
 
 from stpipe import registry
 from stpipe.config.schema import load_schema, walk_nodes
+from stpipe.contracts.dense import activation_class
+from stpipe.contracts.transformer import DTYPE_NAMES, TASKS
 from stpipe.errors import Path, Problem, did_you_mean, format_path
 from stpipe.resources import resolve_model_path
 
@@ -132,12 +134,7 @@ def refs_resolve(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem
 # --------------------------------------------------------------------------- module options
 def _task_feature(task: Any) -> str | None:
     """The feature a Transformer of this task writes when no modality_config says otherwise."""
-    try:
-        from stpipe.modules.transformer_setup import TASKS
-
-        return TASKS[task][2] if task in TASKS else None
-    except Exception:  # pragma: no cover
-        return None
+    return TASKS[task][2] if isinstance(task, str) and task in TASKS else None
 
 
 @check("check.options")
@@ -167,15 +164,26 @@ def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[
                               "other", hint=hint)
 
 
+@check("check.deprecated")
+def deprecated_params(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
+    """Parameters a built-in still accepts but that are deprecated (its contract's ``deprecated``): a warning."""
+    for path, node in ctx.nodes:
+        spec = registry.find(node["type"]) if isinstance(node.get("type"), str) and "ref" not in node else None
+        contract = spec.contract if spec is not None else None
+        for key, instead in (contract.deprecated.items() if contract is not None else ()):
+            if key in node:
+                yield Problem(code="check.deprecated", path=path + (key,), severity="warning",
+                              message=f"{key} is deprecated", found=f"{key}: {node[key]!r}",
+                              hint=f"write {instead} instead")
+
+
 @check("check.activation")
 def activation_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     for path, node in nodes_of_type(ctx, "Dense"):
         act = node.get("activation_function")
         if isinstance(act, str):
-            from stpipe.modules.activations import resolve_activation
-
             try:
-                resolve_activation(act)
+                activation_class(act)  # the names the runtime's resolve_activation accepts
             except ValueError as exc:
                 msg, _, hint = str(exc).partition("; ")
                 yield Problem(code="check.activation", path=path + ("activation_function",), message=msg,
@@ -197,13 +205,9 @@ def remote_code_is_explicit(defn: Mapping[str, Any], ctx: CheckContext) -> Itera
 
 
 def _dtype_names() -> list[str]:
-    """The dtype names the Transformer accepts in model_kwargs (its own table, so validation agrees with build)."""
-    try:
-        from stpipe.modules.transformer import DTYPES
-
-        return ["auto", *DTYPES]
-    except Exception:  # pragma: no cover - the Transformer module is part of stpipe
-        return ["auto", "float32", "float16", "bfloat16", "float64"]
+    """The dtype names the Transformer accepts in model_kwargs (the contract's table, so validation agrees with
+    build)."""
+    return ["auto", *DTYPE_NAMES]
 
 
 @check("check.dtype")
@@ -265,15 +269,17 @@ def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
                           hint="load_from names a saved module folder, e.g. /models/m/2_Dense")
             continue
         spec = registry.find(node["type"]) if isinstance(node.get("type"), str) else None
+        contract = spec.contract if spec is not None else None
+        if contract is None:  # a third-party type: its loader decides what the folder must hold
+            continue
         try:
-            cls = spec.cls if spec is not None else None
-            required = load_schema(spec.schema_file).get("else", {}).get("required", []) if cls else []
+            required = load_schema(spec.schema_file).get("else", {}).get("required", [])
         except Exception:
             continue
-        saved_keys = [k for k in required if k in getattr(cls, "config_keys", ()) and k not in node]
+        saved_keys = [k for k in required if k in contract.config_keys and k not in node]
         if not saved_keys:
             continue
-        cfg_file = folder / getattr(cls, "config_file_name", "config.json")
+        cfg_file = folder / contract.config_file_name
         try:
             saved = json.loads(cfg_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):

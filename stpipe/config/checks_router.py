@@ -15,11 +15,19 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from stpipe.config.checks import CheckContext, check, nodes_of_type
+from stpipe.contracts.modality import MODALITIES, normalize_modality
+from stpipe.contracts.router import (
+    DEFAULT_ROUTE,
+    DUPLICATE_MAPPING,
+    ROUTE_TARGET,
+    default_route_problem,
+    route_target_problem,
+)
 from stpipe.errors import Problem, did_you_mean
-from stpipe.modules.modality import MODALITIES, normalize_modality
 
 _NEXT = "check.options"
 """The first check after the Router checks in the report order."""
@@ -29,12 +37,6 @@ _NEXT = "check.options"
 def _routes(node: Mapping[str, Any]) -> list[str]:
     sub = node.get("sub_modules")
     return [str(k) for k in sub] if isinstance(sub, Mapping) else []
-
-
-def _route_hint(value: Any, routes: list[str]) -> str:
-    close = did_you_mean(str(value), routes) if isinstance(value, str) else None
-    avail = "available routes: " + (", ".join(routes) if routes else "none")
-    return f"{close} {avail}" if close else avail
 
 
 def _mappings(node: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -75,28 +77,25 @@ def routes_not_empty(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
                                   hint="give the route at least an input module (e.g. a Transformer), or remove it")
 
 
-@check("check.default-route", before=_NEXT)
+@check(DEFAULT_ROUTE, before=_NEXT)
 def default_route_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     for path, node in nodes_of_type(ctx, "Router"):
         dr, routes = node.get("default_route"), _routes(node)
-        if isinstance(dr, str) and routes and dr not in routes:
-            yield Problem(code="check.default-route", path=path + ("default_route",),
-                          message=f"default route '{dr}' is not a route of this Router",
-                          expected="one of: " + ", ".join(routes), found=repr(dr), hint=_route_hint(dr, routes))
+        problem = default_route_problem(dr, routes) if isinstance(dr, str) and routes else None
+        if problem is not None:
+            yield replace(problem, path=path + problem.path)
 
 
-@check("check.route-target", before=_NEXT)
+@check(ROUTE_TARGET, before=_NEXT)
 def mapping_targets_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     for path, node in nodes_of_type(ctx, "Router"):
         routes = _routes(node)
         if not routes:
             continue
         for i, m in _mappings(node):
-            r = m.get("route")
-            if isinstance(r, str) and r not in routes:
-                yield Problem(code="check.route-target", path=path + ("route_mappings", i, "route"),
-                              message=f"route mapping points to '{r}', which is not a route of this Router",
-                              expected="one of: " + ", ".join(routes), found=repr(r), hint=_route_hint(r, routes))
+            problem = route_target_problem(m.get("route"), routes, path + ("route_mappings", i, "route"))
+            if problem is not None:
+                yield problem
 
 
 @check("check.modality", before=_NEXT)
@@ -124,7 +123,7 @@ def modality_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterato
                               hint="use modality: message on its own")
 
 
-@check("check.duplicate-mapping", before=_NEXT)
+@check(DUPLICATE_MAPPING, before=_NEXT)
 def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     for path, node in nodes_of_type(ctx, "Router"):
         seen: dict[tuple, int] = {}
@@ -136,7 +135,7 @@ def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Prob
             key = (m.get("task"), _modality_key(mod))
             if key in seen:
                 first = seen[key]
-                yield Problem(code="check.duplicate-mapping", path=path + ("route_mappings", i),
+                yield Problem(code=DUPLICATE_MAPPING, path=path + ("route_mappings", i),
                               message=f"(task={key[0]!r}, modality={key[1]!r}) is already mapped by "
                                       f"route_mappings[{first}]",
                               hint="the first mapping wins; remove or change one of them")

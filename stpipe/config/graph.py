@@ -1,8 +1,9 @@
 """Stage 3 of validation: follow the features through every path of the graph, without loading weights.
 
-The walk visits the top-level modules in order and every route of every Router. Each module class
-describes itself statically (``describe(params, upstream, ctx) -> FeatureIO``, see
-:mod:`stpipe.modules.module`); dimensions start from the Hugging Face ``config.json`` that
+The walk visits the top-level modules in order and every route of every Router. Each type is described
+statically (``describe(params, upstream, ctx) -> FeatureIO``): a built-in by its torch-free contract
+(:mod:`stpipe.contracts`, through :meth:`stpipe.registry.ModuleSpec.describe`; no module class is imported),
+a third-party type by its class; dimensions start from the Hugging Face ``config.json`` that
 :meth:`GraphContext.hf_config` reads — that file only, never weights. Problems:
 
 * ``graph.not-input`` — the first module (of the pipeline, or of a route of a first-position Router)
@@ -15,7 +16,9 @@ describes itself statically (``describe(params, upstream, ctx) -> FeatureIO``, s
   ``sentence_embedding`` sizes;
 * ``graph.max-seq-length`` — a Transformer's ``max_seq_length`` exceeds the positions its config.json allows;
 * ``graph.load-from`` — a ``load_from`` folder cannot be read, or its weights contradict the node's params;
-* ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns).
+* ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns);
+* ``graph.undescribable`` — a (third-party) type without a contract whose class cannot be imported: the walk
+  cannot follow the features through it, and says so instead of skipping it.
 
 A node with ``load_from`` is described with its saved parameters (:mod:`stpipe.config.model_files`: the saved
 config and tensor shapes, never weights) under the params the node sets, as the builder loads it.
@@ -107,19 +110,17 @@ class _Walker:
         if spec.name == "Router":
             return self.router(node, path, flow, at_input)
         try:
-            cls = spec.cls
-        except Exception:  # the schema/registry stage reports import failures
+            is_input = spec.is_input()  # a built-in's contract; a third-party type's class
+        except Exception as exc:  # never skip silently: what follows cannot be checked
+            self._undescribable(spec, path, exc)
             flow.opaque = True
             return flow
-        from stpipe.modules.module import InputModule
-
-        is_input = isinstance(cls, type) and issubclass(cls, InputModule)
         if at_input and not is_input:
             self.problems.append(self._not_input(spec.name, path, later))
         explicit = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
-        saved = self.saved(spec.name, cls, node, path)
+        saved = self.saved(spec, node, path)
         params = {**saved.params, **explicit} if saved is not None else explicit
-        io = self.describe(cls, params, flow, path)
+        io = self.describe(spec, params, flow, path)
         if io is None:
             flow.opaque = True
             return flow
@@ -141,21 +142,34 @@ class _Walker:
                                      {k: flow.features[k] for k in dict(io.produces)}))
         return flow
 
-    def describe(self, cls: type, params: dict[str, Any], flow: Flow, path: Path) -> Any:
+    def describe(self, spec: registry.ModuleSpec, params: dict[str, Any], flow: Flow, path: Path) -> Any:
         try:
-            io = cls.describe(params, dict(flow.features), self.ctx)
+            io = spec.describe(params, dict(flow.features), self.ctx)
         except ConfigError as exc:
             self.problems.extend(p if p.path[:1] == ("modules",) else replace(p, path=path + p.path)
                                  for p in exc.problems)
             return None
+        except ImportError as exc:  # a third-party class that cannot be imported
+            self._undescribable(spec, path, exc)
+            return None
         except Exception as exc:
             if not any(s[: len(path)] == path for s in self.skip):  # else: the schema already said why
                 self.problems.append(Problem(code="graph.describe-failed", path=path, message=f"cannot describe "
-                                             f"this {cls.__name__}: {exc}", hint="check the module's parameters"))
+                                             f"this {spec.name}: {exc}", hint="check the module's parameters"))
             return None
         return io
 
-    def saved(self, name: str, cls: type, node: Mapping[str, Any], path: Path) -> Saved | None:
+    def _undescribable(self, spec: registry.ModuleSpec, path: Path, exc: Exception) -> None:
+        """The graph cannot follow the features through this node: an error, never a silent skip (unless the
+        schema stage already reported the failed import at ``type``)."""
+        if path + ("type",) in self.skip:
+            return
+        self.problems.append(Problem(code="graph.undescribable", path=path + ("type",),
+                       message=f"cannot check the features through this {spec.name}: importing "
+                               f"{spec.class_path} failed ({type(exc).__name__}: {exc})",
+                       hint="install the package that provides it, or give the type a contract"))
+
+    def saved(self, spec: registry.ModuleSpec, node: Mapping[str, Any], path: Path) -> Saved | None:
         """The saved parameters of the node's ``load_from`` folder (None: no folder, or reported elsewhere)."""
         lf = node.get("load_from")
         if not isinstance(lf, str) or not lf or path + ("load_from",) in self.skip:
@@ -163,10 +177,11 @@ class _Walker:
         folder = resolve_model_path(lf, getattr(self.ctx, "base_dir", None))
         if not FsPath(folder).is_dir():
             return None  # check.load-from reports it
+        name = spec.name
         key = (name, folder)
         if key not in self.saved_cache:
             try:
-                self.saved_cache[key] = saved_params(name, cls, folder)
+                self.saved_cache[key] = saved_params(spec, folder)
             except Exception as exc:  # a malformed config file or safetensors header: build would fail too
                 self.saved_cache[key] = None
                 self.problems.append(Problem(
@@ -184,13 +199,11 @@ class _Walker:
 
     # ------------------------------------------------------------------ checks
     def _not_input(self, name: str, path: Path, later: list) -> Problem:
-        from stpipe.modules.module import InputModule
-
         first_input = None
         for p, n in later:
             s = registry.find(n.get("type")) if isinstance(n, Mapping) and isinstance(n.get("type"), str) else None
             try:
-                if s is not None and (s.name == "Router" or issubclass(s.cls, InputModule)):
+                if s is not None and s.is_input():
                     first_input = (p, s.name)
                     break
             except Exception:

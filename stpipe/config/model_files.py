@@ -6,13 +6,14 @@ The builder builds such a node with ``cls.load(folder, overrides=<the node's par
 the params written in the YAML winning. The graph checks (:mod:`stpipe.config.graph`) must see the same
 parameters, so before ``describe()`` they merge :func:`saved_params` under the node's explicit params:
 
-* the class's own config file, through ``cls.load_config(folder)`` (JSON only; renames and legacy keys applied
-  by the class); a Transformer reads ``sentence_bert_config.json`` (or a legacy name) and its
-  ``model_name_or_path`` is the folder itself (the Hugging Face model lives there);
+* the type's own config file, read as JSON with the renames and legacy keys of its contract
+  (:meth:`stpipe.contracts.Contract.saved_config`, the same the class's ``load_config`` applies; a third-party
+  type without a contract: ``cls.load_config(folder)``); a Transformer reads ``sentence_bert_config.json`` (or a
+  legacy name) and its ``model_name_or_path`` is the folder itself (the Hugging Face model lives there);
 * a ``tokenizer`` parameter defaults to the folder when it holds ``tokenizer.json`` (as the loaders do);
-* weights-only parameters come from the SHAPES in the ``model.safetensors`` header
-  (``safe_open(...).get_slice(name).get_shape()``, never the data): StaticEmbedding's ``embedding_dim``,
-  Dense's ``in_features``/``out_features`` when its config lacks them.
+* weights-only parameters (the contract's ``shape_params``) come from the SHAPES in the ``model.safetensors``
+  header (read as JSON, never the data, no torch): StaticEmbedding's ``embedding_dim``, Dense's
+  ``in_features``/``out_features`` when its config lacks them.
 
 :func:`shape_conflicts` lists explicit params that contradict those shapes (the load would fail on a size
 mismatch). :func:`max_positions` is the longest input a Hugging Face ``config.json`` allows (``max_seq_length``
@@ -33,6 +34,7 @@ from typing import Any
 from stpipe.resources import resolve_model_path
 
 WEIGHTS_FILE = "model.safetensors"
+MAX_HEADER = 100 * 1024 * 1024  # safetensors itself refuses larger headers
 
 
 @dataclass
@@ -80,13 +82,6 @@ class GraphContext:
         self.read.append(path)
         return data if isinstance(data, dict) else None
 
-#: registry name → {param: (tensor names tried in order, axis)}: parameters that follow from weight shapes
-SHAPE_PARAMS: dict[str, dict[str, tuple[tuple[str, ...], int]]] = {
-    "StaticEmbedding": {"embedding_dim": (("embedding.weight", "embeddings"), 1)},
-    "Dense": {"in_features": (("linear.weight",), 1), "out_features": (("linear.weight",), 0)},
-}
-
-
 @dataclass
 class Saved:
     """The saved parameters of one folder, the files they were read from, and the shape-derived values."""
@@ -109,45 +104,74 @@ def _quiet() -> Iterator[None]:
 
 
 def tensor_shapes(folder: str | FsPath) -> dict[str, list[int]]:
-    """Tensor name → shape from the ``model.safetensors`` header of ``folder`` ({} when there is none)."""
+    """Tensor name → shape from the ``model.safetensors`` header of ``folder`` ({} when there is none).
+
+    The header is read directly (8 bytes little-endian length, then that much JSON): no weights, no torch.
+    ValueError for a file that is not safetensors."""
     f = FsPath(folder) / WEIGHTS_FILE
     if not f.is_file():
         return {}
-    from safetensors import safe_open
+    with open(f, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n <= 0 or n > min(MAX_HEADER, f.stat().st_size - 8):
+            raise ValueError(f"{f} is not a safetensors file (bad header length)")
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError as exc:
+            raise ValueError(f"{f} is not a safetensors file (its header is not JSON)") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"{f} is not a safetensors file (its header is not a JSON object)")
+    return {k: list(v["shape"]) for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("shape"), list)}
 
-    with safe_open(str(f), framework="pt") as fh:
-        return {k: list(fh.get_slice(k).get_shape()) for k in fh.keys()}
 
-
-def _init_params(cls: type) -> set[str]:
+def _init_params(spec: Any) -> set[str]:
+    if spec.contract is not None:
+        return set(spec.contract.params)
     try:
-        return set(inspect.signature(cls.__init__).parameters) - {"self"}
+        return set(inspect.signature(spec.cls.__init__).parameters) - {"self"}
     except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
         return set()
 
 
-def saved_params(name: str, cls: type, folder: str | FsPath) -> Saved:
-    """The parameters ``cls.load(folder)`` would take from the folder (see the module docstring). Raises the
-    class's own error (e.g. :class:`~stpipe.errors.LoadError`) for a malformed config file."""
+def _saved_config(spec: Any, folder: str) -> tuple[dict[str, Any], str | None]:
+    """The saved config the class would read (a built-in's through its contract, as plain JSON), and its file."""
+    contract = spec.contract
+    if contract is None:  # a third-party type: its own loader
+        name = getattr(spec.cls, "config_file_name", "config.json")
+        if not (FsPath(folder) / name).is_file():
+            return {}, None
+        with _quiet():
+            return spec.cls.load_config(folder), str(FsPath(folder) / name)
+    found = next((f for f in contract.config_files if (FsPath(folder) / f).is_file()), None)
+    if found is None:
+        return {}, None
+    path = FsPath(folder) / found
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"malformed JSON in {path} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return contract.saved_config(data), str(path)
+
+
+def saved_params(spec: Any, folder: str | FsPath) -> Saved:
+    """The parameters ``cls.load(folder)`` would take from the folder (see the module docstring), for the
+    registry entry ``spec``. Raises ValueError (or a third-party class's own error) for a malformed file."""
     folder = str(folder)
     out = Saved()
-    init = _init_params(cls)
-    with _quiet():
-        if name == "Transformer":
-            from stpipe.modules.transformer import CONFIG_FILES
-
-            found = next((f for f in CONFIG_FILES if (FsPath(folder) / f).is_file()), None)
-            if found is not None:
-                out.params.update(cls.load_config(folder, config_filename=found))
-                out.files.append(str(FsPath(folder) / found))
-        elif (FsPath(folder) / getattr(cls, "config_file_name", "config.json")).is_file():
-            out.params.update(cls.load_config(folder))
-            out.files.append(str(FsPath(folder) / cls.config_file_name))
+    init = _init_params(spec)
+    config, file = _saved_config(spec, folder)
+    out.params.update(config)
+    if file is not None:
+        out.files.append(file)
     if "model_name_or_path" in init and (FsPath(folder) / "config.json").is_file():
         out.params["model_name_or_path"] = folder
     if "tokenizer" in init and "tokenizer" not in out.params and (FsPath(folder) / "tokenizer.json").is_file():
         out.params["tokenizer"] = folder
-    wanted = SHAPE_PARAMS.get(name)
+    wanted = spec.contract.shape_params if spec.contract is not None else {}
     if wanted:
         shapes = tensor_shapes(folder)
         for param, (tensors, axis) in wanted.items():

@@ -1,7 +1,7 @@
 """``validate``: a model definition (dict or YAML file) → the same plain dict, checked; ConfigError otherwise.
 
-Three stages, all run, every problem collected (nothing here loads weights; module classes are imported
-to ask them ``describe``):
+Three stages, all run, every problem collected (nothing here loads weights, and neither torch nor
+transformers is imported: built-in types are described by their contracts, :mod:`stpipe.contracts`):
 
 1. JSON Schema — :mod:`stpipe.config.schema`
 2. semantic checks — :mod:`stpipe.config.checks`
@@ -24,6 +24,7 @@ error [graph.not-input] modules[0]: Pooling cannot be the first module: it does 
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import warnings
 from collections.abc import Mapping
@@ -37,8 +38,8 @@ from stpipe.config.checks_router import effective_default
 from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
+from stpipe.contracts.modality import normalize_modality
 from stpipe.errors import ConfigError, ConfigWarning, Problem, format_path
-from stpipe.modules.modality import normalize_modality
 
 _MAX_DEPTH = 100
 
@@ -143,12 +144,14 @@ def _class_line(type_name: str) -> str:
     spec = registry.find(type_name)
     if spec is None:
         return f"{type_name}  (unknown type)"
-    try:
-        cls = spec.cls
-        where = inspect.getsourcefile(cls) or "?"
-        return f"{spec.name}  {cls.__module__}.{cls.__qualname__}  ({where})"
-    except Exception as exc:
-        return f"{spec.name}  (cannot import: {exc})"
+    if isinstance(spec.target, type):  # registered from Python: already imported
+        return f"{spec.name}  {spec.class_path}  ({inspect.getsourcefile(spec.target) or '?'})"
+    module = spec.target.partition(":")[0]
+    try:  # where the class is defined, without importing it (nor torch)
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        return f"{spec.name}  {spec.class_path}  (cannot find {module}: {exc})"
+    return f"{spec.name}  {spec.class_path}  ({found.origin if found is not None else 'not installed'})"
 
 
 def _fmt_features(features: Mapping[str, int | None]) -> str:

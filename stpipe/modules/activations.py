@@ -4,7 +4,8 @@ Only classes that live in ``torch.nn`` are ever resolved; nothing is imported be
 named it. Accepted spellings:
 
 * a short name, case-insensitive: ``tanh``, ``identity``, ``relu``, ``gelu``, ``sigmoid``, ``silu``,
-  ``softmax``, ``leaky_relu`` … (any activation class of ``torch.nn``, plus a few aliases);
+  ``softmax``, ``leaky_relu`` … (any activation class of ``torch.nn``, plus a few aliases; the names are
+  :mod:`stpipe.contracts.dense`'s, so validation accepts exactly these);
 * a dotted class path as sentence-transformers writes it: ``torch.nn.Tanh`` or
   ``torch.nn.modules.activation.Tanh``.
 
@@ -26,56 +27,19 @@ from typing import Any
 
 from torch import nn
 
-from stpipe.errors import did_you_mean
-
-#: extra short names (besides every activation class name of torch.nn, lower-cased)
-ALIASES: dict[str, str] = {
-    "leaky_relu": "LeakyReLU", "swish": "SiLU", "linear": "Identity", "none": "Identity",
-    "log_sigmoid": "LogSigmoid", "log_softmax": "LogSoftmax", "hard_tanh": "Hardtanh",
-    "hard_sigmoid": "Hardsigmoid", "hard_swish": "Hardswish",
-}
+from stpipe.contracts.dense import ALIASES, SHORT_NAMES, activation_class  # noqa: F401 - ALIASES re-exported
 
 
 @cache
 def short_names() -> dict[str, str]:
-    """Short (lower-case) name → torch.nn class name, for every activation torch.nn defines."""
-    out: dict[str, str] = {"identity": "Identity"}
-    for name, obj in vars(nn.modules.activation).items():
-        if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == nn.modules.activation.__name__:
-            out[name.lower()] = name
-    out.update(ALIASES)
-    return out
+    """Short (lower-case) name → torch.nn class name (the contract's table)."""
+    return dict(SHORT_NAMES)
 
 
 def activation_name(act: nn.Module) -> str:
     """The dotted class path written to ``config.json`` (``torch.nn.modules.activation.Tanh``)."""
     cls = type(act)
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _torch_nn_class(name: str) -> type[nn.Module] | None:
-    """The torch.nn class a dotted name refers to, without importing anything new."""
-    if not name.startswith("torch.nn."):
-        return None
-    cls_name = name.rsplit(".", 1)[-1]
-    cls = getattr(nn, cls_name, None)
-    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        return None
-    if name not in (f"torch.nn.{cls_name}", f"{cls.__module__}.{cls.__qualname__}"):
-        return None
-    return cls
-
-
-def _unknown(value: str) -> ValueError:
-    if "." in value:
-        hint = did_you_mean("torch.nn." + value.rsplit(".", 1)[-1],
-                            [f"torch.nn.{c}" for c in sorted(set(short_names().values()))])
-    else:
-        hint = did_you_mean(value.lower(), short_names())
-    return ValueError(
-        f"unknown activation_function '{value}': expected a torch.nn activation, as a short name "
-        f"(e.g. 'tanh', 'relu', 'gelu', 'identity') or a dotted class path (e.g. 'torch.nn.Tanh')"
-        + (f"; {hint}" if hint else ""))
 
 
 def resolve_activation(value: Any) -> nn.Module:
@@ -87,11 +51,7 @@ def resolve_activation(value: Any) -> nn.Module:
     if inspect.isclass(value) and issubclass(value, nn.Module):
         cls: type[nn.Module] | None = value
     elif isinstance(value, str):
-        key = value.strip()
-        short = short_names().get(key.lower())
-        cls = getattr(nn, short) if short else _torch_nn_class(key)
-        if cls is None:
-            raise _unknown(value)
+        cls = getattr(nn, activation_class(value))  # the contract's names: validation accepts the same
     else:
         raise ValueError(f"activation_function must be a torch.nn.Module, a torch.nn class name or None, "
                          f"not {type(value).__name__} ({value!r})")

@@ -23,9 +23,10 @@ from typing import Any, Self
 import torch
 from torch import nn
 
+from stpipe.contracts.dense import DENSE
 from stpipe.errors import LoadError
 from stpipe.modules.activations import activation_name, resolve_activation
-from stpipe.modules.module import FeatureIO, Module
+from stpipe.modules.module import Module
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def _as_tensor(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor:
 class Dense(Module):
     """Feed-forward layer (``nn.Linear`` + activation) applied to ``features[module_input_name]``."""
 
-    config_keys = ["in_features", "out_features", "bias", "activation_function", "module_input_name",
-                   "module_output_name", "use_residual"]
+    contract = DENSE
+    config_keys = list(DENSE.config_keys)
+    describe = staticmethod(DENSE.describe)  # one static description, shared with validation
 
     def __init__(
         self,
@@ -130,12 +132,3 @@ class Dense(Module):
             raise LoadError(f"invalid Dense config: {exc}", path=str(model_name_or_path) + f"/{subfolder}") from exc
         cls.load_torch_weights(model_name_or_path, subfolder, model=module, allow_pickle=allow_pickle, **hub)
         return module
-
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        src = params.get("module_input_name") or "sentence_embedding"
-        dst = params.get("module_output_name") or src
-        io = FeatureIO(consumes={src: "module_input_name"}, produces={dst: params.get("out_features")})
-        if isinstance(params.get("in_features"), int):
-            io.requires_dim.append((src, params["in_features"], "in_features"))
-        return io

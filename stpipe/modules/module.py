@@ -22,7 +22,6 @@ import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -30,25 +29,13 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_model as save_safetensors_model
 
+from stpipe.contracts.base import FeatureIO
 from stpipe.errors import LoadError
+
+__all__ = ["FeatureIO", "InputModule", "Module", "check_relative", "read_json", "read_safetensors"]
 
 SAFETENSORS_NAME = "model.safetensors"
 PICKLE_NAME = "pytorch_model.bin"
-
-
-@dataclass
-class FeatureIO:
-    """What a module consumes and produces, known from its parameters alone.
-
-    ``consumes`` maps a feature key to the parameter that names it (``""`` when fixed), so that an
-    error can point at ``modules[2].module_input_name``. ``produces`` maps a feature key to its last
-    dimension, or None when unknown. ``requires_dim`` lists ``(feature, dimension, parameter)`` that must
-    match what upstream produced.
-    """
-
-    consumes: dict[str, str] = field(default_factory=dict)
-    produces: dict[str, int | None] = field(default_factory=dict)
-    requires_dim: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 class Module(ABC, torch.nn.Module):

@@ -16,13 +16,16 @@ from typing import Any, Self
 
 import torch.nn.functional as F
 
-from stpipe.modules.module import FeatureIO, Module
+from stpipe.contracts.normalize import NORMALIZE
+from stpipe.modules.module import Module
 
 
 class Normalize(Module):
     """Unit-length embeddings (for cosine similarity as a dot product)."""
 
-    config_keys = ["module_input_name", "module_output_name"]
+    contract = NORMALIZE
+    config_keys = list(NORMALIZE.config_keys)
+    describe = staticmethod(NORMALIZE.describe)  # one static description, shared with validation
 
     def __init__(self, module_input_name: str = "sentence_embedding", module_output_name: str | None = None) -> None:
         super().__init__()
@@ -54,11 +57,3 @@ class Normalize(Module):
         config.update(overrides or {})
         config = {k: v for k, v in config.items() if k in cls.config_keys}
         return cls(**config)
-
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        src = params.get("module_input_name") or "sentence_embedding"
-        dst = params.get("module_output_name") or src
-        # at run time a missing input is a no-op (as in sentence-transformers); statically it is almost
-        # always a typo in module_input_name, so the graph check is told that the feature is read
-        return FeatureIO(consumes={src: "module_input_name"}, produces={dst: upstream.get(src)})

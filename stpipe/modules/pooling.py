@@ -20,53 +20,45 @@ different width than the tokens is replaced by ones); with ``include_prompt=Fals
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from stpipe.errors import did_you_mean
-from stpipe.modules.module import FeatureIO, Module
+from stpipe.contracts.pooling import (  # noqa: F401 - re-exported
+    LEGACY_MODE_KEYS,
+    POOLING,
+    POOLING_MODES,
+    check_pooling_mode,
+    legacy_pooling_mode,
+    legacy_warning,
+)
+from stpipe.modules.module import Module
 
 logger = logging.getLogger(__name__)
-
-POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-#: legacy boolean config keys, in the order their modes are concatenated
-LEGACY_MODE_KEYS = {
-    "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken",
-}
-
-
-def check_pooling_mode(mode: Any) -> str | tuple[str, ...]:
-    """A valid mode string, or a tuple of them for several modes; ValueError listing the valid modes."""
-    modes = [mode] if isinstance(mode, str) else list(mode) if isinstance(mode, Sequence) else None
-    if not modes:
-        raise ValueError(f"pooling_mode must be one of {list(POOLING_MODES)} or a non-empty list of them, "
-                         f"got {mode!r}")
-    for m in modes:
-        if m not in POOLING_MODES:
-            hint = did_you_mean(str(m), POOLING_MODES)
-            raise ValueError(f"invalid pooling mode {m!r}; valid pooling modes are: {', '.join(POOLING_MODES)}"
-                             + (f" ({hint})" if hint else ""))
-    return modes[0] if len(modes) == 1 else tuple(modes)
-
-
-def _n_modes(mode: Any) -> int:
-    return 1 if isinstance(mode, str) or mode is None else len(mode)
-
 
 class Pooling(Module):
     """Pool token embeddings into a fixed-size sentence embedding."""
 
-    config_keys = ["embedding_dimension", "pooling_mode", "include_prompt"]
-    config_key_renames = {"word_embedding_dimension": "embedding_dimension"}
+    contract = POOLING
+    config_keys = list(POOLING.config_keys)
+    config_key_renames = dict(POOLING.config_key_renames)
     POOLING_MODES = POOLING_MODES
+    describe = staticmethod(POOLING.describe)  # one static description, shared with validation
 
     def __init__(self, embedding_dimension: int | None = None, pooling_mode: str | Sequence[str] = "mean",
-                 include_prompt: bool = True) -> None:
+                 include_prompt: bool = True, **legacy: bool) -> None:
+        """``**legacy``: the deprecated ``pooling_mode_*_tokens`` flags, accepted with a FutureWarning and turned
+        into ``pooling_mode`` as in sentence-transformers 6.2 (an explicit ``pooling_mode`` wins)."""
         super().__init__()
+        unknown = [k for k in legacy if k not in LEGACY_MODE_KEYS]
+        if unknown:
+            raise TypeError(f"Pooling.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        if legacy:
+            warnings.warn(legacy_warning(list(legacy)), FutureWarning, stacklevel=2)
+            if pooling_mode == "mean":  # the default: the flags decide
+                pooling_mode = legacy_pooling_mode(dict(legacy)) or "mean"
         if embedding_dimension is not None and (isinstance(embedding_dimension, bool)
                                                 or not isinstance(embedding_dimension, int)
                                                 or embedding_dimension <= 0):
@@ -158,26 +150,11 @@ class Pooling(Module):
     @classmethod
     def load_config(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The saved config with legacy keys (``pooling_mode_*_tokens`` booleans) turned into ``pooling_mode``."""
-        config = super().load_config(*args, **kwargs)
-        legacy = {k: config.pop(k) for k in list(config) if k in LEGACY_MODE_KEYS}
-        if legacy and "pooling_mode" not in config:
-            modes = [mode for key, mode in LEGACY_MODE_KEYS.items() if legacy.get(key)]
-            config["pooling_mode"] = modes or "mean"
+        config = POOLING.saved_config(super().load_config(*args, **kwargs))
         for key in [k for k in config if k not in cls.config_keys]:
             logger.warning("Pooling: ignoring unknown config key %r", key)
             config.pop(key)
         return config
-
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        dim = params.get("embedding_dimension")
-        io = FeatureIO(consumes={"token_embeddings": "", "attention_mask": ""})
-        if isinstance(dim, int):
-            io.requires_dim.append(("token_embeddings", dim, "embedding_dimension"))
-        else:
-            dim = upstream.get("token_embeddings")
-        io.produces["sentence_embedding"] = dim * _n_modes(params.get("pooling_mode", "mean")) if dim else None
-        return io
 
 
 def _unflatten(x: torch.Tensor, cu_seq_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

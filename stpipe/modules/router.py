@@ -29,6 +29,7 @@ from typing import Any, Self
 
 from torch import nn
 
+from stpipe.contracts.router import ROUTER, default_route_problem, route_target_problem
 from stpipe.errors import ConfigError, Problem, RouteError, did_you_mean
 from stpipe.modules.modality import infer_batch_modality
 from stpipe.modules.module import FeatureIO, InputModule
@@ -57,14 +58,10 @@ __all__ = ["Router", "RouteError", "RouteKey", "RouteModality", "format_route_ke
 _MODALITY_KEYS = {"text", "image", "audio", "video"}
 
 
-def _route_hint(name: Any, routes: list[str]) -> str:
-    close = did_you_mean(str(name), routes)
-    return (close + " " if close else "") + "available routes: " + ", ".join(routes)
-
-
 class Router(InputModule):
     """Routes each batch by ``(task, modality)`` to one list of modules (the seed's ``Router``)."""
 
+    contract = ROUTER
     config_file_name = CONFIG_NAME
     config_keys = list(PARAMS)
     forward_kwargs = {"task", "modality"}
@@ -121,21 +118,22 @@ class Router(InputModule):
 
         Raises one ConfigError with every problem (paths relative to the Router node)."""
         problems: list[Problem] = []
-        if default_route is not None and (not isinstance(default_route, str) or default_route not in routes):
-            problems.append(Problem("check.router.default-route", ("default_route",),
-                                    f"Default route '{default_route}' not found in route keys: {routes}",
-                                    hint=_route_hint(default_route, routes)))
+        # the same checks (code, path, hint) as validation's; the messages are sentence-transformers'
+        bad_default = default_route_problem(default_route, routes, f"Default route '{default_route}' not found in "
+                                            f"route keys: {routes}")
+        if bad_default is not None:
+            problems.append(bad_default)
         if not isinstance(allow_empty_key, bool):
             problems.append(Problem("check.router.allow-empty-key", ("allow_empty_key",), "allow_empty_key must "
                                     "be true or false", found=repr(allow_empty_key)))
         mappings, where, mapping_problems = mappings_from(route_mappings)
         problems += mapping_problems
         for key, route in mappings.items():
-            if route not in routes:
-                problems.append(Problem("check.router.mapping-route", where[key],
-                                        f"route_mappings contains mapping to '{route}' which is not in sub_modules. "
-                                        f"Available routes: {routes}",
-                                        hint=_route_hint(route, routes)))
+            at = where[key] + (("route",) if isinstance(where[key][-1], int) else ())  # a YAML entry's route
+            bad_target = route_target_problem(route, routes, at, f"route_mappings contains mapping to '{route}' which "
+                                              f"is not in sub_modules. Available routes: {routes}")
+            if bad_target is not None:
+                problems.append(bad_target)
         if problems:
             raise ConfigError(problems)
         return mappings
@@ -297,12 +295,16 @@ class Router(InputModule):
 
     @max_seq_length.setter
     def max_seq_length(self, value: int | None) -> None:
-        for m in self._input_modules():
-            if hasattr(m, "max_seq_length"):
-                try:
-                    m.max_seq_length = value
-                except AttributeError:  # read-only (StaticEmbedding: unlimited)
-                    pass
+        """Set on every route's input module that has one; a warning when none has (as sentence-transformers)."""
+        having = [m for m in self._input_modules() if hasattr(m, "max_seq_length")]
+        if not having:
+            logger.warning("No modules have a max_seq_length attribute to set.")
+            return
+        for m in having:
+            try:
+                m.max_seq_length = value
+            except AttributeError:  # read-only (StaticEmbedding: unlimited)
+                pass
 
     def get_embedding_dimension(self) -> int | None:
         dims = []

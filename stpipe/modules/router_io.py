@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from stpipe.contracts.router import DUPLICATE_MAPPING
 from stpipe.errors import ConfigError, LoadError, Problem, StpipeError
 from stpipe.modules.modality import normalize_modality
 from stpipe.modules.module import FeatureIO, Module, check_relative, read_json
@@ -121,7 +122,7 @@ def mappings_from(route_mappings: Any) -> tuple[dict[RouteKey, str], dict[RouteK
                                     found=type(route_mappings).__name__)]
     for key, route, path in entries:
         if key in out:
-            problems.append(Problem("check.router.mapping-duplicate", path, f"(task={key[0]!r}, modality="
+            problems.append(Problem(DUPLICATE_MAPPING, path, f"(task={key[0]!r}, modality="
                                     f"{modality_label(key[1])!r}) is mapped twice", hint="remove one of the mappings"))
         elif not isinstance(route, str):
             problems.append(Problem("check.router.mapping", path, "a mapping's route must be a route name",

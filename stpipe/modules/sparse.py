@@ -27,9 +27,15 @@ from typing import Any, Self
 import torch
 from torch import nn
 
+from stpipe.contracts.static import (
+    SPARSE_STATIC_EMBEDDING,
+    SPLADE_ACTIVATIONS,
+    SPLADE_POOLING,
+    SPLADE_POOLING_STRATEGIES,
+)
 from stpipe.errors import LoadError
 from stpipe.modules.modality import text_inputs
-from stpipe.modules.module import FeatureIO, InputModule, Module, read_json
+from stpipe.modules.module import InputModule, Module, read_json
 from stpipe.resources import resolve_model_path
 
 
@@ -58,7 +64,9 @@ def load_hf_tokenizer(tokenizer: Any) -> Any:
 class SparseStaticEmbedding(InputModule):
     """Weight of each vocabulary token present in the input (the seed's ``SparseStaticEmbedding``)."""
 
-    config_keys = ["frozen"]
+    contract = SPARSE_STATIC_EMBEDDING
+    config_keys = list(SPARSE_STATIC_EMBEDDING.config_keys)
+    describe = staticmethod(SPARSE_STATIC_EMBEDDING.describe)  # one static description, shared with validation
 
     def __init__(self, tokenizer: Any, weight: torch.Tensor | list[float] | None = None, frozen: bool = False,
                  path: str | None = None) -> None:
@@ -127,23 +135,6 @@ class SparseStaticEmbedding(InputModule):
     def __repr__(self) -> str:
         return f"SparseStaticEmbedding({self.get_config_dict()}, dim={self.get_embedding_dimension()})"
 
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        """Produces ``sentence_embedding`` of the vocabulary size (read from a local tokenizer.json, or None)."""
-        dim = len(params["weight"]) if isinstance(params.get("weight"), list) else None
-        tok = params.get("tokenizer")
-        if dim is None and isinstance(tok, str):
-            file = Path(resolve_model_path(tok))
-            file = file / "tokenizer.json" if file.is_dir() else file
-            if file.name.endswith(".json") and file.is_file():
-                try:
-                    from tokenizers import Tokenizer
-
-                    dim = Tokenizer.from_file(str(file)).get_vocab_size(with_added_tokens=True)
-                except Exception:  # an unreadable file is reported when the module is built
-                    dim = None
-        return FeatureIO(produces={"sentence_embedding": dim})
-
     # ------------------------------------------------------------------------------------ files
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         os.makedirs(output_path, exist_ok=True)
@@ -210,14 +201,16 @@ def idf_weights(file: str, tokenizer: Any) -> torch.Tensor:
 class SpladePooling(Module):
     """SPLADE pooling of masked-language-model logits into one vocabulary-sized vector per input."""
 
-    config_keys = ["pooling_strategy", "activation_function", "embedding_dimension"]
+    contract = SPLADE_POOLING
+    config_keys = list(SPLADE_POOLING.config_keys)
+    describe = staticmethod(SPLADE_POOLING.describe)
 
     def __init__(self, pooling_strategy: str = "max", activation_function: str = "relu",
                  embedding_dimension: int | None = None, chunk_size: int | None = None) -> None:
         super().__init__()
-        if pooling_strategy not in ("max", "sum"):
+        if pooling_strategy not in SPLADE_POOLING_STRATEGIES:
             raise ValueError("pooling_strategy must be either 'max' or 'sum'")
-        if activation_function not in ("relu", "log1p_relu"):
+        if activation_function not in SPLADE_ACTIVATIONS:
             raise ValueError("activation_function must be either 'relu' or 'log1p_relu'")
         for name, value in (("embedding_dimension", embedding_dimension), ("chunk_size", chunk_size)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -258,14 +251,6 @@ class SpladePooling(Module):
 
     def get_embedding_dimension(self) -> int | None:
         return self.embedding_dimension
-
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        dim = params.get("embedding_dimension")
-        known = isinstance(dim, int)
-        return FeatureIO(consumes={"token_embeddings": "", "attention_mask": ""},
-                         produces={"sentence_embedding": dim if known else upstream.get("token_embeddings")},
-                         requires_dim=[("token_embeddings", dim, "embedding_dimension")] if known else [])
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         self.save_config(output_path)

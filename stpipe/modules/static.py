@@ -32,9 +32,10 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from stpipe.contracts.static import STATIC_EMBEDDING
 from stpipe.errors import LoadError
 from stpipe.modules.modality import text_inputs
-from stpipe.modules.module import FeatureIO, InputModule
+from stpipe.modules.module import InputModule
 from stpipe.resources import resolve_model_path
 
 
@@ -74,7 +75,9 @@ def load_tokenizer_json(tokenizer: Any) -> Tokenizer:
 class StaticEmbedding(InputModule):
     """Mean of per-token embedding rows (``nn.EmbeddingBag`` in mean mode)."""
 
+    contract = STATIC_EMBEDDING
     config_keys: list[str] = []
+    describe = staticmethod(STATIC_EMBEDDING.describe)  # one static description, shared with validation
 
     def __init__(self, tokenizer: Tokenizer | Any, embedding_weights: np.ndarray | torch.Tensor | Any = None,
                  embedding_dim: int | None = None, **kwargs: Any) -> None:
@@ -132,14 +135,6 @@ class StaticEmbedding(InputModule):
 
     def __repr__(self) -> str:
         return f"StaticEmbedding(vocab={self.embedding.num_embeddings}, dim={self.embedding_dim})"
-
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        weights = params.get("embedding_weights")
-        dim = params.get("embedding_dim")
-        if dim is None and isinstance(weights, list) and weights and isinstance(weights[0], list):
-            dim = len(weights[0])
-        return FeatureIO(produces={"sentence_embedding": dim if isinstance(dim, int) else None})
 
     # ------------------------------------------------------------------------------------ files
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:

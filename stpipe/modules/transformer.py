@@ -29,8 +29,9 @@ from typing import Any, Self
 
 import torch
 
+from stpipe.contracts.transformer import CONFIG_FILES, KWARG_DICTS, TRANSFORMER
 from stpipe.modules.modality import modality_str, normalize_modality
-from stpipe.modules.module import FeatureIO, InputModule
+from stpipe.modules.module import InputModule
 from stpipe.modules.transformer_inputs import (
     BOOKKEEPING,  # noqa: F401  (re-exported)
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
@@ -55,7 +56,6 @@ from stpipe.modules.transformer_setup import (
     check_backend,
     check_task,
     convert_dtype,
-    describe_output,
     dimension_from_config,
     infer_modality_config,
     load_model,
@@ -65,20 +65,17 @@ from stpipe.modules.transformer_setup import (
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILES = ("sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
-                "sentence_camembert_config.json", "sentence_albert_config.json",
-                "sentence_xlm-roberta_config.json", "sentence_xlnet_config.json")
-KWARG_DICTS = ("model_kwargs", "processor_kwargs", "config_kwargs")
+__all__ = ["CONFIG_FILES", "KWARG_DICTS", "Transformer"]
 
 
 class Transformer(InputModule):
     """Hugging Face model wrapper: loading, preprocessing (tokenizer / processor) and the forward pass."""
 
-    config_file_name = "sentence_bert_config.json"
-    config_keys = ["transformer_task", "modality_config", "module_output_name", "processing_kwargs",
-                   "unpad_inputs", "query_length", "document_length"]
-    config_key_renames = {"model_args": "model_kwargs", "tokenizer_args": "processor_kwargs",
-                          "config_args": "config_kwargs"}
+    contract = TRANSFORMER
+    config_file_name = TRANSFORMER.config_file_name
+    config_keys = list(TRANSFORMER.config_keys)
+    config_key_renames = dict(TRANSFORMER.config_key_renames)
+    describe = staticmethod(TRANSFORMER.describe)  # one static description, shared with validation
 
     def __init__(
         self,
@@ -333,12 +330,3 @@ class Transformer(InputModule):
             config["modality_config"] = {"text": {"method": "forward", "method_output_name": method_out}}
             config["module_output_name"] = feature
         return cls(path, **config)
-
-    # ------------------------------------------------------------------------------------ static description
-    @classmethod
-    def describe(cls, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
-        hf = None
-        if ctx is not None and params.get("model_name_or_path"):
-            hf = ctx.hf_config(params["model_name_or_path"])
-        out, dim = describe_output(params, hf)
-        return FeatureIO(consumes={}, produces={"input_ids": None, "attention_mask": None, out: dim})

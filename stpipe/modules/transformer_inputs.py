@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from stpipe.contracts.transformer import PROCESSING_KEYS
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
     infer_modality,
@@ -25,7 +26,6 @@ from stpipe.modules.modality import (
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
 
-PROCESSING_KEYS = ("common", "text", "audio", "image", "video", "chat_template")
 PROCESSOR_ARG = {"text": "text", "image": "images", "audio": "audio", "video": "videos"}
 BOOKKEEPING = {"modality", "task", "prompt_length", "num_images_per_sample", "num_videos_per_sample",
                "query_expansion_positions", "offset_mapping", "overflow_to_sample_mapping", "special_tokens_mask"}

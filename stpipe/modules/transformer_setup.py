@@ -2,9 +2,9 @@
 
 Stateless helpers of :mod:`stpipe.modules.transformer`: which ``transformers`` class a ``transformer_task``
 loads (encoder-only classes for T5-like models), dtype names from YAML, what a processor handles (text, image,
-audio, video, a chat template), the ``modality_config`` a model implies (``forward`` or one
-``get_<modality>_features`` method per modality for dual encoders such as CLIP), and the weight-free
-description of a node (output feature and dimension from ``config.json``).
+audio, video, a chat template) and the ``modality_config`` a model implies (``forward`` or one
+``get_<modality>_features`` method per modality for dual encoders such as CLIP). The tasks, dtype names and the
+weight-free description of a node live in :mod:`stpipe.contracts.transformer` (re-exported here).
 """
 
 from __future__ import annotations
@@ -19,26 +19,24 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
+from stpipe.contracts.transformer import (  # noqa: F401 - re-exported
+    BACKENDS,
+    DTYPE_NAMES,
+    DUAL_ENCODERS,
+    NOT_YET,
+    TASKS,
+    describe_output,
+    dimension_from_config,
+)
 from stpipe.errors import LoadError, did_you_mean
 from stpipe.modules.modality import MODALITIES, modality_str, normalize_modality
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
 
-#: task → (transformers auto class, default method output, module output feature)
-TASKS: dict[str, tuple[str, str, str]] = {
-    "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
-    "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
-    "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
-}
-NOT_YET = ("text-generation", "any-to-any", "retrieval")
-BACKENDS = ("torch", "onnx", "openvino")
 ENCODER_ONLY = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel",
                 "longt5": "LongT5EncoderModel", "switch_transformers": "SwitchTransformersEncoderModel",
                 "udop": "UdopEncoderModel", "t5gemma": "T5GemmaEncoderModel"}
-DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
-          "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64}
-DUAL_ENCODERS = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "clipseg", "x_clip", "owlvit",
-                 "owlv2", "metaclip_2"}
+DTYPES = {name: getattr(torch, attr) for name, attr in DTYPE_NAMES.items()}
 
 
 # ------------------------------------------------------------------------------------ parameters
@@ -289,52 +287,3 @@ def modality_config_from_json(mc: Mapping[str, Any]) -> dict[Any, dict[str, Any]
             continue
         out[normalize_modality(parts)] = spec
     return out
-
-
-# ------------------------------------------------------------------------------------ static description
-def dimension_from_config(cfg: Mapping[str, Any], module_output_name: str | None) -> int | None:
-    """sentence-transformers' rule: projection_dim for sentence_embedding, else hidden_size & co."""
-    if module_output_name == "sentence_embedding" and isinstance(cfg.get("projection_dim"), int):
-        return cfg["projection_dim"]
-
-    def search(c: Mapping[str, Any]) -> int | None:
-        if isinstance(c.get("hidden_size"), int):
-            return c["hidden_size"]
-        for key in ("neck_hidden_sizes", "hidden_sizes", "embed_dims"):
-            if isinstance(c.get(key), list) and c[key]:
-                return c[key][-1]
-        return c["hidden_dim"] if isinstance(c.get("hidden_dim"), int) else None
-
-    subs = [v for k, v in cfg.items() if isinstance(v, Mapping) and k != "text_config" and "model_type" in v]
-    for c in [cfg, cfg.get("text_config") or {}, *subs]:
-        dim = search(c)
-        if dim is not None:
-            return dim
-    return None
-
-
-def describe_output(params: Mapping[str, Any], hf: Mapping[str, Any] | None) -> tuple[str, int | None]:
-    """(output feature, its dimension) from the node's params and the model's config.json (or None)."""
-    task = params.get("transformer_task", "feature-extraction")
-    feature = TASKS.get(task, TASKS["feature-extraction"])[2]
-    mc, mon = params.get("modality_config"), params.get("module_output_name")
-    if mc and mon:
-        specs = list(mc.values()) if isinstance(mc, Mapping) else []
-        hidden = all(isinstance(s, Mapping) and s.get("method_output_name") == "last_hidden_state" for s in specs)
-        dim = dimension_from_config(hf, mon) if hf and (mon == "sentence_embedding" or hidden) else None
-        return mon, dim
-    if task == "sequence-classification":
-        ck = params.get("config_kwargs") or {}
-        if "num_labels" in ck:
-            return "scores", ck["num_labels"]
-        if hf and any(str(a).endswith("ForSequenceClassification") for a in hf.get("architectures") or []):
-            return "scores", len(hf.get("id2label") or {}) or hf.get("num_labels") or 2
-        return "scores", 1
-    if hf is None:
-        return feature, None
-    if task == "fill-mask":
-        return feature, hf.get("vocab_size") or (hf.get("text_config") or {}).get("vocab_size")
-    if task == "feature-extraction" and (hf.get("model_type") in DUAL_ENCODERS or (
-            "text_config" in hf and "vision_config" in hf and "projection_dim" in hf)):
-        return "sentence_embedding", dimension_from_config(hf, "sentence_embedding")
-    return feature, dimension_from_config(hf, feature)
