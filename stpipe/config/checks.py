@@ -170,11 +170,10 @@ def deprecated_params(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pr
     for path, node in ctx.nodes:
         spec = registry.find(node["type"]) if isinstance(node.get("type"), str) and "ref" not in node else None
         contract = spec.contract if spec is not None else None
-        for key, instead in (contract.deprecated.items() if contract is not None else ()):
-            if key in node:
-                yield Problem(code="check.deprecated", path=path + (key,), severity="warning",
-                              message=f"{key} is deprecated", found=f"{key}: {node[key]!r}",
-                              hint=f"write {instead} instead")
+        for keys, hint in contract.deprecated(node) if contract is not None and contract.deprecated else ():
+            yield Problem(code="check.deprecated", path=path + (keys[0],), severity="warning",
+                          message=f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'} deprecated",
+                          found=", ".join(f"{k}: {node[k]!r}" for k in keys), hint=hint)
 
 
 @check("check.activation")

@@ -122,8 +122,12 @@ def tensor_shapes(folder: str | FsPath) -> dict[str, list[int]]:
             raise ValueError(f"{f} is not a safetensors file (its header is not JSON)") from exc
     if not isinstance(header, dict):
         raise ValueError(f"{f} is not a safetensors file (its header is not a JSON object)")
-    return {k: list(v["shape"]) for k, v in header.items()
-            if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("shape"), list)}
+    tensors = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    data = f.stat().st_size - 8 - n
+    ends = [v.get("data_offsets", [0, 0])[-1] for v in tensors.values()]
+    if any(not isinstance(e, int) or e > data for e in ends):  # as safetensors checks when it opens the file
+        raise ValueError(f"{f} is truncated: its header describes more data than the file holds")
+    return {k: list(v["shape"]) for k, v in tensors.items() if isinstance(v.get("shape"), list)}
 
 
 def _init_params(spec: Any) -> set[str]:

@@ -41,7 +41,8 @@ class Contract:
     * ``clean_config``: turns a saved config dict into the constructor's form (legacy keys), in place;
     * ``shape_params``: parameters that follow from weight shapes, ``param → (tensor names, axis)``;
     * ``enums``: parameter → its allowed values (the schema file must list the same);
-    * ``deprecated``: parameters still accepted (with a warning) → what to write instead.
+    * ``deprecated(params)``: the deprecated parameters a node uses, still accepted (with a warning), as
+      ``(parameters, what to write instead)`` pairs.
     """
 
     name: str
@@ -54,7 +55,7 @@ class Contract:
     clean_config: Callable[[dict[str, Any]], Any] | None = None
     shape_params: Mapping[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     enums: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    deprecated: Mapping[str, str] = field(default_factory=dict)
+    deprecated: Callable[[Mapping[str, Any]], list[tuple[list[str], str]]] | None = None
 
     @property
     def config_file_name(self) -> str:

@@ -47,6 +47,18 @@ def legacy_warning(keys: Sequence[str]) -> str:
             "instead.")
 
 
+def deprecated_flags(params: Mapping[str, Any]) -> list[tuple[list[str], str]]:
+    """The deprecated flags a node sets, with what to write instead (for validation's warning)."""
+    found = [k for k in LEGACY_MODE_KEYS if k in params]
+    if not found:
+        return []
+    if "pooling_mode" in params:
+        return [(found, "remove them: the pooling_mode given wins over the flags")]
+    mode = legacy_pooling_mode(dict(params))
+    shown = mode if isinstance(mode, str) else "[" + ", ".join(mode) + "]"
+    return [(found, f"write pooling_mode: {shown} instead")]
+
+
 def check_pooling_mode(mode: Any) -> str | tuple[str, ...]:
     """A valid mode string, or a tuple of them for several modes; ValueError listing the valid modes."""
     modes = [mode] if isinstance(mode, str) else list(mode) if isinstance(mode, Sequence) else None
@@ -82,4 +94,4 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
 POOLING = Contract(name="Pooling", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS,
                    config_key_renames=CONFIG_KEY_RENAMES, clean_config=legacy_pooling_mode,
                    enums={"pooling_mode": POOLING_MODES},
-                   deprecated={k: f"pooling_mode: {m}" for k, m in LEGACY_MODE_KEYS.items()})
+                   deprecated=deprecated_flags)

@@ -75,7 +75,8 @@ def test_activation_by_name(name, cls):
 
 @pytest.mark.parametrize("bad, hint", [
     ("tanhh", "did you mean 'tanh'"), ("torch.nn.Tahn", "did you mean 'torch.nn.Tanh'"),
-    ("os.system", None), ("torch.nn.Linear", "cannot be created without arguments"),
+    ("os.system", None), ("torch.nn.Linear", "expected a torch.nn activation"),
+    ("torch.nn.MultiheadAttention", "cannot be created without arguments"),
     ("torch.tensor", None), ("torch.nn.functional.relu", None),
 ])
 def test_bad_activation(bad, hint):

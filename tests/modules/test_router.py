@@ -193,11 +193,11 @@ def test_yaml_mapping_errors_are_collected_with_paths():
                route_mappings=[{"task": "z", "route": "x"}, {"modality": "text"}, {"task": "q", "route": "a"},
                                {"task": "q", "route": "a"}, {"modality": [], "route": "a"}])
     found = {(p.code, p.path_str) for p in exc.value.problems}
-    assert found == {("check.router.default-route", "default_route"), ("check.router.mapping", "route_mappings[1]"),
-                     ("check.router.mapping-duplicate", "route_mappings[3]"),
+    assert found == {("check.default-route", "default_route"), ("check.router.mapping", "route_mappings[1]"),
+                     ("check.duplicate-mapping", "route_mappings[3]"),
                      ("check.router.mapping", "route_mappings[4].modality"),
-                     ("check.router.mapping-route", "route_mappings[0]")}
-    hint = next(p.hint for p in exc.value.problems if p.code == "check.router.default-route")
+                     ("check.route-target", "route_mappings[0].route")}
+    hint = next(p.hint for p in exc.value.problems if p.code == "check.default-route")
     assert hint == "available routes: a"
     with pytest.raises(ConfigError, match="invalid route name"):
         Router({"a.b": [Tag("a")]})
@@ -311,7 +311,7 @@ def test_one_element_and_plus_modalities_are_normalised(tok, tmp_path):
     with pytest.raises(ConfigError) as exc:  # the same key twice
         Router({"a": [Tag("a")]}, route_mappings=[{"modality": "text", "route": "a"}, {"modality": ["text"],
                                                                                        "route": "a"}])
-    assert [p.code for p in exc.value.problems] == ["check.router.mapping-duplicate"]
+    assert [p.code for p in exc.value.problems] == ["check.duplicate-mapping"]
     # saved, then loaded by the oracle: its text inputs take the mapped route (a ('text',) key would never match)
     _, (static, dense, _) = _twins(tok)
     saved = Router({"a": [static], "b": [static, dense[0]]}, route_mappings=[{"modality": ["text"], "route": "b"}])
@@ -482,7 +482,8 @@ def test_build_from_node_checks_before_building_children():
     del node["extra"]
     with pytest.raises(ConfigError) as exc:
         Router.build_from_node(node, _builder(built), ("modules", 1))
-    assert {p.path_str for p in exc.value.problems} == {"modules[1].default_route", "modules[1].route_mappings[0]"}
+    assert {p.path_str for p in exc.value.problems} == {"modules[1].default_route",
+                                                        "modules[1].route_mappings[0].route"}
     with pytest.raises(ConfigError, match="cannot be empty"):
         Router.build_from_node({"sub_modules": {}}, _builder(built), ("modules", 1))
     assert built == []
