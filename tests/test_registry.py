@@ -27,6 +27,8 @@ def test_constructor_and_schema_agree(name):
     cls = registry.get(name)
     schema = json.loads((schemas_dir() / "modules" / f"{name}.schema.json").read_text())
     props = set(schema["properties"]) - NODE_KEYS
+    contract = registry.spec(name).contract
+    props -= set(contract.legacy_params if contract is not None else ())  # taken through **kwargs, with a warning
     params = _ctor_params(cls)
     assert params - props == set(), f"{name}: constructor parameters missing from the schema"
     assert props - params == set(), f"{name}: schema properties the constructor does not take"

@@ -41,6 +41,7 @@ class Contract:
     * ``clean_config``: turns a saved config dict into the constructor's form (legacy keys), in place;
     * ``shape_params``: parameters that follow from weight shapes, ``param → (tensor names, axis)``;
     * ``enums``: parameter → its allowed values (the schema file must list the same);
+    * ``legacy_params``: deprecated parameters the constructor still takes through ``**kwargs``;
     * ``deprecated(params)``: the deprecated parameters a node uses, still accepted (with a warning), as
       ``(parameters, what to write instead)`` pairs.
     """
@@ -55,6 +56,7 @@ class Contract:
     clean_config: Callable[[dict[str, Any]], Any] | None = None
     shape_params: Mapping[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     enums: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    legacy_params: tuple[str, ...] = ()
     deprecated: Callable[[Mapping[str, Any]], list[tuple[list[str], str]]] | None = None
 
     @property

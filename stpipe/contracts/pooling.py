@@ -94,4 +94,4 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
 POOLING = Contract(name="Pooling", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS,
                    config_key_renames=CONFIG_KEY_RENAMES, clean_config=legacy_pooling_mode,
                    enums={"pooling_mode": POOLING_MODES},
-                   deprecated=deprecated_flags)
+                   legacy_params=tuple(LEGACY_MODE_KEYS), deprecated=deprecated_flags)

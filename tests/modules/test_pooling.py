@@ -32,10 +32,20 @@ def _both(mode, feats, include_prompt=True):
 
 
 def _close(a, b, tol=1e-5):
+    """Same shape and dtype; NaN and ±inf at the same places (same sign); finite values within ``tol``."""
     assert a.shape == b.shape and a.dtype == b.dtype
-    assert torch.equal(torch.isinf(a), torch.isinf(b))
-    diff = (a.float() - b.float()).nan_to_num(posinf=0.0, neginf=0.0).abs().max().item()
+    assert torch.equal(torch.isnan(a), torch.isnan(b)), "NaN at different places"
+    assert torch.equal(torch.isinf(a), torch.isinf(b)) and torch.equal(a[torch.isinf(a)], b[torch.isinf(b)])
+    finite = torch.isfinite(a)
+    diff = (a.float() - b.float())[finite].abs().max().item() if finite.any() else 0.0
     assert diff <= tol, diff
+
+
+@pytest.mark.parametrize("a, b", [([float("nan")], [0.0]), ([0.0], [float("nan")]), ([float("inf")], [float("-inf")]),
+                                  ([1.0, float("nan")], [1.0, 5.0])])
+def test_the_comparator_does_not_hide_nan_or_sign(a, b):
+    with pytest.raises(AssertionError):
+        _close(torch.tensor(a), torch.tensor(b))
 
 
 @pytest.mark.parametrize("mode", MODES + COMBOS, ids=str)
@@ -187,3 +197,41 @@ def test_describe():
     io = Pooling.describe({}, {"token_embeddings": 32})
     assert io.produces == {"sentence_embedding": 32} and io.requires_dim == []
     assert Pooling.describe({}, {}).produces == {"sentence_embedding": None}
+
+
+LEGACY_FLAGS = [{"pooling_mode_cls_token": True}, {"pooling_mode_max_tokens": True, "pooling_mode_mean_tokens": True},
+                {"pooling_mode_mean_tokens": False}, {"pooling_mode_lasttoken": True, "pooling_mode_cls_token": True},
+                {"pooling_mode_weightedmean_tokens": True, "pooling_mode_mean_sqrt_len_tokens": True,
+                 "pooling_mode": "max"}]
+
+
+@pytest.mark.parametrize("flags", LEGACY_FLAGS, ids=str)
+def test_deprecated_flags_map_to_pooling_mode_like_the_oracle(flags):
+    with pytest.warns(FutureWarning) as expected:
+        ref = STPooling(8, **flags)
+    with pytest.warns(FutureWarning) as got:
+        ours = Pooling(8, **flags)
+    assert [str(w.message) for w in got] == [str(w.message) for w in expected]
+    assert ours.pooling_mode == ref.pooling_mode and ours.pooling_output_dimension == ref.pooling_output_dimension
+    x, mask = _batch()
+    _close(ours({"token_embeddings": x, "attention_mask": mask})["sentence_embedding"],
+           ref({"token_embeddings": x, "attention_mask": mask})["sentence_embedding"])
+    produced = Pooling.describe(flags, {"token_embeddings": 8}).produces
+    assert produced == {"sentence_embedding": ours.pooling_output_dimension}
+
+
+def test_an_unknown_keyword_is_still_a_type_error():
+    with pytest.raises(TypeError, match="pooling_mode_cls"):
+        Pooling(8, pooling_mode_cls=True)
+
+
+def test_validation_warns_about_the_deprecated_flags():
+    from stpipe.config.validate import inspect_definition
+
+    report = inspect_definition({"modules": [{"type": "StaticEmbedding", "tokenizer": "t", "embedding_dim": 8},
+                                             {"type": "Pooling", "pooling_mode_cls_token": True,
+                                              "pooling_mode_max_tokens": True}]})
+    deprecated = [p for p in report.problems if p.code == "check.deprecated"]
+    assert [(p.severity, p.path_str, p.hint) for p in deprecated] == [
+        ("warning", "modules[1].pooling_mode_cls_token", "write pooling_mode: [cls, max] instead")]
+    assert not [p for p in report.problems if p.code.startswith("schema.")]
