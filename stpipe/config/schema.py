@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from stpipe import registry
@@ -38,6 +38,14 @@ NODE_KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "type": {"type": "string"}, "id": {"type": "string", "minLength": 1},
     "load_from": {"type": "string", "minLength": 1},
 }
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema counts 32.0 as an integer; the constructors do not (``max_seq_length: 1e9`` must not pass)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: draft 2020-12, with "integer" meaning a Python int (what the modules accept)
+NodeValidator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer))
 _JSON_NAMES = {"object": "mapping", "array": "list", "null": "null", "string": "string", "integer": "integer",
                "number": "number", "boolean": "boolean"}
 _LOOSE_NODE = {"type": "object", "x-hint": "a module node is a mapping {type: <name>, …} or a reference {ref: <id>}"}
@@ -78,7 +86,7 @@ def module_schema(spec: registry.ModuleSpec) -> dict[str, Any] | None:
 def _skeleton_validator() -> Draft202012Validator:
     schema = pipeline_schema()
     schema["$defs"]["node"] = _LOOSE_NODE
-    return Draft202012Validator(schema)
+    return NodeValidator(schema)
 
 
 @cache
@@ -89,7 +97,7 @@ def _file_validator(name: str) -> Draft202012Validator:
 def _validator_for(schema: dict[str, Any]) -> Draft202012Validator:
     # children of a Router are validated by walk_nodes, each against its own type, so here a node is loose
     schema.setdefault("$defs", {})["node"] = _LOOSE_NODE
-    return Draft202012Validator(schema)
+    return NodeValidator(schema)
 
 
 def _node_validator(spec: registry.ModuleSpec) -> Draft202012Validator | None:
@@ -144,8 +152,10 @@ def _translate(err: ValidationError, base: Path, title: str | None) -> Iterator[
                           expected=f"a key matching {err.validator_value}" if v == "pattern" and not x_hint else None,
                           hint=x_hint or err.message)
     elif v == "additionalProperties" and isinstance(inst, Mapping):
-        allowed = list(err.schema.get("properties", {}))
-        for key in [k for k in inst if k not in allowed]:
+        props = err.schema.get("properties", {})
+        # deprecated keys are accepted (with a warning) but never suggested
+        allowed = [k for k, sub in props.items() if not (isinstance(sub, Mapping) and sub.get("deprecated"))]
+        for key in [k for k in inst if k not in props]:
             yield Problem(code="schema.unknown-key", path=path + (key,), message=f"unknown key '{key}'{where}",
                           expected="one of: " + ", ".join(allowed) if allowed else "no keys",
                           hint=did_you_mean(str(key), allowed) or x_hint)
@@ -295,7 +305,7 @@ def _node_problems(node: Any, path: Path) -> list[Problem]:
     if not isinstance(node, Mapping):
         return []  # the skeleton / the parent's schema reported it
     if "ref" in node:
-        ref = Draft202012Validator(pipeline_schema()["$defs"]["ref"])
+        ref = NodeValidator(pipeline_schema()["$defs"]["ref"])
         return schema_problems(ref, node, path, "a reference node")
     if "type" not in node:
         return [Problem(code="schema.required", path=path + ("type",), message="missing required key 'type'",

@@ -341,3 +341,14 @@ def test_max_active_dims_is_a_pipeline_key():
     assert probs({"type": "Normalize"}, max_active_dims=None) == []
     p = one({"type": "Normalize"}, model_type="SparseEncoder", max_active_dims=0)
     assert (p.code, p.path_str) == ("schema.range", "max_active_dims")
+
+
+@pytest.mark.parametrize("node, path, expected", [
+    ({"type": "Transformer", "model_name_or_path": "m", "max_seq_length": 1e9}, "modules[0].max_seq_length",
+     "integer or null"),
+    ({"type": "Dense", "in_features": 32.0, "out_features": 2}, "modules[0].in_features", "integer"),
+])
+def test_a_float_is_not_an_integer(node, path, expected):
+    """JSON Schema counts 1e9 as an integer; the constructors refuse it, so validation must too."""
+    assert [(p.code, p.path_str, p.message) for p in validate_schema({"modules": [node]})] == [
+        ("schema.type", path, f"expected {expected}, found number")]
