@@ -10,6 +10,11 @@ different width than the tokens is replaced by ones); with ``include_prompt=Fals
 ``prompt_length`` real tokens are ignored too (after any left padding). ``weightedmean`` weights count
 1, 2, 3, … from the first real token. Half-precision sums accumulate in float32.
 
+The deprecated boolean flags (``pooling_mode_cls_token=True`` …) are accepted with a FutureWarning and turned
+into ``pooling_mode`` as sentence-transformers 6.2 does (their modes concatenated in the legacy order; none set:
+``mean``; a ``pooling_mode`` other than the default wins). Modes, flags and the static description live in
+:mod:`stpipe.contracts.pooling`.
+
 >>> import torch
 >>> x = torch.arange(24.0).view(2, 3, 4)
 >>> mask = torch.tensor([[1, 1, 0], [0, 1, 1]])
