@@ -4,7 +4,8 @@ interleaved runs in one process. Prints sentences/s for each and the ratio stpip
     python benchmarks/encode_vs_st.py [--threads 2] [--repeats 5] [--batch-size 32] [--short 2000] [--long 300]
 
 Sets: STS-B dev sentences (short, ~10 words) and a long-text set built from STS-B train sentences joined into
-~120-word passages (truncated by the model at 256 tokens). Data comes from ../shared/data/stsbenchmark.
+~120-word passages (truncated by the model at 256 tokens). Data: the STS-B splits shipped with stpipe
+(``stpipe.resources.dataset_file``).
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ import csv
 import os
 import statistics
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsbenchmark"
-
 
 def _sentences(name: str) -> list[str]:
+    from stpipe.resources import dataset_file
+
     out: list[str] = []
-    with open(DATA / name, newline="", encoding="utf-8") as fh:
+    with open(dataset_file(name), newline="", encoding="utf-8") as fh:
         for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
             if len(row) >= 7:
                 out.extend([row[5], row[6]])
@@ -34,8 +34,8 @@ def _sentences(name: str) -> list[str]:
 
 
 def datasets(n_short: int, n_long: int) -> dict[str, list[str]]:
-    short = _sentences("sts-dev.csv")[:n_short]
-    train = _sentences("sts-train.csv")
+    short = _sentences("stsb-dev")[:n_short]
+    train = _sentences("stsb-train")
     long, cur = [], []
     for s in train:
         cur.append(s)

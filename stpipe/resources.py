@@ -91,3 +91,32 @@ def resolve_model_path(name_or_path: str, base_dir: str | Path | None = None) ->
         return str(p)
     stored = _store_entry(name)
     return str(stored) if stored is not None else name
+
+
+#: data sets shipped inside the package (``stpipe/_data/``, with each set's licence beside it), by name
+DATASETS = {
+    "stsb-dev": "stsbenchmark/sts-dev.csv",  # STS Benchmark dev split, 1,500 scored sentence pairs
+    "stsb-train": "stsbenchmark/sts-train.csv",  # STS Benchmark train split, 5,749 scored sentence pairs
+}
+
+
+def dataset_file(name: str) -> Path:
+    """The file of a data set shipped with stpipe, by name (see :data:`DATASETS`); found in a source
+    checkout and in an installed wheel alike.
+
+    >>> dataset_file("stsb-dev").name
+    'sts-dev.csv'
+    >>> dataset_file("stsb-deb")
+    Traceback (most recent call last):
+    ...
+    stpipe.errors.CommandError: unknown data set 'stsb-deb'; one of: stsb-dev, stsb-train (did you mean 'stsb-dev'?)
+    """
+    from stpipe.errors import CommandError, did_you_mean
+
+    if name not in DATASETS:
+        hint = did_you_mean(name, DATASETS)
+        raise CommandError(f"unknown data set {name!r}; one of: {', '.join(DATASETS)}" + (f" ({hint})" if hint else ""))
+    f = _PKG / "_data" / DATASETS[name]
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} is missing; is stpipe installed correctly?")
+    return f

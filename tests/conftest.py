@@ -13,7 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 
 def _load_make_standins():
@@ -86,10 +85,12 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def sts_sentences() -> list[str]:
-    """A few hundred real sentences (STS-B dev), for parity tests."""
+    """A few hundred real sentences (STS-B dev, shipped with stpipe), for parity tests."""
     import csv
 
-    f = SHARED / "data" / "stsbenchmark" / "sts-dev.csv"
+    from stpipe.resources import dataset_file
+
+    f = dataset_file("stsb-dev")
     out: list[str] = []
     with open(f, newline="", encoding="utf-8") as fh:
         for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):

@@ -36,6 +36,7 @@ def inputs_file(tmp_path) -> Path:
     return f
 
 
+@pytest.mark.slow
 def test_encode_default_model_matches_sentence_transformers(tmp_path, inputs_file, st_minilm):
     out = tmp_path / "emb.npy"
     r = stpipe("encode", "model=minilm", f"inputs={inputs_file}", f"output={out}")
@@ -47,6 +48,7 @@ def test_encode_default_model_matches_sentence_transformers(tmp_path, inputs_fil
     assert np.abs(emb - expected).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_encode_override_pooling_mode_reaches_the_model(tmp_path, inputs_file, minilm_dir):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer
@@ -60,6 +62,7 @@ def test_encode_override_pooling_mode_reaches_the_model(tmp_path, inputs_file, m
     assert np.abs(np.load(out) - st.encode(TEXTS)).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_encode_reads_stdin_and_writes_jsonl(tmp_path, st_minilm):
     out = tmp_path / "emb.jsonl"
     r = stpipe("encode", f"output={out}", stdin="\n".join(TEXTS[:2]) + "\n")
@@ -69,6 +72,7 @@ def test_encode_reads_stdin_and_writes_jsonl(tmp_path, st_minilm):
     assert np.abs(np.array(rows, dtype=np.float32) - st_minilm.encode(TEXTS[:2])).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_validate_reports_every_problem_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -88,12 +92,14 @@ def test_validate_reports_every_problem_without_traceback(tmp_path):
     assert f"{bad}:5:" in r.stderr  # the line of the misspelt mode
 
 
+@pytest.mark.slow
 def test_validate_ok_and_explain():
     r = stpipe("validate", "model=minilm", "--explain")
     assert r.returncode == 0, r.stderr
     assert "ok:" in r.stdout and "Transformer" in r.stdout and "transformer.py" in r.stdout
 
 
+@pytest.mark.slow
 def test_export_then_sentence_transformers_loads_it(tmp_path, st_minilm):
     from sentence_transformers import SentenceTransformer
 
@@ -104,6 +110,7 @@ def test_export_then_sentence_transformers_loads_it(tmp_path, st_minilm):
     assert np.abs(st.encode(TEXTS) - st_minilm.encode(TEXTS)).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_import_prints_yaml_that_rebuilds_the_model(tmp_path, minilm_dir, st_minilm):
     r = stpipe("import", str(minilm_dir))
     assert r.returncode == 0, r.stderr
@@ -117,6 +124,7 @@ def test_import_prints_yaml_that_rebuilds_the_model(tmp_path, minilm_dir, st_min
     assert np.abs(np.load(out) - st_minilm.encode(TEXTS)).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_schema_prints_json_schema():
     r = stpipe("schema")
     assert r.returncode == 0, r.stderr
@@ -124,6 +132,7 @@ def test_schema_prints_json_schema():
     assert "2020-12" in schema["$schema"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (("encode", "model=minilm", "inputs=/nonexistent/file.txt"), "does not exist"),
     (("frobnicate",), "unknown verb"),
@@ -137,6 +146,7 @@ def test_bad_invocations_exit_2_with_a_message(args, needle):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_multirun_validates_every_point_before_the_first_job(tmp_path, inputs_file):
     out = tmp_path / "sweep" / "e.npy"
     r = stpipe("encode", "model=minilm", "model.modules.1.pooling_mode=mean,meen,cls", f"inputs={inputs_file}",
@@ -153,6 +163,7 @@ def test_multirun_validates_every_point_before_the_first_job(tmp_path, inputs_fi
     assert mean.shape == cls.shape == (4, 384) and np.abs(mean - cls).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_invalid_yaml_names_file_line_and_column(tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("modules:\n  - type: Pooling\n    pooling_mode: [mean\n")
@@ -161,6 +172,7 @@ def test_invalid_yaml_names_file_line_and_column(tmp_path):
     assert "yaml.syntax" in r.stderr and f"{bad}:" in r.stderr
 
 
+@pytest.mark.slow
 def test_wrong_dtype_name_is_a_config_error(tmp_path):
     f = tmp_path / "m.yaml"
     f.write_text("modules:\n  - type: Transformer\n    model_name_or_path: all-MiniLM-L6-v2\n"
@@ -170,6 +182,7 @@ def test_wrong_dtype_name_is_a_config_error(tmp_path):
     assert "modules[0].model_kwargs.torch_dtype" in r.stderr and "bfloat16" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, needle", [
     ("truncate", "model.safetensors"),
     ("modules_json", "modules.json"),
@@ -204,6 +217,7 @@ def test_damaged_saved_model_gives_a_clear_error_naming_the_file(tmp_path, minil
         assert np.abs(np.load(tmp_path / "e.npy") - expected).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_five_mistakes_reported_at_once_by_the_command(tmp_path):
     """Misspelt type, unknown key, mapping to a missing route, Dense in_features not matching the hidden size,
     Pooling before the Transformer: all five in one run, exit 2. The model directory holds only config.json, so

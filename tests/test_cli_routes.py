@@ -118,6 +118,7 @@ def test_images_on_a_text_only_model_are_refused(capsys, files, standins):
     assert rc == 2 and "Modality 'image' is not supported by this SentenceTransformer model" in err
 
 
+@pytest.mark.slow
 def test_bad_record_in_a_real_process(files, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a cat", "image": 3}\n')

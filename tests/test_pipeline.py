@@ -483,6 +483,7 @@ def minilm_transformers(minilm_dir):
     return load(minilm_dir, device="cpu")[0], SentenceTransformer(str(minilm_dir), device="cpu")[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken",
                                   ["cls", "mean", "max"]], ids=str)
 def test_minilm_pooling_modes(minilm_transformers, sts_sentences, mode):
@@ -498,6 +499,7 @@ def test_minilm_pooling_modes(minilm_transformers, sts_sentences, mode):
     np.testing.assert_allclose(pipe.encode(sents, prompt="query: "), st.encode(sents, prompt="query: "), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_minilm_dense_head_and_prompt_exclusion(minilm_transformers, sts_sentences):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense as STDense

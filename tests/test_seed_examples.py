@@ -27,6 +27,8 @@ from PIL import Image
 
 import stpipe
 
+pytestmark = pytest.mark.slow  # each test builds real models and compares with sentence-transformers
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = ("asymmetric", "sparse", "multimodal", "hybrid")
 TEXTS = ["What's the weather in ny now?", "Currently New York is rainy.", "A man is playing a guitar.",

@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 import stpipe
 from stpipe.errors import ConfigError, ConfigWarning
 
+pytestmark = pytest.mark.slow  # thousands of generated definitions
+
 STATS: Counter = Counter()
 N_CASES = 3000
 

@@ -191,10 +191,9 @@ WEIRD = [None, 0, "x", [], [1], {}, {"modules": None}, {"modules": {}}, {"module
 
 @pytest.mark.parametrize("defn", WEIRD)
 def test_never_raises_anything_but_config_error(defn):
-    try:
+    with pytest.raises(ConfigError) as ei:  # every one of them is invalid: a ConfigError, never another exception
         validate(defn)
-    except ConfigError as exc:
-        assert exc.errors and not [c for c in exc.codes if c.endswith(".internal")], exc.render()
+    assert ei.value.errors and not [c for c in ei.value.codes if c.endswith(".internal")], ei.value.render()
 
 
 def test_self_referencing_dict_is_a_config_error():

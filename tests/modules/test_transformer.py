@@ -196,6 +196,7 @@ def test_hidden_states_output_path(cased_dir):
     assert len(out["all_layer_embeddings"]) == 3
 
 
+@pytest.mark.slow
 def test_minilm_parity(minilm_dir, sts_sentences):
     ours, ref = Transformer(str(minilm_dir)).eval(), STTransformer(str(minilm_dir)).eval()
     run_both(ours, ref, sts_sentences[:48], prompt="query: ")
