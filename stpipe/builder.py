@@ -156,10 +156,13 @@ def _resolve_interpolations(plain: dict[str, Any]) -> dict[str, Any]:
     (under composition with overrides they follow Hydra: relative to the whole configuration, ``${model.key}``)."""
     from omegaconf import OmegaConf
 
+    from stpipe.config.interpolation import resolve
+
     try:
-        return OmegaConf.to_container(OmegaConf.create(plain), resolve=True)  # type: ignore[return-value]
+        cfg = OmegaConf.create(plain)
     except Exception as exc:
-        raise config_error("yaml.interpolation", (), f"cannot resolve the model definition: {exc}") from None
+        raise config_error("yaml.interpolation", (), f"cannot read the model definition: {exc}") from None
+    return resolve(cfg, None)  # type: ignore[return-value]
 
 
 def _prefix_model(override: str) -> str:

@@ -34,14 +34,34 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
         try:
             parsed.extend(parser.parse_overrides([line]))
         except Exception as exc:
-            detail = str(exc).splitlines()
-            msg = detail[1] if len(detail) > 1 else (detail[0] if detail else "cannot parse")
-            problems.append(override_problem("override.syntax", line, f"invalid override: {msg}",
+            key = line.lstrip("+~").partition("=")[0]
+            path = tuple(key.split(".")) if re.fullmatch(r"[\w.\-/]+", key) else ()
+            problems.append(override_problem("override.syntax", line, f"invalid override: {_syntax_reason(exc, line)}",
+                                     path=path,
                                      hint="overrides look like key=value, +key=value (add) or ~key (delete); "
                                           "quote values with special characters: key='a,b'"))
     if problems:
         raise ConfigError(problems, title="invalid overrides")
     return parsed
+
+
+def _syntax_reason(exc: Exception, line: str) -> str:
+    """Hydra's parse error in words: the offending character and its position for a lexer error (Hydra prints a
+    caret under a copy of the line), the parser's complaint otherwise; never the link to Hydra's docs alone."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("See https://",
+                                                                                    "Error parsing override"))]
+    lexer = "LexerNoViableAltException: "
+    if len(lines) >= 2 and lines[0].startswith(lexer) and lines[1].strip() == "^":
+        col = lines[1].index("^") - len(lexer)
+        if 0 <= col < len(line):
+            return f"unexpected character {line[col]!r} at position {col + 1} of `{line}`"
+        return f"cannot read `{line}` (an unclosed quote?)"
+    reasons = [ln.strip() for ln in lines if ln.strip() != "^" and not ln.startswith(lexer)]
+    if not reasons:
+        return f"cannot read `{line}`"
+    if "'<EOF>'" in reasons[0]:
+        return f"`{line}` ends too early (a value is missing after its last '=', ',', '[' or '{{')"
+    return reasons[0].replace("<EOF>", "the end of the override")
 
 
 @contextmanager
@@ -154,12 +174,35 @@ def _broken_yaml_files(config_dir: FsPath) -> list[Problem]:
     return out
 
 
+_CHECKED: dict[tuple[str, int, int], None] = {}
+
+
+def check_config_tree(config_dir: FsPath) -> None:
+    """Every YAML file of ``config_dir`` read with :func:`load_yaml`'s bounds (alias expansion, nesting) before
+    Hydra reads them, since Hydra's own reading expands aliases without limit. A file is read again only when it
+    changes (size or mtime)."""
+    for f in sorted(FsPath(config_dir).rglob("*.yaml")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        key = (str(f), st.st_size, st.st_mtime_ns)
+        if key not in _CHECKED:
+            try:
+                load_yaml(f)
+            except ConfigError as exc:
+                if any(p.code in ("yaml.alias-bomb", "yaml.too-deep") for p in exc.problems):
+                    raise
+            _CHECKED[key] = None
+
+
 def compose_config(config_dir: FsPath, overrides: list[str]) -> Any:
     """Compose; on failure drop each guilty override in turn so all of them are reported at once."""
     from hydra import compose as hydra_compose
     from hydra.errors import MissingConfigException
 
     parsed = parse_overrides(overrides)
+    check_config_tree(config_dir)
     failed: list[tuple[Any, BaseException]] = []
     remaining = list(parsed)
     with hydra_on(config_dir):

@@ -65,6 +65,44 @@ def _loader_class() -> type:
         return yaml.SafeLoader
 
 
+#: bounds on what one YAML document may expand to: nodes after following every alias, and nesting depth
+MAX_NODES = 100_000
+MAX_DEPTH = 100
+
+
+def _expansion_problem(root: yaml.Node, filename: str) -> Problem | None:
+    """A document whose aliases expand to more than MAX_NODES nodes ("billion laughs") or that nests deeper than
+    MAX_DEPTH: the problem, at the alias (or node) where the bound is crossed. Aliases are the same node objects as
+    their anchors, so the expanded size of each node is computed once (linear in the file, not in the expansion)."""
+    size: dict[int, int] = {}
+
+    def walk(node: yaml.Node, depth: int) -> int | Problem:
+        if depth > MAX_DEPTH:
+            return Problem(code="yaml.too-deep", path=(), source=_mark(filename, node.start_mark),
+                           message=f"the YAML nests deeper than {MAX_DEPTH} levels",
+                           hint="a model definition needs a few levels; flatten the structure")
+        if id(node) in size:
+            return size[id(node)]
+        total = 1
+        children = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        for child in children:
+            n = walk(child, depth + 1)
+            if isinstance(n, Problem):
+                return n
+            total += n
+            if total > MAX_NODES:
+                return Problem(code="yaml.alias-bomb", path=(), source=_mark(filename, child.start_mark),
+                               message=f"the YAML's aliases (*name) expand to more than {MAX_NODES:,} values",
+                               hint="an alias repeats its anchor's whole value; repeat less, or write the "
+                                    "values out")
+        size[id(node)] = total
+        return total
+
+    result = walk(root, 0)
+    return result if isinstance(result, Problem) else None
+
+
 def _mark(filename: str, mark: Any) -> str:
     return f"{filename}:{mark.line + 1}:{mark.column + 1}"
 
@@ -95,7 +133,13 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
     try:
         try:
             node = loader.get_single_node()
+            bomb = _expansion_problem(node, filename) if node is not None else None
+            if bomb is not None:
+                raise ConfigError([bomb])
             data = loader.construct_document(node) if node is not None else None
+        except RecursionError:
+            raise ConfigError([Problem(code="yaml.too-deep", path=(), source=filename, message="the YAML nests "
+                                       f"too deeply to read (more than {MAX_DEPTH} levels)")]) from None
         except yaml.MarkedYAMLError as exc:
             raise _yaml_error(exc, filename) from None
         except yaml.YAMLError as exc:
