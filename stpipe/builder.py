@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -180,18 +180,30 @@ def _has_interpolation(value: Any) -> bool:
     return False
 
 
-def _plain(value: Any) -> Any:
+#: deepest nesting a definition may have (as in validation: YAML, dicts and Routers alike)
+MAX_DEPTH = 100
+
+
+def _plain(value: Any, path: tuple = ()) -> Any:
+    """A plain JSON-like copy (OmegaConf containers resolved, tuples as lists); a definition nested deeper than
+    MAX_DEPTH or holding a one-shot iterator (a generator: it could not be read twice) is a ConfigError."""
+    if len(path) > MAX_DEPTH:
+        raise config_error("schema.depth", path[:4] + ("…",), f"the definition is nested deeper than {MAX_DEPTH} "
+                           "levels (or refers to itself)")
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
 
         if isinstance(value, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(value, resolve=True)
+            return _plain(OmegaConf.to_container(value, resolve=True), path)
     except ImportError:  # pragma: no cover
         pass
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, (*path, k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, (*path, i)) for i, v in enumerate(value)]
+    if isinstance(value, Iterator):
+        raise config_error("schema.type", path, f"expected a list, found a {type(value).__name__}",
+                           expected="list", found=type(value).__name__, hint="pass list(...) of it")
     return value
 
 

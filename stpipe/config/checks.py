@@ -167,11 +167,19 @@ def option_combinations(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[
                               "other", hint=hint)
 
 
+#: torch.nn classes that resolve to an instance but have no forward (torch.nn.Module, containers)
+NOT_ACTIVATIONS = ("Module", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Container")
+
+
 @check("check.activation")
 def activation_names(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
     for path, node in nodes_of_type(ctx, "Dense"):
         act = node.get("activation_function")
-        if isinstance(act, str):
+        if isinstance(act, str) and act.strip().rsplit(".", 1)[-1] in NOT_ACTIVATIONS:  # no forward of their own
+            yield Problem(code="check.activation", path=path + ("activation_function",), found=repr(act),
+                          message=f"'{act}' is not an activation: it cannot transform a tensor",
+                          hint="use an activation such as 'tanh', 'relu', 'gelu' or 'identity'")
+        elif isinstance(act, str):
             from stpipe.modules.activations import resolve_activation
 
             try:
@@ -295,8 +303,8 @@ def _locate(value: str, base_dir: Any, wanted: tuple[str, ...]) -> str | None:
     """None when ``value`` names something usable (a file, a directory holding one of ``wanted``, or a hub id in
     the local Hugging Face cache); otherwise why not."""
     p = FsPath(resolve_model_path(value, base_dir))
-    if p.is_file():
-        return None
+    if p.is_file():  # a tokenizer.json or idf.json itself; never a model (a directory holding config.json)
+        return f"'{value}' is a file, not a model directory" if wanted == ("config.json",) else None
     if p.is_dir():
         return None if any((p / w).is_file() for w in wanted) else f"'{value}' holds no {' or '.join(wanted)}"
     if not p.is_absolute() and str(p).count("/") <= 1 and not str(p).startswith("."):
