@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe import registry
-from stpipe.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
+from stpipe.errors import ArgumentError, ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
 from stpipe.modules.module import Module
 from stpipe.pipeline import Pipeline
 from stpipe.resources import resolve_model_path
@@ -37,8 +37,9 @@ NODE_KEYS = ("type", "id", "load_from")
 PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
 PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim",
                  "max_active_dims")
-#: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path
-INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError, AttributeError)
+#: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path.
+#: KeyError and AttributeError are not among them: they are bugs, and surface as such.
+INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, ImportError)
 
 
 def build(
@@ -104,11 +105,10 @@ def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None
     kwargs = {k: data[k] for k in PIPELINE_KEYS if data.get(k) is not None}
     try:
         return Pipeline(built, device=device, definition=original, **kwargs)
+    except ArgumentError as exc:  # the Pipeline names the argument: the definition's key of the same name
+        raise config_error(f"build.pipeline.{exc.key}", (exc.key,), str(exc)) from None
     except (ValueError, TypeError) as exc:
-        clues = {"Default prompt name": "default_prompt_name", "similarity_fn_name": "similarity_fn_name",
-                 "model_type": "model_type", "max_active_dims": "max_active_dims", "prompt": "prompts"}
-        key = next((k for clue, k in clues.items() if clue in str(exc)), "")
-        raise config_error(f"build.pipeline{'.' + key if key else ''}", (key,) if key else (), str(exc)) from None
+        raise config_error("build.pipeline", (), str(exc)) from None
 
 
 def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
