@@ -187,7 +187,7 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
                                        message=f"'{m}' is not a model file, a saved model directory or a model name",
                                        hint=(close + " " if close else "") + "model names: " + ", ".join(opts))])
     applied = extra + overrides
-    cfg = compose_config(config_dir, applied)
+    cfg = compose_config(config_dir, applied, user=overrides)
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
     with open_dict(cfg):
         del cfg["hydra"]
