@@ -10,8 +10,10 @@ the position of every key and list item, from the node marks of ``yaml.compose``
 >>> src.lookup(("modules", 0, "pooling_mode", "deeper"))  # nearest known ancestor
 'm.yaml:3:5'
 
-A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``)
-that names ``file:line:col``.
+A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``,
+``yaml.encoding``, ``yaml.not-a-file``) that names ``file:line:col``. Aliases may not expand a document beyond
+MAX_NODES values nor nest it beyond MAX_DEPTH levels (``yaml.alias-bomb``, ``yaml.too-deep``): checked on the
+composed node graph, before anything is constructed.
 """
 
 from __future__ import annotations
@@ -169,13 +171,34 @@ def _yaml_error(exc: yaml.MarkedYAMLError, filename: str) -> ConfigError:
     return ConfigError([Problem(code="yaml.syntax", path=(), message=message, source=source, hint=hint)])
 
 
+#: the largest YAML file stpipe reads (a model definition is a few KB)
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
 def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
-    """Read and parse a YAML file (see :func:`parse_yaml`); a missing file is a ``yaml.not-found`` problem."""
+    """Read and parse a YAML file (see :func:`parse_yaml`). A missing or unreadable file is ``yaml.not-found``;
+    something that is not a regular file (a device such as /dev/zero, a FIFO) or is larger than MAX_FILE_BYTES is
+    ``yaml.not-a-file``; a file that is not UTF-8 text is ``yaml.encoding`` with its line."""
     filename = str(path)
+    p = FsPath(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if p.exists() and not p.is_file():
+            what = "a directory" if p.is_dir() else "not a regular file"
+            raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
+                                       f"is {what}", hint="give the path of a YAML model definition")])
+        if p.is_file() and p.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
+                                       f"is larger than {MAX_FILE_BYTES >> 20} MB; a model definition is a few KB")])
+        raw = p.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError([Problem(code="yaml.not-found", path=(), message=f"cannot read the model file: {reason}",
                                    source=filename, hint="give the path of a YAML model definition")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(code="yaml.encoding", path=(), source=f"{filename}:{line}",
+                                   message=f"the file is not UTF-8 text (byte {raw[exc.start]:#04x})",
+                                   hint="save the file as UTF-8")]) from None
     return parse_yaml(text, filename)
