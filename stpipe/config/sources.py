@@ -12,7 +12,7 @@ the position of every key and list item, from the node marks of ``yaml.compose``
 
 A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``,
 ``yaml.encoding``, ``yaml.not-a-file``) that names ``file:line:col``. Aliases may not expand a document beyond
-MAX_NODES values nor nest it beyond MAX_DEPTH levels (``yaml.alias-bomb``, ``yaml.too-deep``): checked on the
+MAX_ALIAS_VALUES values nor nest it beyond MAX_DEPTH levels (``yaml.alias-bomb``, ``yaml.too-deep``): checked on the
 composed node graph, before anything is constructed.
 """
 
@@ -67,15 +67,16 @@ def _loader_class() -> type:
         return yaml.SafeLoader
 
 
-#: bounds on what one YAML document may expand to: nodes after following every alias, and nesting depth
-MAX_NODES = 100_000
+#: bounds on one YAML document: values that aliases add (beyond those written in the file), and nesting depth
+MAX_ALIAS_VALUES = 2_000  # a shared node repeated in a few routes is a few hundred; Hydra copies each value
 MAX_DEPTH = 100
 
 
 def _expansion_problem(root: yaml.Node, filename: str) -> Problem | None:
-    """A document whose aliases expand to more than MAX_NODES nodes ("billion laughs") or that nests deeper than
-    MAX_DEPTH: the problem, at the alias (or node) where the bound is crossed. Aliases are the same node objects as
-    their anchors, so the expanded size of each node is computed once (linear in the file, not in the expansion)."""
+    """A document whose aliases add more than MAX_ALIAS_VALUES values once expanded ("billion laughs") or that nests
+    deeper than MAX_DEPTH: the problem, at the alias (or node) where the bound is crossed. An alias is the same node
+    object as its anchor, so the expanded size of each node is computed once (linear in the file, not in the
+    expansion); a large file without aliases is bounded by its size only."""
     size: dict[int, int] = {}
 
     def walk(node: yaml.Node, depth: int) -> int | Problem:
@@ -93,11 +94,11 @@ def _expansion_problem(root: yaml.Node, filename: str) -> Problem | None:
             if isinstance(n, Problem):
                 return n
             total += n
-            if total > MAX_NODES:
+            if total > MAX_ALIAS_VALUES + len(size) + 1:  # more values than distinct nodes seen + the bound
                 return Problem(code="yaml.alias-bomb", path=(), source=_mark(filename, child.start_mark),
-                               message=f"the YAML's aliases (*name) expand to more than {MAX_NODES:,} values",
-                               hint="an alias repeats its anchor's whole value; repeat less, or write the "
-                                    "values out")
+                               message=f"the YAML's aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} "
+                                       "values", hint="an alias repeats its anchor's whole value; repeat less, or "
+                                                      "write the values out")
         size[id(node)] = total
         return total
 

@@ -153,3 +153,10 @@ def test_a_few_aliases_are_fine():
 def test_deep_nesting_is_refused():
     assert _in_subprocess("a: " + "[" * 150 + "]" * 150 + "\n").split()[0] == "yaml.too-deep"
     assert _in_subprocess("a: " + "[" * 5000 + "]" * 5000 + "\n").split()[0] == "yaml.too-deep"
+
+
+def test_aliases_below_the_bound_are_fine():
+    text = "a: &a [" + ", ".join(["x"] * 6) + "]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 6)}]\n" for p, c in zip("abc", "bcd"))  # 6**4 = 1296 values
+    data, _ = parse_yaml(text)
+    assert len(data["d"]) == 6 and data["d"][0][0][0] == ["x"] * 6
