@@ -22,13 +22,13 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stpipe import registry
-from stpipe.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
+from stpipe.errors import ArgumentError, ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
 from stpipe.modules.module import Module
 from stpipe.pipeline import Pipeline
 from stpipe.resources import resolve_model_path
@@ -37,8 +37,9 @@ NODE_KEYS = ("type", "id", "load_from")
 PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
 PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim",
                  "max_active_dims")
-#: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path
-INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError, AttributeError)
+#: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path.
+#: KeyError and AttributeError are not among them: they are bugs, and surface as such.
+INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, ImportError)
 
 
 def build(
@@ -104,11 +105,10 @@ def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None
     kwargs = {k: data[k] for k in PIPELINE_KEYS if data.get(k) is not None}
     try:
         return Pipeline(built, device=device, definition=original, **kwargs)
+    except ArgumentError as exc:  # the Pipeline names the argument: the definition's key of the same name
+        raise config_error(f"build.pipeline.{exc.key}", (exc.key,), str(exc)) from None
     except (ValueError, TypeError) as exc:
-        clues = {"Default prompt name": "default_prompt_name", "similarity_fn_name": "similarity_fn_name",
-                 "model_type": "model_type", "max_active_dims": "max_active_dims", "prompt": "prompts"}
-        key = next((k for clue, k in clues.items() if clue in str(exc)), "")
-        raise config_error(f"build.pipeline{'.' + key if key else ''}", (key,) if key else (), str(exc)) from None
+        raise config_error("build.pipeline", (), str(exc)) from None
 
 
 def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
@@ -156,10 +156,13 @@ def _resolve_interpolations(plain: dict[str, Any]) -> dict[str, Any]:
     (under composition with overrides they follow Hydra: relative to the whole configuration, ``${model.key}``)."""
     from omegaconf import OmegaConf
 
+    from stpipe.config.interpolation import resolve
+
     try:
-        return OmegaConf.to_container(OmegaConf.create(plain), resolve=True)  # type: ignore[return-value]
+        cfg = OmegaConf.create(plain)
     except Exception as exc:
-        raise config_error("yaml.interpolation", (), f"cannot resolve the model definition: {exc}") from None
+        raise config_error("yaml.interpolation", (), f"cannot read the model definition: {exc}") from None
+    return resolve(cfg, None)  # type: ignore[return-value]
 
 
 def _prefix_model(override: str) -> str:
@@ -177,18 +180,30 @@ def _has_interpolation(value: Any) -> bool:
     return False
 
 
-def _plain(value: Any) -> Any:
+#: deepest nesting a definition may have (as in validation: YAML, dicts and Routers alike)
+MAX_DEPTH = 100
+
+
+def _plain(value: Any, path: tuple = ()) -> Any:
+    """A plain JSON-like copy (OmegaConf containers resolved, tuples as lists); a definition nested deeper than
+    MAX_DEPTH or holding a one-shot iterator (a generator: it could not be read twice) is a ConfigError."""
+    if len(path) > MAX_DEPTH:
+        raise config_error("schema.depth", path[:4] + ("…",), f"the definition is nested deeper than {MAX_DEPTH} "
+                           "levels (or refers to itself)")
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
 
         if isinstance(value, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(value, resolve=True)
+            return _plain(OmegaConf.to_container(value, resolve=True), path)
     except ImportError:  # pragma: no cover
         pass
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, (*path, k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, (*path, i)) for i, v in enumerate(value)]
+    if isinstance(value, Iterator):
+        raise config_error("schema.type", path, f"expected a list, found a {type(value).__name__}",
+                           expected="list", found=type(value).__name__, hint="pass list(...) of it")
     return value
 
 

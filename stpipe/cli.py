@@ -11,11 +11,13 @@ never as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from stpipe.errors import StpipeError, UsageError
+from stpipe.errors import ConfigWarning, StpipeError, UsageError
 
 USAGE = """usage: stpipe VERB [MODEL] [key=value ...] [options]
 
@@ -78,15 +80,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "--help" in flags:
             print(USAGE)
             return 0
-        from stpipe import commands
+        from stpipe.commands import verb as verb_function
 
-        return getattr(commands, f"cmd_{verb}")(model, overrides, flags)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(verb, warnings.showwarning)
+            code = verb_function(verb)(model, overrides, flags)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except StpipeError as exc:
         print(f"stpipe {verb}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `stpipe validate --explain | head -1`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"stpipe {verb}: output closed before everything was written (broken pipe)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(verb: str, default):
+    """A stpipe ConfigWarning is printed like an error (code, path, source, hint), not as Python's
+    ``file.py:46: ConfigWarning`` with a source line; other warnings keep Python's format."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, ConfigWarning):
+            print(f"stpipe {verb}: {message.problem.render()}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 __all__ = ["main", "USAGE", "VERBS"]

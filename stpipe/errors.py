@@ -7,6 +7,7 @@ weight file, a malformed ``modules.json``, a refused pickle) are :class:`LoadErr
 
 * :class:`ConfigError` — a model definition or run settings (all problems at once);
 * :class:`LoadError` — a file on disk;
+* :class:`ArgumentError` — a constructor argument, named by ``key`` (a ``ValueError``);
 * :class:`RouteError` — a Router cannot route an input (raised while encoding);
 * :class:`UsageError` — the ``stpipe`` command's own arguments;
 * :class:`CommandError` — a command's input or output files (not the model definition);
@@ -147,6 +148,18 @@ class LoadError(StpipeError, ValueError):
         if hint:
             text += f"\n    hint: {hint}"
         super().__init__(text)
+
+
+class ArgumentError(StpipeError, ValueError):
+    """A constructor argument is invalid; ``key`` names it (``Pipeline(model_type=…)`` → ``"model_type"``), so a
+    caller building from a definition can point at the definition's key instead of guessing from the text."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+    def __reduce__(self):  # keep picklable
+        return (ArgumentError, (self.key, str(self)))
 
 
 class RouteError(StpipeError, ValueError):

@@ -34,6 +34,7 @@ from tqdm.autonotebook import tqdm
 from stpipe import encoding as enc
 from stpipe import similarity as sim
 from stpipe.encoding import input_length, is_single_input
+from stpipe.errors import ArgumentError
 from stpipe.modules.modality import check_batch_modality, normalize_modality, supports
 from stpipe.modules.module import Module
 from stpipe.modules.router import split_task_dicts
@@ -53,6 +54,17 @@ def default_device() -> str:
 def is_router(module: Any) -> bool:
     """Routers receive every encode keyword argument (sentence-transformers' rule)."""
     return any(c.__name__ in ("Router", "Asym") for c in type(module).__mro__)
+
+
+@contextlib.contextmanager
+def _blame(key: str) -> Iterator[None]:
+    """A ValueError/TypeError raised inside becomes an :class:`ArgumentError` naming the argument ``key``."""
+    try:
+        yield
+    except ArgumentError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ArgumentError(key, str(exc)) from None
 
 
 class Pipeline(torch.nn.Sequential):
@@ -93,21 +105,27 @@ class Pipeline(torch.nn.Sequential):
             raise ValueError("a Pipeline needs at least one module")
         super().__init__(named)
         if model_type not in MODEL_TYPES:
-            raise ValueError(f"model_type must be one of {list(MODEL_TYPES)}, got {model_type!r}")
+            raise ArgumentError("model_type", f"model_type must be one of {list(MODEL_TYPES)}, got {model_type!r}")
         self.name = name
         self.model_type = model_type
         self._similarity_fn_name: str | None = None
-        self.similarity_fn_name = similarity_fn_name
+        with _blame("similarity_fn_name"):
+            self.similarity_fn_name = similarity_fn_name
         merged = {"query": "", "document": ""}
+        if prompts is not None and not isinstance(prompts, Mapping):
+            raise ArgumentError("prompts", f"prompts must be a mapping of prompt name → text, got "
+                                f"{type(prompts).__name__}")
         merged.update({k: "" if v is None else v for k, v in (prompts or {}).items()})
         self.prompts: dict[str, str] = merged
         if default_prompt_name is not None and default_prompt_name not in self.prompts:
-            raise ValueError(f"Default prompt name '{default_prompt_name}' not found in the configured prompts "
-                             f"dictionary with keys {list(self.prompts)!r}.")
+            raise ArgumentError("default_prompt_name", f"Default prompt name '{default_prompt_name}' not found in "
+                                f"the configured prompts dictionary with keys {list(self.prompts)!r}.")
         self.default_prompt_name = default_prompt_name
-        self.truncate_dim = enc.check_truncate_dim(truncate_dim)
+        with _blame("truncate_dim"):
+            self.truncate_dim = enc.check_truncate_dim(truncate_dim)
         if max_active_dims is not None:
-            sim.select_max_active_dims(torch.zeros(1, 1), max_active_dims)  # validates
+            with _blame("max_active_dims"):
+                sim.select_max_active_dims(torch.zeros(1, 1), max_active_dims)  # validates
         self.max_active_dims = max_active_dims
         self.definition = dict(definition) if definition is not None else None
         self.module_kwargs: dict[str, list[str]] = {k: list(v) for k, v in (module_kwargs or {}).items()}

@@ -243,3 +243,48 @@ def test_route_modules_are_bound_to_what_precedes_the_router(tiny_bert_dir, tmp_
     st = SentenceTransformer(str(tmp_path / "m"), device="cpu")
     for task in ("query", "document"):
         assert np.abs(st.encode(["a cat"], task=task) - pipe.encode(["a cat"], task=task)).max() <= 1e-5
+
+
+@pytest.mark.parametrize(("key", "value"), [("model_type", "X"), ("similarity_fn_name", "cosinus"),
+                                            ("default_prompt_name", "q"), ("truncate_dim", 0), ("prompts", [1]),
+                                            ("max_active_dims", 0)])
+def test_pipeline_errors_name_the_definition_key(key, value):
+    """The Pipeline names the argument it refuses (ArgumentError.key); no guessing from the message text."""
+    with pytest.raises(ConfigError) as info:
+        build({"modules": [{"type": "Normalize"}], key: value}, validate=False)
+    assert (info.value.problems[0].code, info.value.problems[0].path) == (f"build.pipeline.{key}", (key,))
+
+
+def test_argument_error_carries_its_key():
+    from stpipe.errors import ArgumentError
+    from stpipe.modules.normalize import Normalize
+    from stpipe.pipeline import Pipeline
+
+    with pytest.raises(ArgumentError) as info:
+        Pipeline([Normalize()], similarity_fn_name="cosinus")
+    assert info.value.key == "similarity_fn_name" and isinstance(info.value, ValueError)
+
+
+def test_a_bug_in_a_constructor_is_not_reported_as_bad_input():
+    """KeyError / AttributeError inside a constructor are bugs: they surface, not as a build.init problem."""
+    class BuggyKeyError(ToyEnc):
+        def __init__(self) -> None:
+            raise KeyError("internal table")
+
+    registry.register(BuggyKeyError)
+    try:
+        with pytest.raises(KeyError):
+            build({"modules": [{"type": "BuggyKeyError"}]}, validate=False)
+    finally:
+        registry.unregister("BuggyKeyError")
+
+
+def test_deep_definitions_and_generators_are_config_errors():
+    node: list = [{"type": "Normalize"}]
+    for _ in range(300):
+        node = [{"type": "Router", "sub_modules": {"q": node}, "default_route": "q"}]
+    with pytest.raises(ConfigError, match="nested deeper than 100 levels") as info:
+        build({"modules": node}, validate=False)
+    assert info.value.problems[0].code == "schema.depth"
+    with pytest.raises(ConfigError, match="expected a list, found a generator"):
+        build({"modules": (n for n in [{"type": "Normalize"}])})

@@ -113,9 +113,14 @@ def test_bad_record_is_exit_2_without_traceback(capsys, files, tmp_path, record,
     assert not (tmp_path / "x.npy").exists()
 
 
-def test_images_on_a_text_only_model_are_refused(capsys, files, standins):
-    rc, _, err = encode(capsys, "model=asymmetric", f"inputs={files / 'images.txt'}")
+def test_images_on_a_text_only_model_are_refused(capsys, files, standins, tmp_path):
+    """An explicit image (a JSONL record's "image") is refused by a text-only model; a line of a text file that
+    names an image file is its text there, as Pipeline.encode treats such a string (see test_cli_hostile)."""
+    (tmp_path / "img.jsonl").write_text(json.dumps({"image": str(files / "img0.png")}) + "\n")
+    rc, _, err = encode(capsys, "model=asymmetric", f"inputs={tmp_path / 'img.jsonl'}")
     assert rc == 2 and "Modality 'image' is not supported by this SentenceTransformer model" in err
+    rc, out, err = encode(capsys, "model=asymmetric", f"inputs={files / 'images.txt'}")
+    assert rc == 0 and "encoded 3 inputs" in out, err
 
 
 @pytest.mark.slow

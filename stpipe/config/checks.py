@@ -300,8 +300,8 @@ def _locate(value: str, base_dir: Any, wanted: tuple[str, ...]) -> str | None:
     """None when ``value`` names something usable (a file, a directory holding one of ``wanted``, or a hub id in
     the local Hugging Face cache); otherwise why not."""
     p = FsPath(resolve_model_path(value, base_dir))
-    if p.is_file():
-        return None
+    if p.is_file():  # a tokenizer.json or idf.json itself; never a model (a directory holding config.json)
+        return f"'{value}' is a file, not a model directory" if wanted == ("config.json",) else None
     if p.is_dir():
         return None if any((p / w).is_file() for w in wanted) else f"'{value}' holds no {' or '.join(wanted)}"
     if not p.is_absolute() and str(p).count("/") <= 1 and not str(p).startswith("."):

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.overrides import compose_config, first_line, key_path, override_problem, parse_overrides
+from stpipe.config.interpolation import resolve
+from stpipe.config.overrides import compose_config, key_path, override_problem, parse_overrides
 from stpipe.config.run import run_problems
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.errors import ConfigError, Problem, did_you_mean
@@ -92,6 +93,29 @@ def _no_model_override(parsed: list[Any], given_as: str) -> None:
                                     hint=f"drop `{clash[0]}`, or drop the model argument")])
 
 
+def _model_names_only(parsed: list[Any], config_dir: FsPath) -> None:
+    """``model=NAME`` picks ``conf/model/NAME.yaml`` — a name, never a path (``model=../../x`` would read a YAML
+    from outside the group); a file or directory goes as the MODEL argument."""
+    for o in parsed:
+        value = o.value() if o.key_or_group == GROUP and not o.is_delete() else None
+        if isinstance(value, str) and ("/" in value or "\\" in value or value.startswith(".")):
+            raise ConfigError([override_problem(
+                "override.unknown-option", o.input_line, f"'{value}' is not a model name", path=(GROUP,),
+                expected="one of: " + ", ".join(model_options(config_dir)),
+                hint=f"a model file or directory goes as the MODEL argument: stpipe VERB {value} …")],
+                title="invalid overrides")
+
+
+def _interpolation_source(path: tuple, parsed: list[Any], file_sources: SourceMap) -> str | None:
+    """Where an interpolation that failed at ``path`` was written: an override of that key, else its line in the
+    model file."""
+    dotted = ".".join(str(p) for p in path)
+    for o in parsed:
+        if o.key_or_group == dotted:
+            return f"override `{o.input_line}`"
+    return file_sources.lookup(path[1:]) if path[:1] == (GROUP,) else None
+
+
 def _compose_saved(saved: str, overrides: list[str], parsed: list[Any], config_dir: FsPath) -> Composed:
     """A saved sentence-transformers directory (or hub id): its definition (configs only, no weights), composed
     as a mapping. The run settings are composed first: trust_remote_code / allow_pickle govern the reading."""
@@ -130,11 +154,11 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     (see the module docstring). The run settings are checked (``schemas/run.schema.json``; unknown keys only
     in stpipe's own ``conf/``): a :class:`ConfigError` titled "invalid run settings" otherwise."""
     from omegaconf import OmegaConf, open_dict
-    from omegaconf.errors import OmegaConfBaseException
 
     config_dir = FsPath(config_dir or conf_dir()).resolve()
     overrides = list(overrides)
     parsed = parse_overrides(overrides)
+    _model_names_only(parsed, config_dir)
     extra: list[str] = []
     user_file: FsPath | None = None
     file_sources = SourceMap()
@@ -163,17 +187,15 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
                                        message=f"'{m}' is not a model file, a saved model directory or a model name",
                                        hint=(close + " " if close else "") + "model names: " + ", ".join(opts))])
     applied = extra + overrides
-    cfg = compose_config(config_dir, applied)
+    cfg = compose_config(config_dir, applied, user=overrides)
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
     with open_dict(cfg):
         del cfg["hydra"]
     try:
-        tree = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", "") or ""
-        raise ConfigError([Problem(code="yaml.interpolation", path=key_path(key, None) if key else (),
-                                   message=f"cannot resolve an interpolation: {first_line(exc)}",
-                                   hint="${a.b} refers to another key of the configuration (a.b)")]) from None
+        tree = resolve(cfg, GROUP)
+    except ConfigError as exc:
+        raise ConfigError([p.with_source(_interpolation_source(p.path, parsed, file_sources)) for p in exc.problems],
+                          exc.title) from None
     definition = tree.pop(GROUP, None)
     run_sources = _run_sources(config_dir, parsed, tree)
     bad_run = run_problems(tree, run_sources, strict=config_dir == FsPath(conf_dir()).resolve())

@@ -78,6 +78,7 @@ class _Walker:
         self.ctx, self.skip = ctx, skip
         self.problems: list[Problem] = []
         self.ids: dict[str, Mapping[str, Any]] = {}
+        self.walking: set[int] = set()  # the Routers being walked (a ref to one of them would recurse)
         self.trace: list[TraceEntry] = []
         self.saved_cache: dict[tuple[str, str], Saved | None] = {}
 
@@ -97,7 +98,7 @@ class _Walker:
             return flow
         if "ref" in node:
             target = self.ids.get(node["ref"]) if isinstance(node["ref"], str) else None
-            if target is None:
+            if target is None or id(target) in self.walking:  # a Router's route naming the Router: check.ref-cycle
                 flow.opaque = True
                 return flow
             node = target
@@ -108,7 +109,11 @@ class _Walker:
             flow.opaque = True
             return flow
         if spec.name == "Router":
-            return self.router(node, path, flow, at_input)
+            self.walking.add(id(node))
+            try:
+                return self.router(node, path, flow, at_input)
+            finally:
+                self.walking.discard(id(node))
         try:
             is_input = spec.is_input()  # a built-in's contract; a third-party type's class
         except Exception as exc:  # never skip silently: what follows cannot be checked

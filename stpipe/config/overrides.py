@@ -9,7 +9,7 @@ Used by :mod:`stpipe.config.compose`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path as FsPath
 from typing import Any
@@ -34,14 +34,34 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
         try:
             parsed.extend(parser.parse_overrides([line]))
         except Exception as exc:
-            detail = str(exc).splitlines()
-            msg = detail[1] if len(detail) > 1 else (detail[0] if detail else "cannot parse")
-            problems.append(override_problem("override.syntax", line, f"invalid override: {msg}",
+            key = line.lstrip("+~").partition("=")[0]
+            path = tuple(key.split(".")) if re.fullmatch(r"[\w.\-/]+", key) else ()
+            problems.append(override_problem("override.syntax", line, f"invalid override: {_syntax_reason(exc, line)}",
+                                     path=path,
                                      hint="overrides look like key=value, +key=value (add) or ~key (delete); "
                                           "quote values with special characters: key='a,b'"))
     if problems:
         raise ConfigError(problems, title="invalid overrides")
     return parsed
+
+
+def _syntax_reason(exc: Exception, line: str) -> str:
+    """Hydra's parse error in words: the offending character and its position for a lexer error (Hydra prints a
+    caret under a copy of the line), the parser's complaint otherwise; never the link to Hydra's docs alone."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("See https://",
+                                                                                    "Error parsing override"))]
+    lexer = "LexerNoViableAltException: "
+    if len(lines) >= 2 and lines[0].startswith(lexer) and lines[1].strip() == "^":
+        col = lines[1].index("^") - len(lexer)
+        if 0 <= col < len(line):
+            return f"unexpected character {line[col]!r} at position {col + 1} of `{line}`"
+        return f"cannot read `{line}` (an unclosed quote?)"
+    reasons = [ln.strip() for ln in lines if ln.strip() != "^" and not ln.startswith(lexer)]
+    if not reasons:
+        return f"cannot read `{line}`"
+    if "'<EOF>'" in reasons[0]:
+        return f"`{line}` ends too early (a value is missing after its last '=', ',', '[' or '{{')"
+    return reasons[0].replace("<EOF>", "the end of the override")
 
 
 @contextmanager
@@ -83,6 +103,8 @@ def _diagnose(o: Any, tree: Any, cause: str) -> Problem:
         if isinstance(node, dict):
             if seg not in node:
                 keys = [str(k) for k in node if done or k != "hydra"]  # Hydra's own settings: not listed
+                if done and done[0] == "model":  # a model node: every key its schema has, not only those written
+                    keys += [k for k in schema_keys(node, at_root=len(done) == 1) if k not in keys]
                 close = did_you_mean(seg, keys)
                 add = f"to add a new key write +{key}=…" if not (o.is_add() or o.is_delete()) else None
                 return override_problem("override.unknown-key", line, f"'{seg}' is not a key of {where}",
@@ -154,43 +176,116 @@ def _broken_yaml_files(config_dir: FsPath) -> list[Problem]:
     return out
 
 
-def compose_config(config_dir: FsPath, overrides: list[str]) -> Any:
-    """Compose; on failure drop each guilty override in turn so all of them are reported at once."""
-    from hydra import compose as hydra_compose
-    from hydra.errors import MissingConfigException
+_CHECKED: dict[tuple[str, int, int], None] = {}
+
+
+def check_config_tree(config_dir: FsPath) -> None:
+    """Every YAML file of ``config_dir`` read with :func:`load_yaml`'s bounds (alias expansion, nesting) before
+    Hydra reads them, since Hydra's own reading expands aliases without limit. A file is read again only when it
+    changes (size or mtime)."""
+    for f in sorted(FsPath(config_dir).rglob("*.yaml")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        key = (str(f), st.st_size, st.st_mtime_ns)
+        if key not in _CHECKED:
+            try:
+                load_yaml(f)
+            except ConfigError as exc:
+                if any(p.code in ("yaml.alias-bomb", "yaml.too-deep") for p in exc.problems):
+                    raise
+            _CHECKED[key] = None
+
+
+def compose_config(config_dir: FsPath, overrides: list[str], user: Sequence[str] | None = None) -> Any:
+    """Compose; on failure drop each guilty override in turn so all of them are reported at once. An override of a
+    key the YAML does not set but the module's schema has (``model.modules.1.include_prompt=false``) is applied
+    as if written with ``+``. ``user``: the overrides the user wrote (the others were added by stpipe, e.g. the
+    model choice), the only ones an unexplained failure may blame."""
+    from omegaconf import OmegaConf
 
     parsed = parse_overrides(overrides)
+    check_config_tree(config_dir)
     failed: list[tuple[Any, BaseException]] = []
     remaining = list(parsed)
     with hydra_on(config_dir):
         while True:
-            try:
-                cfg = hydra_compose(config_name="config", overrides=[o.input_line for o in remaining],
-                                    return_hydra_config=True)
+            cfg = _compose_dropping(config_dir, remaining, failed, overrides if user is None else list(user))
+            tree = OmegaConf.to_container(cfg, resolve=False)
+            promote = [(o, e) for o, e in failed if _schema_has(o, tree)]
+            if not promote:
                 break
-            except MissingConfigException as exc:
-                culprit = _culprit(exc, remaining)
-                if culprit is None:
-                    raise ConfigError([_missing_problem(exc, None, config_dir)]) from None
-                failed.append((culprit, exc))
-            except Exception as exc:
-                culprit = _culprit(exc, remaining)
-                if culprit is None and _yaml_in_chain(exc):
-                    raise ConfigError(_broken_yaml_files(config_dir) or [Problem(
-                        code="yaml.syntax", path=(), message=f"invalid YAML: {exc}", source=str(config_dir))]) from None
-                if culprit is None:
-                    raise ConfigError([Problem(code="override.invalid", path=(), message=first_line(exc),
-                                               source=", ".join(f"override `{o}`" for o in overrides) or None)],
-                                      title="invalid overrides") from None
-                failed.append((culprit, exc))
-            remaining.remove(failed[-1][0])
+            for o, e in promote:  # retried as `+key=value`
+                failed.remove((o, e))
+                remaining.extend(parse_overrides(["+" + o.input_line]))
     if failed:
-        from omegaconf import OmegaConf
-
-        tree = OmegaConf.to_container(cfg, resolve=False)
         raise ConfigError([_explain_failure(o, exc, tree, config_dir) for o, exc in failed],
                           title="invalid overrides")
     return cfg
+
+
+def _compose_dropping(config_dir: FsPath, remaining: list[Any], failed: list[tuple[Any, BaseException]],
+                      user: list[str]) -> Any:
+    """Hydra's composition of ``remaining``; each override Hydra refuses moves to ``failed`` and it tries again."""
+    from hydra import compose as hydra_compose
+    from hydra.errors import MissingConfigException
+
+    while True:
+        try:
+            return hydra_compose(config_name="config", overrides=[o.input_line for o in remaining],
+                                 return_hydra_config=True)
+        except MissingConfigException as exc:
+            culprit = _culprit(exc, remaining)
+            if culprit is None:
+                raise ConfigError([_missing_problem(exc, None, config_dir)]) from None
+            failed.append((culprit, exc))
+        except Exception as exc:
+            culprit = _culprit(exc, remaining)
+            if culprit is None and _yaml_in_chain(exc):
+                raise ConfigError(_broken_yaml_files(config_dir) or [Problem(
+                    code="yaml.syntax", path=(), message=f"invalid YAML: {exc}", source=str(config_dir))]) from None
+            if culprit is None:
+                raise ConfigError([Problem(code="override.invalid", path=(), message=first_line(exc),
+                                           source=", ".join(f"override `{o}`" for o in user) or None)],
+                                  title="invalid overrides") from None
+            failed.append((culprit, exc))
+        remaining.remove(failed[-1][0])
+
+
+def schema_keys(node: Any, at_root: bool = False) -> list[str]:
+    """The keys the schema allows in ``node``: a module node's type's parameters, or — ``at_root`` — the model
+    definition's top-level keys; [] when unknown."""
+    from stpipe.config.schema import module_schema, node_spec, pipeline_schema
+
+    try:
+        if at_root:
+            schema: Any = pipeline_schema()
+        else:
+            spec = node_spec(node, ())[0]
+            schema = module_schema(spec) if spec is not None else None
+    except Exception:  # a type that cannot be described: nothing known
+        return []
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    return [str(k) for k in props] if isinstance(props, Mapping) else []
+
+
+def _schema_has(o: Any, tree: Any) -> bool:
+    """``o`` sets a key of a model node that the YAML leaves out but the node's schema has (no '+' needed)."""
+    if o.is_add() or o.is_delete() or o.is_sweep_override() or not o.key_or_group.startswith("model."):
+        return False
+    parts = o.key_or_group.split(".")
+    node = tree
+    for seg in parts[:-1]:
+        if isinstance(node, Mapping) and seg in node:
+            node = node[seg]
+        elif isinstance(node, list) and seg.isdigit() and int(seg) < len(node):
+            node = node[int(seg)]
+        else:
+            return False
+    if not isinstance(node, Mapping) or parts[-1] in node:
+        return False
+    return parts[-1] in schema_keys(node, at_root=len(parts) == 2)
 
 
 def _explain_failure(o: Any, exc: BaseException, tree: Any, config_dir: FsPath) -> Problem:

@@ -77,6 +77,31 @@ def _mps() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]:
+    """``value`` can be written before any weight loads: a file (``output``) that is not a directory, a directory
+    (``out``) that is not a file, whose nearest existing ancestor is a directory this process may write into."""
+    import os
+
+    target = FsPath(value)
+    what = "directory" if want_dir else "file"
+    if want_dir and target.exists() and not target.is_dir():
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' is a file; stpipe export writes a "
+                        "directory", hint=f"give a new directory name, e.g. {key}={target.with_suffix('')}_model/")]
+    if not want_dir and target.is_dir():
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' is a directory; stpipe encode "
+                        "writes a file", hint=f"e.g. {key}={target / 'embeddings.npy'}")]
+    parent = target if want_dir and target.is_dir() else target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}': '{parent}' is a file, so no "
+                        f"{what} can be made below it", hint="check the path")]
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}': the directory '{parent}' is not "
+                        "writable", hint=f"choose a {what} in a directory you may write to")]
+    return []
+
+
 def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | None = None) -> list[Problem]:
     """What the run settings need from the machine for ``verb`` (``encode``/``export``): the inputs file exists,
     the output suffix is .npy or .jsonl, the device is available. No weights are read."""
@@ -95,6 +120,10 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
             problems.append(Problem(code="run.output", path=("output",), message=f"output '{output}': stpipe encode "
                                     "writes .npy or .jsonl files", expected=" or ".join(OUTPUT_SUFFIXES),
                                     found=suffix, hint=f"e.g. output={FsPath(output).with_suffix('.npy')}"))
+        if isinstance(output, str) and output.endswith(OUTPUT_SUFFIXES):
+            problems += _writable_problems("output", output, want_dir=False)
+    if verb == "export" and isinstance(run.get("out"), str):
+        problems += _writable_problems("out", run["out"], want_dir=True)
     if verb in ("encode", "export"):
         p = _device_problem(run.get("device"))
         if p is not None:

@@ -10,8 +10,10 @@ the position of every key and list item, from the node marks of ``yaml.compose``
 >>> src.lookup(("modules", 0, "pooling_mode", "deeper"))  # nearest known ancestor
 'm.yaml:3:5'
 
-A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``)
-that names ``file:line:col``.
+A broken file raises a :class:`ConfigError` (``yaml.syntax``, ``yaml.duplicate-key``, ``yaml.not-found``,
+``yaml.encoding``, ``yaml.not-a-file``) that names ``file:line:col``. Aliases may not expand a document beyond
+MAX_ALIAS_VALUES values nor nest it beyond MAX_DEPTH levels (``yaml.alias-bomb``, ``yaml.too-deep``): checked on the
+composed node graph, before anything is constructed.
 """
 
 from __future__ import annotations
@@ -65,6 +67,45 @@ def _loader_class() -> type:
         return yaml.SafeLoader
 
 
+#: bounds on one YAML document: values that aliases add (beyond those written in the file), and nesting depth
+MAX_ALIAS_VALUES = 2_000  # a shared node repeated in a few routes is a few hundred; Hydra copies each value
+MAX_DEPTH = 100
+
+
+def _expansion_problem(root: yaml.Node, filename: str) -> Problem | None:
+    """A document whose aliases add more than MAX_ALIAS_VALUES values once expanded ("billion laughs") or that nests
+    deeper than MAX_DEPTH: the problem, at the alias (or node) where the bound is crossed. An alias is the same node
+    object as its anchor, so the expanded size of each node is computed once (linear in the file, not in the
+    expansion); a large file without aliases is bounded by its size only."""
+    size: dict[int, int] = {}
+
+    def walk(node: yaml.Node, depth: int) -> int | Problem:
+        if depth > MAX_DEPTH:
+            return Problem(code="yaml.too-deep", path=(), source=_mark(filename, node.start_mark),
+                           message=f"the YAML nests deeper than {MAX_DEPTH} levels",
+                           hint="a model definition needs a few levels; flatten the structure")
+        if id(node) in size:
+            return size[id(node)]
+        total = 1
+        children = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        for child in children:
+            n = walk(child, depth + 1)
+            if isinstance(n, Problem):
+                return n
+            total += n
+            if total > MAX_ALIAS_VALUES + len(size) + 1:  # more values than distinct nodes seen + the bound
+                return Problem(code="yaml.alias-bomb", path=(), source=_mark(filename, child.start_mark),
+                               message=f"the YAML's aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} "
+                                       "values", hint="an alias repeats its anchor's whole value; repeat less, or "
+                                                      "write the values out")
+        size[id(node)] = total
+        return total
+
+    result = walk(root, 0)
+    return result if isinstance(result, Problem) else None
+
+
 def _mark(filename: str, mark: Any) -> str:
     return f"{filename}:{mark.line + 1}:{mark.column + 1}"
 
@@ -95,7 +136,13 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
     try:
         try:
             node = loader.get_single_node()
+            bomb = _expansion_problem(node, filename) if node is not None else None
+            if bomb is not None:
+                raise ConfigError([bomb])
             data = loader.construct_document(node) if node is not None else None
+        except RecursionError:
+            raise ConfigError([Problem(code="yaml.too-deep", path=(), source=filename, message="the YAML nests "
+                                       f"too deeply to read (more than {MAX_DEPTH} levels)")]) from None
         except yaml.MarkedYAMLError as exc:
             raise _yaml_error(exc, filename) from None
         except yaml.YAMLError as exc:
@@ -125,13 +172,34 @@ def _yaml_error(exc: yaml.MarkedYAMLError, filename: str) -> ConfigError:
     return ConfigError([Problem(code="yaml.syntax", path=(), message=message, source=source, hint=hint)])
 
 
+#: the largest YAML file stpipe reads (a model definition is a few KB)
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
 def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
-    """Read and parse a YAML file (see :func:`parse_yaml`); a missing file is a ``yaml.not-found`` problem."""
+    """Read and parse a YAML file (see :func:`parse_yaml`). A missing or unreadable file is ``yaml.not-found``;
+    something that is not a regular file (a device such as /dev/zero, a FIFO) or is larger than MAX_FILE_BYTES is
+    ``yaml.not-a-file``; a file that is not UTF-8 text is ``yaml.encoding`` with its line."""
     filename = str(path)
+    p = FsPath(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if p.exists() and not p.is_file():
+            what = "a directory" if p.is_dir() else "not a regular file"
+            raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
+                                       f"is {what}", hint="give the path of a YAML model definition")])
+        if p.is_file() and p.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
+                                       f"is larger than {MAX_FILE_BYTES >> 20} MB; a model definition is a few KB")])
+        raw = p.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError([Problem(code="yaml.not-found", path=(), message=f"cannot read the model file: {reason}",
                                    source=filename, hint="give the path of a YAML model definition")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(code="yaml.encoding", path=(), source=f"{filename}:{line}",
+                                   message=f"the file is not UTF-8 text (byte {raw[exc.start]:#04x})",
+                                   hint="save the file as UTF-8")]) from None
     return parse_yaml(text, filename)

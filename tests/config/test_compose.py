@@ -131,7 +131,7 @@ def test_golden_override_message(conf):
 invalid overrides: 1 problem
 error [override.unknown-key] model.modules[1].poolng_mode: 'poolng_mode' is not a key of model.modules.1
     at override `model.modules.1.poolng_mode=cls`
-    expected: one of: type, pooling_mode
+    expected: one of: type, pooling_mode, id, load_from, embedding_dimension, include_prompt
     hint: did you mean 'pooling_mode'? to add a new key write +model.modules.1.poolng_mode=…"""
 
 
@@ -302,3 +302,72 @@ def test_run_setting_from_the_config_file_names_its_line(conf):
     assert isinstance(points[0][1], Composed) and points[0][1].run["batch_size"] == 1
     assert [(p.code, p.source) for p in points[1][1].problems] == [
         ("schema.type", "sweep point 1 (batch_size=x); override `batch_size=x`")]
+
+
+def test_a_key_the_schema_has_needs_no_plus(conf):
+    c = compose(None, ["model.modules.1.include_prompt=false"], config_dir=conf)
+    assert c.definition["modules"][1] == {"type": "Pooling", "pooling_mode": "mean", "include_prompt": False}
+    assert c.sources[("modules", 1, "include_prompt")] == "override `model.modules.1.include_prompt=false`"
+    c = compose(None, ["model.truncate_dim=8"], config_dir=conf)
+    assert c.definition["truncate_dim"] == 8
+
+
+def test_unknown_key_lists_the_schema_keys(conf):
+    with pytest.raises(ConfigError) as info:
+        compose(None, ["model.modules.1.include_promt=false"], config_dir=conf)
+    p = info.value.problems[0]
+    assert p.code == "override.unknown-key" and "include_prompt" in p.expected and "did you mean 'include_prompt'" \
+        in p.hint
+
+
+def test_model_choice_is_a_name_never_a_path(conf, tmp_path):
+    (tmp_path / "x.yaml").write_text(OTHER)
+    with pytest.raises(ConfigError) as info:
+        compose(None, ["model=../../x"], config_dir=conf)
+    p = info.value.problems[0]
+    assert (p.code, p.path_str, p.source) == ("override.unknown-option", "model", "override `model=../../x`")
+    assert "MODEL argument" in p.hint
+
+
+def test_model_definitions_may_not_read_the_environment(conf, monkeypatch, tmp_path):
+    monkeypatch.setenv("STPIPE_TEST_SECRET", "hunter2")
+    with pytest.raises(ConfigError) as info:
+        compose(None, ["model.name=${oc.env:STPIPE_TEST_SECRET}"], config_dir=conf)
+    assert [(p.code, p.path_str) for p in info.value.problems] == [("yaml.env-interpolation", "model.name")]
+    assert "hunter2" not in str(info.value)
+    f = tmp_path / "m.yaml"
+    f.write_text("name: x-${oc.env:STPIPE_TEST_SECRET}\n" + OTHER.split("\n", 1)[1])
+    with pytest.raises(ConfigError) as info:
+        compose(str(f), [], config_dir=conf)
+    assert info.value.problems[0].source == f"{f}:1:1"
+    with pytest.raises(ConfigError, match="yaml.env-interpolation"):
+        compose(None, ["+secret=${oc.env:STPIPE_TEST_SECRET}", "model.name=${secret}"], config_dir=conf)
+    monkeypatch.setenv("STPIPE_TEST_DEVICE", "cpu")  # the run settings may: they are never saved
+    assert compose(None, ["device=${oc.env:STPIPE_TEST_DEVICE}"], config_dir=conf).run["device"] == "cpu"
+
+
+def test_build_refuses_environment_interpolation_too(monkeypatch):
+    import stpipe
+
+    monkeypatch.setenv("STPIPE_TEST_SECRET", "hunter2")
+    with pytest.raises(ConfigError) as info:
+        stpipe.build({"name": "${oc.env:STPIPE_TEST_SECRET}", "modules": [{"type": "Normalize"}]}, validate=False)
+    assert [(p.code, p.path_str) for p in info.value.problems] == [("yaml.env-interpolation", "name")]
+
+
+def test_an_alias_bomb_in_the_config_directory_is_refused(conf):
+    """Hydra reads conf/ itself; stpipe checks those files first. Run in a subprocess with a memory limit so that a
+    regression fails instead of exhausting the machine."""
+    import subprocess
+    import sys
+
+    bomb = "a: &a [" + ", ".join(["x"] * 9) + "]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    (conf / "model" / "small.yaml").write_text(SMALL + bomb)
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+            "from stpipe.config.compose import compose\nfrom stpipe.errors import ConfigError\n"
+            f"try:\n    compose(None, [], config_dir={str(conf)!r})\n"
+            "except ConfigError as e:\n    print(e.problems[0].code, e.problems[0].source)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(f"yaml.alias-bomb {conf / 'model' / 'small.yaml'}:")

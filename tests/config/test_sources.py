@@ -121,3 +121,42 @@ def test_load_yaml_reads_files(tmp_path):
 
 def test_empty_document():
     assert parse_yaml("", "e.yaml") == (None, {})
+
+
+def _in_subprocess(text: str) -> str:
+    """parse_yaml(text) in a subprocess with a 3 GB address-space limit and a timeout: a regression (unbounded
+    alias expansion) fails the test instead of exhausting the machine. Returns "code source" of the problem."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+            "from stpipe.config.sources import parse_yaml\nfrom stpipe.errors import ConfigError\n"
+            "try:\n    parse_yaml(sys.stdin.read(), 'b.yaml')\n    print('accepted')\n"
+            "except ConfigError as e:\n    print(e.problems[0].code, e.problems[0].source)\n")
+    r = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.strip()
+
+
+def test_billion_laughs_is_refused_at_an_alias():
+    bomb = "a: &a [" + ", ".join(["lol"] * 9) + "]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    code, source = _in_subprocess(bomb).split()
+    assert code == "yaml.alias-bomb" and source.startswith("b.yaml:")
+
+
+def test_a_few_aliases_are_fine():
+    data, _ = parse_yaml("base: &b {type: Pooling}\nmodules: [*b, *b, *b]\n")
+    assert data["modules"] == [{"type": "Pooling"}] * 3
+
+
+def test_deep_nesting_is_refused():
+    assert _in_subprocess("a: " + "[" * 150 + "]" * 150 + "\n").split()[0] == "yaml.too-deep"
+    assert _in_subprocess("a: " + "[" * 5000 + "]" * 5000 + "\n").split()[0] == "yaml.too-deep"
+
+
+def test_aliases_below_the_bound_are_fine():
+    text = "a: &a [" + ", ".join(["x"] * 6) + "]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 6)}]\n" for p, c in zip("abc", "bcd"))  # 6**4 = 1296 values
+    data, _ = parse_yaml(text)
+    assert len(data["d"]) == 6 and data["d"][0][0][0] == ["x"] * 6

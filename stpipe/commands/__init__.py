@@ -1,0 +1,24 @@
+"""The verbs of the ``stpipe`` command, one module each (argument parsing lives in :mod:`stpipe.cli`).
+
+``encode``, ``validate``, ``import_`` (``stpipe import``), ``export`` and ``schema`` each define ``run(model,
+overrides, flags) -> int``; :mod:`stpipe.commands.common` holds what they share (composition with the run
+settings' file checks, sweeps, building the pipeline, printing). Importing this package imports no torch: each
+verb imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+#: verb → module of this package
+VERB_MODULES = {"encode": "encode", "validate": "validate", "import": "import_", "export": "export",
+                "schema": "schema"}
+
+
+def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:
+    """The ``run`` function of a verb."""
+    return importlib.import_module(f"{__name__}.{VERB_MODULES[name]}").run
+
+
+__all__ = ["VERB_MODULES", "verb"]

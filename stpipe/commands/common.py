@@ -1,0 +1,101 @@
+"""What the verbs share: composition plus the run settings' file checks, sweeps (``-m``), building the pipeline."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stpipe.errors import ConfigError, StpipeError
+
+
+class SweepInvalid(StpipeError):
+    """Some point of a sweep is invalid; no job was started (the points were listed already)."""
+
+
+def compose_checked(model: str | None, overrides: list[str], verb: str = "validate") -> Any:
+    """The composed (and checked) run configuration and model definition — a saved model directory becomes a
+    definition in compose(), so `model.*` overrides apply to it like to a YAML file — plus, for ``verb``, the
+    run settings' needs from the machine (inputs file, output path, device)."""
+    from stpipe.config.compose import compose
+    from stpipe.config.run import run_file_problems
+
+    composed = compose(model, overrides)
+    problems = run_file_problems(composed.run, verb, composed.run_sources)
+    if problems:
+        raise ConfigError(problems, title="invalid run settings")
+    return composed
+
+
+def pipeline(composed: Any) -> Any:
+    """Validate and build the composed definition with the run settings' device and loading policy."""
+    from transformers.utils import logging as hf_logging
+
+    from stpipe.builder import build
+    from stpipe.config.validate import validate
+
+    hf_logging.disable_progress_bar()  # the CLI prints its own one-line summary
+    definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+    run = composed.run
+    return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
+                 trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
+
+
+def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> list[tuple[list[str], Any]]:
+    """Every point of a Hydra sweep (``-m``), composed and validated — model definition, run settings and, for
+    ``verb``, what they need from the machine — before the first job runs; if any point is invalid, all failing
+    points are listed with their overrides and nothing runs (exit 2)."""
+    from dataclasses import replace
+
+    from stpipe.config.compose import sweep_points
+    from stpipe.config.run import run_file_problems
+
+    points = sweep_points(model, overrides)
+    for i, (point, composed) in enumerate(points):
+        if isinstance(composed, ConfigError):
+            continue
+        problems = run_file_problems(composed.run, verb, composed.run_sources)
+        if problems:
+            label = f"sweep point {i} ({' '.join(o for o in point if o not in overrides)})"
+            points[i] = (point, ConfigError([replace(p, source=f"{label}; {p.source}" if p.source else label)
+                                             for p in problems], title=f"invalid run settings ({label})"))
+    failing = [i for i, (_, c) in enumerate(points) if isinstance(c, ConfigError)]
+    for i, (point, composed) in enumerate(points):
+        point = [o for o in point if o not in overrides]  # what this point sweeps
+        if isinstance(composed, ConfigError):
+            print(f"FAIL  sweep point {i}: {' '.join(point)}\n"
+                  + "\n".join("      " + ln for ln in composed.render().splitlines()), file=sys.stderr)
+        else:
+            print(f"ok    sweep point {i}: {' '.join(point)}")
+    print(f"{len(points) - len(failing)} of {len(points)} sweep points valid", file=sys.stderr if failing else None)
+    if failing:
+        raise SweepInvalid(f"{len(failing)} of {len(points)} sweep points are invalid; no job was started")
+    return points
+
+
+def each_job(model: str | None, overrides: list[str], flags: set[str], job: Callable[[Any, int | None], None],
+             verb: str) -> int:
+    """Run ``job(composed, index)`` once, or — with ``-m`` — for every sweep point (all checked first)."""
+    if "--multirun" not in flags:
+        job(compose_checked(model, overrides, verb), None)
+        return 0
+    points = sweep(model, overrides, verb)
+    for i, (point, composed) in enumerate(points):
+        print(f"[{i}] {' '.join(o for o in point if o not in overrides)}")
+        job(composed, i)
+    return 0
+
+
+def with_index(path: str | None, index: int | None) -> str | None:
+    """``e.npy`` → ``e.3.npy`` for sweep point 3 (a directory: ``out/3``)."""
+    if path is None or index is None:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{index}{p.suffix}")) if p.suffix else str(p / str(index))
+
+
+def schema_url() -> str:
+    from stpipe.resources import schemas_dir
+
+    return (schemas_dir() / "pipeline.schema.json").resolve().as_uri()

@@ -1,0 +1,34 @@
+"""``stpipe validate [MODEL] [--explain] [-m]``: check a model definition (and the run settings) without weights."""
+
+from __future__ import annotations
+
+import sys
+
+from stpipe.commands.common import compose_checked, sweep
+from stpipe.errors import ConfigError
+
+
+def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
+    from stpipe.config.validate import inspect_definition
+
+    if "--multirun" in flags:
+        sweep(model, overrides)
+        return 0
+    composed = compose_checked(model, overrides)
+    report = inspect_definition(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
+    if report.errors:
+        raise ConfigError(report.problems)
+    for p in report.warnings:  # printed here, as a short report (not through Python's warnings machinery)
+        print(p.render(), file=sys.stderr)
+    n = len(report.warnings)
+    print(f"ok: {model or composed.definition.get('name') or 'the model'} is a valid model definition"
+          + (f" ({n} warning{'s' if n != 1 else ''})" if n else ""))
+    if "--explain" in flags:
+        import yaml
+
+        from stpipe.config.validate import explain
+
+        print("\n# resolved configuration")
+        print(yaml.safe_dump(composed.definition, sort_keys=False).rstrip())
+        print("\n" + explain(composed.definition, base_dir=composed.base_dir))
+    return 0
