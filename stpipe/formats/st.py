@@ -17,9 +17,8 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
-import tempfile
-import uuid
 from collections import OrderedDict
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
@@ -30,6 +29,7 @@ import torch
 
 from stpipe import registry
 from stpipe.errors import LoadError, StpipeError
+from stpipe.formats import save_dir
 from stpipe.formats.module_io import load_module
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
@@ -110,6 +110,8 @@ def locate(path: str | os.PathLike, **hub: Any) -> str:
     """The local directory of a model: a directory, a bundled model name, or a hub id in the local cache."""
     name = resolve_model_path(str(path))
     p = Path(name).expanduser()
+    if not p.exists() and p.parent.is_dir():
+        save_dir.recover(p)  # a save killed between its two renames
     if p.is_dir():
         return str(p)
     if p.exists():
@@ -276,38 +278,28 @@ def _hf_kwargs(loader: dict[str, Any]) -> dict[str, Any]:
 
 # ============================================================================================== saving
 def save(pipeline: Pipeline, path: str | os.PathLike, safe_serialization: bool = True, *,
-         create_model_card: bool = True) -> None:
-    """Write ``pipeline`` to ``path`` in sentence-transformers 6.2's layout, replacing an existing model
-    directory atomically. A non-empty directory that does not hold a model is never replaced."""
+         create_model_card: bool = True, overwrite: str = "model") -> None:
+    """Write ``pipeline`` to ``path`` in sentence-transformers 6.2's layout.
+
+    An existing directory is replaced only when it is exactly a saved model (``overwrite="force"``: also leftover
+    model files); the replacement is atomic, and temporaries of earlier killed saves are cleaned up
+    (:mod:`stpipe.formats.save_dir`). Write errors (disk full …) are a LoadError naming the target."""
     target = Path(path).expanduser().resolve()
-    if target.exists() and not target.is_dir():
-        raise LoadError("cannot save a model here: it is a file", path=str(target))
-    if target.is_dir() and any(target.iterdir()) and not any(
-            (target / f).exists() for f in (MODULES_JSON, MODEL_CONFIG, "config.json")):
-        raise LoadError("refusing to replace a non-empty directory that does not hold a saved model",
-                        path=str(target), hint="save into a new or empty directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    save_dir.clean_stale(target)
+    save_dir.check_replaceable(target, overwrite)
     try:
-        write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card)
-        _swap_in(tmp, target)
-    except BaseException:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LoadError(f"cannot create the directory: {exc.strerror}", path=str(target.parent)) from None
+    tmp = save_dir.new_temp_dir(target)
+    try:
+        write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card, shown_as=target)
+        save_dir.swap_in(tmp, target)
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LoadError(f"cannot write the model: {exc.strerror or exc}", path=str(target)) from None
         raise
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(tmp, target)
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(target, old)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def model_config(pipeline: Pipeline) -> dict[str, Any]:
@@ -331,43 +323,73 @@ def model_config(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def write_model_dir(pipeline: Pipeline, out: Path, safe_serialization: bool = True, *,
-                    create_model_card: bool = True) -> None:
-    """Write the model files into ``out`` (an existing, empty directory)."""
-    with open(out / MODEL_CONFIG, "w", encoding="utf8") as fh:
-        json.dump(model_config(pipeline), fh, indent=2, sort_keys=True)
+                    create_model_card: bool = True, shown_as: Path | None = None) -> None:
+    """Write the model files into ``out`` (an existing, empty directory); a module that cannot be written is a
+    LoadError naming its folder under ``shown_as`` (the save's target)."""
+    shown = shown_as or out
+    _write_text(out / MODEL_CONFIG, json.dumps(model_config(pipeline), indent=2, sort_keys=True), shown)
     entries = []
     for idx, (name, module) in enumerate(pipeline._modules.items()):
         sub = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
-        folder = out / sub
-        folder.mkdir(parents=True, exist_ok=True)
-        params = inspect.signature(module.save).parameters
-        if "safe_serialization" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            module.save(str(folder), safe_serialization=safe_serialization)
-        else:
-            module.save(str(folder))
+        save_dir.fs.step(f"module {idx}")
+        try:
+            (out / sub).mkdir(mode=0o777, parents=True, exist_ok=True)
+            params = inspect.signature(module.save).parameters
+            if "safe_serialization" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                module.save(str(out / sub), safe_serialization=safe_serialization)
+            else:
+                module.save(str(out / sub))
+        except StpipeError:
+            raise
+        except Exception as exc:  # disk full (OSError 28, SafetensorError), permissions, …
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+            raise LoadError(f"cannot write module '{name}' ({type(module).__name__}): {why}",
+                            path=str(shown / sub), hint="check the free disk space and the permissions") from None
         entry: dict[str, Any] = {"idx": idx, "name": name, "path": sub, "type": registry.st_type_of(module)}
         if pipeline.module_kwargs.get(name):
             entry["kwargs"] = list(pipeline.module_kwargs[name])
         entries.append(entry)
-    with open(out / MODULES_JSON, "w", encoding="utf8") as fh:
-        json.dump(entries, fh, indent=2)
     if create_model_card:
-        (out / "README.md").write_text(model_card(pipeline), encoding="utf8")
+        _write_text(out / "README.md", model_card(pipeline), shown)
+    _write_text(out / MODULES_JSON, json.dumps(entries, indent=2), shown)  # last: it marks a complete model
+
+
+def _write_text(path: Path, text: str, shown: Path) -> None:
+    save_dir.fs.step(f"write {path.name}")
+    try:
+        path.write_text(text, encoding="utf8")
+    except OSError as exc:
+        raise LoadError(f"cannot write the model: {exc.strerror or exc}", path=str(shown / path.name),
+                        hint="check the free disk space and the permissions") from None
+
+
+def _md(text: str) -> str:
+    """``text`` as one line of literal Markdown: no line breaks, Markdown/HTML characters escaped."""
+    one_line = " ".join(str(text).split())
+    return "".join("\\" + c if c in "\\`*_{}[]<>#|~" else c for c in one_line)
+
+
+def _fence(body: str) -> str:
+    """A code fence longer than any backtick run inside ``body``."""
+    longest = max((len(run) for run in re.findall("`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}\n{body}\n{ticks}"
 
 
 def model_card(pipeline: Pipeline) -> str:
-    """A minimal README.md."""
+    """A minimal README.md. The YAML header holds constants only; every value from the model (its name, module
+    descriptions) is escaped, so it cannot add header keys, Markdown or HTML."""
     from stpipe import __version__
 
     tags = ["sentence-transformers", "stpipe", "sparse-encoder" if pipeline.model_type == "SparseEncoder"
             else "sentence-similarity"]
     arch = "\n".join(f"  ({name}): {module!r}" for name, module in pipeline._modules.items())
     return ("---\nlibrary_name: sentence-transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n\n"
-            f"# {pipeline.name or 'stpipe model'}\n\n"
+            f"# {_md(pipeline.name or 'stpipe model')}\n\n"
             f"A {pipeline.model_type} saved by stpipe {__version__} in the sentence-transformers {ST_VERSION} "
-            f"format.\n\n- Similarity function: {pipeline.similarity_fn_name}\n"
+            f"format.\n\n- Similarity function: {_md(str(pipeline.similarity_fn_name))}\n"
             f"- Output dimension: {pipeline.get_embedding_dimension()}\n\n"
-            f"## Architecture\n\n```\n{pipeline.model_type}(\n{arch}\n)\n```\n\n"
+            f"## Architecture\n\n{_fence(f'{pipeline.model_type}(' + chr(10) + arch + chr(10) + ')')}\n\n"
             "## Usage\n\n```python\nimport stpipe\n\nmodel = stpipe.load(\"path/to/this/model\")\n"
             "embeddings = model.encode([\"The weather is lovely today.\"])\n```\n\n"
             "sentence-transformers loads it too: `SentenceTransformer(\"path/to/this/model\")`.\n")
