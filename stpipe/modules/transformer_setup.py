@@ -81,6 +81,27 @@ def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ loading
+#: Hugging Face loader arguments that switch on code execution or pickle loading: only the caller sets them
+#: (trust_remote_code / allow_pickle), never a file being loaded
+SECURITY_KWARGS = ("trust_remote_code", "use_safetensors")
+
+
+def strip_security_kwargs(saved: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``saved`` (a Transformer's saved config) without :data:`SECURITY_KWARGS` in its model/processor/config
+    kwargs: security settings come from the caller, never from the files being loaded."""
+    for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
+        kwargs = saved.get(key)
+        if not isinstance(kwargs, dict):
+            continue
+        dropped = [k for k in SECURITY_KWARGS if k in kwargs]
+        if dropped:
+            logger.warning("%signoring %s saved in %s: security settings come from the caller (trust_remote_code, "
+                           "allow_pickle), not from the model's files", f"{where}: " if where else "",
+                           ", ".join(dropped), key)
+            saved[key] = {k: v for k, v in kwargs.items() if k not in SECURITY_KWARGS}
+    return saved
+
+
 def refuse_pickle(model_name_or_path: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Weights load from safetensors only, unless ``model_kwargs.use_safetensors`` is set to None/False
     explicitly (``Transformer.load(..., allow_pickle=True)`` does that): a ``pytorch_model.bin`` is a pickle."""
