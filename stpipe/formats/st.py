@@ -60,7 +60,7 @@ def load(
     """Load a sentence-transformers model directory (or a cached hub id, or the bundled model's name).
 
     The one loading path: the directory becomes a model definition (:func:`to_definition`, as for ``stpipe
-    import`` / ``stpipe encode DIR``) that :func:`stpipe.builder.build` validates and builds.
+    import`` / ``stpipe encode DIR``) that :func:`stpipe.builder.build` builds.
     ``model_kwargs``/``processor_kwargs``/``config_kwargs`` (and ``token``/``revision``/``local_files_only``) go to
     every Transformer and win over the saved values; ``prompts``/``default_prompt_name``/``similarity_fn_name``/
     ``truncate_dim``/``max_active_dims`` win over the saved values (saved prompts fill only the names not given).
@@ -69,7 +69,6 @@ def load(
     the files being loaded.
     """
     from stpipe.builder import build
-    from stpipe.config.validate import validate
 
     root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
     definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -81,10 +80,11 @@ def load(
     shared = {k: v for k, v in (("token", token), ("revision", revision), ("local_files_only", local_files_only))
               if v not in (None, False)}
     caller = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs, "config_kwargs": config_kwargs}
+    # the caller's kwargs may be Python values (a torch.dtype, a quantization config), not YAML; and a saved model
+    # is not held to the static checks of a hand-written definition (a custom module may not describe itself):
+    # like sentence-transformers, the constructors and loaders check what they read
+    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()})
     try:
-        definition = validate(definition, base_dir=root)  # the checks of `stpipe encode DIR`
-        # the caller's kwargs are Python values (a torch.dtype, a quantization config): added after the checks
-        _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()})
         pipeline = build(definition, validate=False, device=device, trust_remote_code=trust_remote_code,
                          allow_pickle=allow_pickle, base_dir=root)
     except ConfigError as exc:
@@ -289,8 +289,10 @@ def _entry_node(entry: dict[str, Any], ctx: Any) -> dict[str, Any]:
     except Exception as exc:
         folder = Path(ctx.root, entry["path"])
         bad = diagnose(folder)
+        config = folder / cls.config_file_name  # an invalid saved value: the file that holds it
         raise LoadError(f"cannot load module '{entry['name']}' ({entry['type']}): {type(exc).__name__}: {exc}",
-                        path=bad or str(folder), hint="the file is truncated or corrupt" if bad else None) from exc
+                        path=bad or str(config if config.is_file() else folder),
+                        hint="the file is truncated or corrupt" if bad else None) from exc
 
 
 def diagnose(folder: Path) -> str | None:

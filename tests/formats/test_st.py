@@ -319,6 +319,6 @@ def test_missing_directory_and_bad_model_config(saved_tiny, tmp_path):
         load(m)
     assert e.value.file == str(cfg_file)
     cfg_file.write_text(json.dumps({**cfg, "default_prompt_name": "missing"}))
-    with pytest.raises(LoadError, match="default_prompt_name 'missing' is not in prompts") as e:
+    with pytest.raises(LoadError, match="Default prompt name 'missing' not found") as e:
         load(m)
     assert e.value.file == str(cfg_file)
