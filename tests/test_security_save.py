@@ -178,6 +178,18 @@ def test_a_save_killed_at_any_step_leaves_a_complete_model(pipes, tmp_path, monk
 def test_recover_restores_a_model_moved_aside(pipes, tmp_path):
     target = tmp_path / "model"
     pipes[0].save(target)
-    os.rename(target, tmp_path / ".model.old-999999999-abcd")  # a kill between the two renames, by a dead pid
+    os.rename(target, tmp_path / ".model.old-999999999-abcd1234")  # a kill between the two renames, by a dead pid
     assert load(target, device="cpu").prompts["query"] == "old: "
     assert leftovers(tmp_path) == []
+
+
+def test_stale_temporaries_of_killed_saves_are_cleaned(pipes, tmp_path):
+    target = tmp_path / "model"
+    pipes[0].save(target)
+    for name in (".model.tmp-999999999-0123abcd", ".model.tmp-k2j4_x9q", ".model.old-1a2b3c4d"):  # dead savers
+        (tmp_path / name / "1_Pooling").mkdir(parents=True)
+        (tmp_path / name / "model.safetensors").write_bytes(b"\0" * 1024)
+    (tmp_path / ".model.tmp-mine").mkdir()  # not a name stpipe makes: kept
+    (tmp_path / f".model.tmp-{os.getpid()}-0123abcd").mkdir()  # a save in progress (a live process): kept
+    pipes[1].save(target)
+    assert leftovers(tmp_path) == [f".model.tmp-{os.getpid()}-0123abcd", ".model.tmp-mine"]

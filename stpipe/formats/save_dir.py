@@ -21,6 +21,7 @@ import errno
 import fnmatch
 import logging
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -205,14 +206,16 @@ def swap_in(tmp: Path, target: Path) -> None:
 
 
 def _leftovers(target: Path, kind: str) -> list[tuple[Path, int | None]]:
-    prefix = f".{target.name}.{kind}-"
+    """Our temporaries next to ``target`` and the pid that made them: ``.NAME.KIND-PID-RAND``, or the pid-less
+    ``.NAME.KIND-XXXXXXXX`` of earlier stpipe versions (mkdtemp / uuid suffixes)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{kind}-(?:(\d+)-[0-9a-f]{{8}}|[a-z0-9_]{{8}})")
     out = []
     if not target.parent.is_dir():
         return out
     for p in target.parent.iterdir():
-        if p.name.startswith(prefix) and p.is_dir():
-            pid = p.name[len(prefix):].split("-")[0]
-            out.append((p, int(pid) if pid.isdigit() else None))
+        match = pattern.fullmatch(p.name)
+        if match and p.is_dir() and not p.is_symlink():
+            out.append((p, int(match.group(1)) if match.group(1) else None))
     return sorted(out)
 
 

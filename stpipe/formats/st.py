@@ -1,13 +1,15 @@
 """sentence-transformers 6.2 model directories ⇄ :class:`~stpipe.pipeline.Pipeline`.
 
-* :func:`load` reads ``modules.json`` + ``config_sentence_transformers.json`` (a plain Hugging Face
-  directory gets Transformer + mean Pooling), loading every module through the registry;
-* :func:`save` writes exactly 6.2's layout, atomically: everything goes to a temporary directory next to
-  the target, which is then swapped in with renames, so an interrupted save leaves an existing model intact;
-* :func:`to_definition` turns a saved directory into a model definition (``stpipe import``), see
-  :func:`stpipe.formats.module_io.saved_module_node`.
+* :func:`to_definition` turns a saved directory into a model definition (``stpipe import``; see
+  :func:`stpipe.formats.module_io.saved_module_node`); a folder without ``modules.json`` gets sentence-transformers'
+  default modules (:func:`default_nodes`);
+* :func:`load` is that definition built by :func:`stpipe.builder.build` — the one loading path, shared with
+  ``stpipe encode DIR``;
+* :func:`save` writes exactly 6.2's layout (:mod:`stpipe.formats.layout`), replacing only a directory that is a
+  saved model, atomically (:mod:`stpipe.formats.save_dir`).
 
-Every problem with a file is a :class:`~stpipe.errors.LoadError` naming that file.
+Every problem with a file is a :class:`~stpipe.errors.LoadError` naming that file; security settings
+(``trust_remote_code``, ``allow_pickle``) come only from the caller.
 """
 
 from __future__ import annotations
