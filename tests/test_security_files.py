@@ -182,3 +182,18 @@ def test_a_garbage_tokenizer_json_is_named(saved, tmp_path, capsys):
     assert e.value.file == str(m / "tokenizer.json")
     assert encode_cli(m, tmp_path) == 2
     assert str(m / "tokenizer.json") in capsys.readouterr().err
+
+
+def test_saved_text_never_reads_the_environment(saved, tmp_path, monkeypatch):
+    """A saved prompt is data: `${oc.env:…}` in it is not an interpolation, for stpipe.load and the CLI path."""
+    from stpipe.config.compose import compose
+
+    monkeypatch.setenv("STPIPE_TEST_SECRET", "s3cret")
+    m = copy(saved, tmp_path / "m")
+    edit_json(m / "config_sentence_transformers.json",
+              prompts={"query": "${oc.env:STPIPE_TEST_SECRET}", "doc": "\\${x}"})
+    pipe = load(m, device="cpu")
+    assert pipe.prompts["query"] == "${oc.env:STPIPE_TEST_SECRET}" and pipe.prompts["doc"] == "\\${x}"
+    composed = compose(str(m), [])
+    assert composed.definition["prompts"]["query"] == "${oc.env:STPIPE_TEST_SECRET}"
+    assert "s3cret" not in json.dumps(composed.definition)

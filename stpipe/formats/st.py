@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import shutil
 from collections import OrderedDict
 from importlib.metadata import PackageNotFoundError
@@ -400,4 +401,17 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     if config.get(key) is not None:
         definition[key] = config[key]
     definition["modules"] = nodes
-    return definition
+    return literal(definition)
+
+
+def literal(value: Any) -> Any:
+    """``value`` with every ``${`` in its strings escaped for OmegaConf (``\\${``): text from a saved model is
+    data — composed or built, a saved prompt ``${oc.env:SECRET}`` stays that text and never reads the
+    environment."""
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    return value
