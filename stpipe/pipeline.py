@@ -373,8 +373,11 @@ class Pipeline(torch.nn.Sequential):
         a 2-D input), with the first module's tokenizer; ``top_k`` keeps the heaviest tokens only."""
         return sim.decode_sparse(embeddings, self.tokenizer, top_k)
 
-    def save(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
-        """Save in sentence-transformers 6.2's directory layout (atomically; see ``stpipe.formats.st``)."""
+    def save(self, path: str | os.PathLike, safe_serialization: bool = True, *, overwrite: str = "model") -> None:
+        """Save in sentence-transformers 6.2's directory layout (atomically; see ``stpipe.formats.st``).
+
+        ``overwrite="model"`` replaces only a directory that is exactly a saved model; ``"force"`` also leftover
+        model files. Other files are never deleted: the save refuses and names them."""
         from stpipe.formats.st import save
 
-        save(self, path, safe_serialization=safe_serialization)
+        save(self, path, safe_serialization=safe_serialization, overwrite=overwrite)

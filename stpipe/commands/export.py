@@ -19,7 +19,7 @@ def _export(composed: Any, index: int | None) -> None:
         raise CommandError("usage: stpipe export [MODEL] out=DIR")
     pipe = pipeline(composed)
     try:
-        pipe.save(out)
+        pipe.save(out, overwrite=composed.run.get("overwrite") or "model")
     except OSError as exc:
         raise LoadError(f"cannot write the model: {exc.strerror}", path=out) from None
     print(f"saved {pipe.name or 'model'} in sentence-transformers format to {out}")

@@ -19,6 +19,7 @@ import torch
 from stpipe import registry
 from stpipe.errors import ConfigError, LoadError
 from stpipe.modules.module import InputModule, Module, check_relative, read_json
+from stpipe.modules.transformer_setup import strip_security_kwargs
 from stpipe.resources import BUNDLED_MODEL_NAMES, bundled_model_dir
 
 #: loader keyword arguments every module's ``load`` receives (modules ignore what they do not use)
@@ -122,9 +123,8 @@ def _transformer_node(cls: type[Module], subfolder: str, ctx: NodeContext) -> di
             break
     legacy_len = config.pop("max_seq_length", None)
     lower = config.pop("do_lower_case", False)
+    strip_security_kwargs(config, str(Path(ctx.root, subfolder)))  # the caller decides, not a file
     for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
-        if isinstance(config.get(key), dict):
-            config[key] = {k: v for k, v in config[key].items() if k != "trust_remote_code"}
         if not config.get(key):
             config.pop(key, None)
     task = config.get("transformer_task", "feature-extraction")

@@ -1,36 +1,34 @@
 """sentence-transformers 6.2 model directories ⇄ :class:`~stpipe.pipeline.Pipeline`.
 
-* :func:`load` reads ``modules.json`` + ``config_sentence_transformers.json`` (a plain Hugging Face
-  directory gets Transformer + mean Pooling), loading every module through the registry;
-* :func:`save` writes exactly 6.2's layout, atomically: everything goes to a temporary directory next to
-  the target, which is then swapped in with renames, so an interrupted save leaves an existing model intact;
-* :func:`to_definition` turns a saved directory into a model definition (``stpipe import``), see
-  :func:`stpipe.formats.module_io.saved_module_node`.
+* :func:`to_definition` turns a saved directory into a model definition (``stpipe import``; see
+  :func:`stpipe.formats.module_io.saved_module_node`); a folder without ``modules.json`` gets sentence-transformers'
+  default modules (:func:`default_nodes`);
+* :func:`load` is that definition built by :func:`stpipe.builder.build` — the one loading path, shared with
+  ``stpipe encode DIR``;
+* :func:`save` writes exactly 6.2's layout (:mod:`stpipe.formats.layout`), replacing only a directory that is a
+  saved model, atomically (:mod:`stpipe.formats.save_dir`).
 
-Every problem with a file is a :class:`~stpipe.errors.LoadError` naming that file.
+Every problem with a file is a :class:`~stpipe.errors.LoadError` naming that file; security settings
+(``trust_remote_code``, ``allow_pickle``) come only from the caller.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
 import platform
+import re
 import shutil
-import tempfile
-import uuid
 from collections import OrderedDict
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from stpipe import registry
-from stpipe.errors import LoadError, StpipeError
-from stpipe.formats.module_io import load_module
+from stpipe.errors import ConfigError, LoadError, StpipeError
+from stpipe.formats import save_dir
+from stpipe.formats.layout import MODEL_CONFIG, MODULES_JSON, ST_VERSION, model_card, model_config, write_model_dir
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
 from stpipe.resources import resolve_model_path
@@ -38,9 +36,8 @@ from stpipe.similarity import SIMILARITY_NAMES
 
 logger = logging.getLogger("stpipe")
 
-ST_VERSION = "6.2.0"  # the sentence-transformers format version stpipe writes
-MODULES_JSON = "modules.json"
-MODEL_CONFIG = "config_sentence_transformers.json"
+__all__ = ["MODEL_CONFIG", "MODULES_JSON", "ST_VERSION", "load", "locate", "model_card", "model_config", "save",
+           "to_definition", "write_model_dir"]
 
 
 # ============================================================================================== loading
@@ -65,51 +62,95 @@ def load(
 ) -> Pipeline:
     """Load a sentence-transformers model directory (or a cached hub id, or the bundled model's name).
 
-    ``prompts``/``default_prompt_name``/``similarity_fn_name``/``truncate_dim``/``max_active_dims`` win over
-    the saved values (saved prompts fill only the names not given). ``pytorch_model.bin`` files are refused
-    unless ``allow_pickle=True``; custom module types need ``trust_remote_code=True`` and a registration.
+    The one loading path: the directory becomes a model definition (:func:`to_definition`, as for ``stpipe
+    import`` / ``stpipe encode DIR``) that :func:`stpipe.builder.build` builds.
+    ``model_kwargs``/``processor_kwargs``/``config_kwargs`` (and ``token``/``revision``/``local_files_only``) go to
+    every Transformer and win over the saved values; ``prompts``/``default_prompt_name``/``similarity_fn_name``/
+    ``truncate_dim``/``max_active_dims`` win over the saved values (saved prompts fill only the names not given).
+    ``pytorch_model.bin`` files are refused unless ``allow_pickle=True``; custom module types need
+    ``trust_remote_code=True`` and a registration. Security settings come only from these arguments, never from
+    the files being loaded.
     """
-    hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-    root = locate(path, **hub)
-    loader = dict(hub, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, model_kwargs=model_kwargs,
-                  processor_kwargs=processor_kwargs, config_kwargs=config_kwargs)
-    config, config_file = read_model_config(root)
-    model_type = config.get("model_type", "SentenceTransformer")
-    entries = read_modules_json(root)
-    if entries is None:
-        modules: Any = default_modules(root, model_type, loader)
-        module_kwargs: dict[str, list[str]] = {}
-    else:
-        modules, module_kwargs = OrderedDict(), {}
-        for entry in entries:
-            modules[entry["name"]] = _load_entry(root, entry, loader)
-            if entry.get("kwargs"):
-                module_kwargs[entry["name"]] = list(entry["kwargs"])
-    merged = {"query": None, "document": None, **(prompts or {})}
-    for name, text in (config.get("prompts") or {}).items():
-        if merged.get(name) is None:
-            merged[name] = text
-    saved_sim = config.get("similarity_fn_name")
-    options = dict(
-        prompts=merged,
-        default_prompt_name=default_prompt_name or config.get("default_prompt_name"),
-        similarity_fn_name=similarity_fn_name or (saved_sim if saved_sim in SIMILARITY_NAMES else None),
-    )
-    if model_type == "SparseEncoder":
-        options["max_active_dims"] = max_active_dims or config.get("max_active_dims")
-    else:
-        options["truncate_dim"] = truncate_dim or config.get("truncate_dim")
+    from stpipe.builder import build
+
+    root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+    definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    definition["prompts"] = {**definition["prompts"], **(prompts or {})}
+    given = {"default_prompt_name": default_prompt_name, "similarity_fn_name": similarity_fn_name,
+             "truncate_dim": truncate_dim, "max_active_dims": max_active_dims}
+    definition.update({k: v for k, v in given.items() if v is not None})
+    definition.pop("truncate_dim" if definition["model_type"] == "SparseEncoder" else "max_active_dims", None)
+    shared = {k: v for k, v in (("token", token), ("revision", revision), ("local_files_only", local_files_only))
+              if v not in (None, False)}
+    caller = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs, "config_kwargs": config_kwargs}
+    # the caller's kwargs may be Python values (a torch.dtype, a quantization config), not YAML; and a saved model
+    # is not held to the static checks of a hand-written definition (a custom module may not describe itself):
+    # like sentence-transformers, the constructors and loaders check what they read
+    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()})
     try:
-        return Pipeline(modules, name=Path(root).name, model_type=model_type, device=device,
-                        module_kwargs=module_kwargs, **options)
-    except (ValueError, TypeError) as exc:
-        raise LoadError(str(exc), path=config_file or str(root)) from None
+        pipeline = build(definition, validate=False, device=device, trust_remote_code=trust_remote_code,
+                         allow_pickle=allow_pickle, base_dir=root)
+    except ConfigError as exc:
+        raise _load_error(exc, root) from None
+    return _with_saved_names(pipeline, read_modules_json(root), device)
+
+
+def _with_caller_kwargs(nodes: list[Any], kwargs: dict[str, dict[str, Any]]) -> None:
+    """Merge the caller's Hugging Face kwargs into every Transformer node (Router routes included)."""
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "Transformer":
+            for key, extra in kwargs.items():
+                if extra:
+                    node[key] = {**(node.get(key) or {}), **extra}
+        for route in (node.get("sub_modules") or {}).values() if isinstance(node.get("sub_modules"), dict) else ():
+            _with_caller_kwargs(route if isinstance(route, list) else [], kwargs)
+
+
+def _load_error(exc: ConfigError, root: str) -> LoadError:
+    """The LoadError behind a build error (naming the file), or the build's first problem as a LoadError naming
+    the file that holds the value: ``config_sentence_transformers.json`` for model settings, else the module's
+    folder."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, LoadError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    problem = exc.problems[0]
+    where, key = Path(root, MODULES_JSON), problem.path[0] if problem.path else None
+    entries = read_modules_json(root) or []
+    if key != "modules" and Path(root, MODEL_CONFIG).is_file():
+        where = Path(root, MODEL_CONFIG)
+    elif key == "modules" and len(problem.path) > 1 and isinstance(problem.path[1], int) \
+            and problem.path[1] < len(entries):
+        where = Path(root, entries[problem.path[1]]["path"])
+    more = f" (and {len(exc.problems) - 1} more problems)" if len(exc.problems) > 1 else ""
+    return LoadError(f"{problem.path_str + ': ' if problem.path_str else ''}{problem.message}{more}", path=str(where),
+                     hint=problem.hint)
+
+
+def _with_saved_names(pipeline: Pipeline, entries: list[dict[str, Any]] | None, device: str | None) -> Pipeline:
+    """The pipeline with ``modules.json``'s module names and "kwargs" (the definition does not carry them)."""
+    if not entries:
+        return pipeline
+    names = [e["name"] for e in entries]
+    module_kwargs = {e["name"]: list(e["kwargs"]) for e in entries if e.get("kwargs")}
+    if names == list(pipeline._modules) and not module_kwargs:
+        return pipeline
+    return Pipeline(OrderedDict(zip(names, pipeline._modules.values(), strict=True)), name=pipeline.name,
+                    model_type=pipeline.model_type, similarity_fn_name=pipeline.similarity_fn_name,
+                    prompts=pipeline.prompts, default_prompt_name=pipeline.default_prompt_name,
+                    truncate_dim=pipeline.truncate_dim, max_active_dims=pipeline.max_active_dims,
+                    device=device, definition=pipeline.definition, module_kwargs=module_kwargs)
 
 
 def locate(path: str | os.PathLike, **hub: Any) -> str:
     """The local directory of a model: a directory, a bundled model name, or a hub id in the local cache."""
     name = resolve_model_path(str(path))
     p = Path(name).expanduser()
+    if not p.exists() and p.parent.is_dir():
+        save_dir.recover(p)  # a save killed between its two renames
     if p.is_dir():
         return str(p)
     if p.exists():
@@ -214,17 +255,47 @@ def read_modules_json(root: str) -> list[dict[str, Any]] | None:
     return data
 
 
-def _load_entry(root: str, entry: dict[str, Any], loader: dict[str, Any]) -> Module:
-    where = str(Path(root, MODULES_JSON))
+#: module types whose folder may be missing: sentence-transformers' Normalize saved no files before 6.x (the
+#: shipped MiniLM lists 2_Normalize without a folder). Any other missing folder or config is an error: filling
+#: a module in with defaults would give other embeddings silently.
+OPTIONAL_FOLDERS = ("Normalize",)
+
+
+def check_entry_files(root: str, entry: dict[str, Any], cls: type) -> None:
+    """LoadError when a ``modules.json`` entry's folder, or the config file its module reads, is missing."""
+    from stpipe.modules.module import InputModule
+
+    name = registry.name_of(cls)
+    if not entry["path"] or name in OPTIONAL_FOLDERS:
+        return
     folder = Path(root, entry["path"])
+    what = f"modules.json lists module '{entry['name']}' ({name})"
+    hint = "restore it from the original model, or remove the entry from modules.json"
+    if not folder.is_dir():
+        raise LoadError(f"{what} in '{entry['path']}', but that folder is missing", path=str(folder), hint=hint)
+    if name == "Router" or issubclass(cls, InputModule):  # their loaders check their own files
+        return
+    config = folder / cls.config_file_name
+    if not config.is_file():
+        raise LoadError(f"{what}, but its folder has no {cls.config_file_name}", path=str(config), hint=hint)
+
+
+def _entry_node(entry: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    from stpipe.formats.module_io import resolve_type, saved_module_node
+
+    cls = resolve_type(entry["type"], where=str(Path(ctx.root, MODULES_JSON)), trust_remote_code=ctx.trust_remote_code)
+    check_entry_files(ctx.root, entry, cls)
     try:
-        return load_module(entry["type"], root, entry["path"], where=where, **loader)
+        return saved_module_node(entry["type"], entry["path"], ctx)
     except StpipeError:
         raise
     except Exception as exc:
+        folder = Path(ctx.root, entry["path"])
         bad = diagnose(folder)
+        config = folder / cls.config_file_name  # an invalid saved value: the file that holds it
         raise LoadError(f"cannot load module '{entry['name']}' ({entry['type']}): {type(exc).__name__}: {exc}",
-                        path=bad or str(folder), hint="the file is truncated or corrupt" if bad else None) from exc
+                        path=bad or str(config if config.is_file() else folder),
+                        hint="the file is truncated or corrupt" if bad else None) from exc
 
 
 def diagnose(folder: Path) -> str | None:
@@ -245,132 +316,54 @@ def diagnose(folder: Path) -> str | None:
     return None
 
 
-def default_modules(root: str, model_type: str, loader: dict[str, Any]) -> list[Module]:
-    """No ``modules.json``: Transformer + mean Pooling (lasttoken for causal LMs), or, for a SparseEncoder,
-    a fill-mask Transformer + SpladePooling(max)."""
-    try:
-        if model_type == "SparseEncoder":
-            transformer = registry.get("Transformer")(root, transformer_task="fill-mask", **_hf_kwargs(loader))
-            return [transformer, registry.get("SpladePooling")(pooling_strategy="max")]
-        transformer = load_module("Transformer", root, "", where=str(Path(root, "config.json")), **loader)
-    except StpipeError:
-        raise
-    except Exception as exc:
-        bad = diagnose(Path(root))
-        raise LoadError(f"cannot load a Hugging Face model: {type(exc).__name__}: {exc}", path=bad or root) from exc
-    modules: list[Module] = [transformer]
-    if getattr(transformer, "module_output_name", "token_embeddings") == "token_embeddings":
-        hf = read_json(Path(root, "config.json")) if Path(root, "config.json").is_file() else {}
-        arch = (hf.get("architectures") or [""])[0]
-        causal = arch.endswith("ForCausalLM") and hf.get("is_causal", True) is not False
-        modules.append(registry.get("Pooling")(transformer.get_embedding_dimension(),
-                                               "lasttoken" if causal else "mean"))
-    return modules
+def default_nodes(root: str, model_type: str, transformer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The modules of a folder without ``modules.json``, as sentence-transformers 6.2 chooses them:
+    ``transformer`` (the Transformer node) + Pooling — mean, or lasttoken for a causal LM — when it writes
+    token embeddings; for a SparseEncoder, a masked-LM in fill-mask mode + SpladePooling(max)."""
+    from stpipe.modules.transformer_setup import describe_output
 
-
-def _hf_kwargs(loader: dict[str, Any]) -> dict[str, Any]:
-    shared = {k: loader[k] for k in ("token", "revision", "local_files_only", "trust_remote_code")
-              if loader.get(k) not in (None, False)}
-    return {k: {**shared, **(loader.get(k) or {})} for k in ("model_kwargs", "processor_kwargs", "config_kwargs")}
+    f = Path(root, "config.json")
+    hf = read_json(f) if f.is_file() else {}
+    if not isinstance(hf, dict):
+        raise LoadError(f"expected a JSON object, found {type(hf).__name__}", path=str(f))
+    archs = [str(a) for a in hf.get("architectures") or [] if isinstance(a, str)] or [""]
+    if model_type == "SparseEncoder":
+        if not any(a.endswith("ForMaskedLM") for a in archs):
+            raise LoadError("a SparseEncoder folder without modules.json must hold a masked-LM (…ForMaskedLM) "
+                            "for SPLADE; other models need a trained sparse head stpipe does not have", path=str(f),
+                            hint="save the SparseEncoder with its modules.json")
+        return [{**transformer, "transformer_task": "fill-mask"}, {"type": "SpladePooling", "pooling_strategy": "max"}]
+    feature, _ = describe_output(transformer, hf)
+    if feature != "token_embeddings":
+        return [transformer]
+    causal = archs[0].endswith("ForCausalLM") and hf.get("is_causal", True) is not False
+    return [transformer, {"type": "Pooling", "pooling_mode": "lasttoken" if causal else "mean"}]
 
 
 # ============================================================================================== saving
 def save(pipeline: Pipeline, path: str | os.PathLike, safe_serialization: bool = True, *,
-         create_model_card: bool = True) -> None:
-    """Write ``pipeline`` to ``path`` in sentence-transformers 6.2's layout, replacing an existing model
-    directory atomically. A non-empty directory that does not hold a model is never replaced."""
+         create_model_card: bool = True, overwrite: str = "model") -> None:
+    """Write ``pipeline`` to ``path`` in sentence-transformers 6.2's layout.
+
+    An existing directory is replaced only when it is exactly a saved model (``overwrite="force"``: also leftover
+    model files); the replacement is atomic, and temporaries of earlier killed saves are cleaned up
+    (:mod:`stpipe.formats.save_dir`). Write errors (disk full …) are a LoadError naming the target."""
     target = Path(path).expanduser().resolve()
-    if target.exists() and not target.is_dir():
-        raise LoadError("cannot save a model here: it is a file", path=str(target))
-    if target.is_dir() and any(target.iterdir()) and not any(
-            (target / f).exists() for f in (MODULES_JSON, MODEL_CONFIG, "config.json")):
-        raise LoadError("refusing to replace a non-empty directory that does not hold a saved model",
-                        path=str(target), hint="save into a new or empty directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    save_dir.clean_stale(target)
+    save_dir.check_replaceable(target, overwrite)
     try:
-        write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card)
-        _swap_in(tmp, target)
-    except BaseException:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LoadError(f"cannot create the directory: {exc.strerror}", path=str(target.parent)) from None
+    tmp = save_dir.new_temp_dir(target)
+    try:
+        write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card, shown_as=target)
+        save_dir.swap_in(tmp, target)
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LoadError(f"cannot write the model: {exc.strerror or exc}", path=str(target)) from None
         raise
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(tmp, target)
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(target, old)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def model_config(pipeline: Pipeline) -> dict[str, Any]:
-    """The content of ``config_sentence_transformers.json`` for this pipeline."""
-    import transformers
-
-    config: dict[str, Any] = {
-        "model_type": pipeline.model_type,
-        "__version__": {"sentence_transformers": ST_VERSION, "transformers": transformers.__version__,
-                        "pytorch": torch.__version__},
-        "prompts": dict(pipeline.prompts),
-        "default_prompt_name": pipeline.default_prompt_name,
-        "similarity_fn_name": pipeline.similarity_fn_name,
-    }
-    if pipeline.model_type == "SparseEncoder":
-        if pipeline.max_active_dims is not None:
-            config["max_active_dims"] = pipeline.max_active_dims
-    elif pipeline.truncate_dim is not None:
-        config["truncate_dim"] = pipeline.truncate_dim
-    return config
-
-
-def write_model_dir(pipeline: Pipeline, out: Path, safe_serialization: bool = True, *,
-                    create_model_card: bool = True) -> None:
-    """Write the model files into ``out`` (an existing, empty directory)."""
-    with open(out / MODEL_CONFIG, "w", encoding="utf8") as fh:
-        json.dump(model_config(pipeline), fh, indent=2, sort_keys=True)
-    entries = []
-    for idx, (name, module) in enumerate(pipeline._modules.items()):
-        sub = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
-        folder = out / sub
-        folder.mkdir(parents=True, exist_ok=True)
-        params = inspect.signature(module.save).parameters
-        if "safe_serialization" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            module.save(str(folder), safe_serialization=safe_serialization)
-        else:
-            module.save(str(folder))
-        entry: dict[str, Any] = {"idx": idx, "name": name, "path": sub, "type": registry.st_type_of(module)}
-        if pipeline.module_kwargs.get(name):
-            entry["kwargs"] = list(pipeline.module_kwargs[name])
-        entries.append(entry)
-    with open(out / MODULES_JSON, "w", encoding="utf8") as fh:
-        json.dump(entries, fh, indent=2)
-    if create_model_card:
-        (out / "README.md").write_text(model_card(pipeline), encoding="utf8")
-
-
-def model_card(pipeline: Pipeline) -> str:
-    """A minimal README.md."""
-    from stpipe import __version__
-
-    tags = ["sentence-transformers", "stpipe", "sparse-encoder" if pipeline.model_type == "SparseEncoder"
-            else "sentence-similarity"]
-    arch = "\n".join(f"  ({name}): {module!r}" for name, module in pipeline._modules.items())
-    return ("---\nlibrary_name: sentence-transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n\n"
-            f"# {pipeline.name or 'stpipe model'}\n\n"
-            f"A {pipeline.model_type} saved by stpipe {__version__} in the sentence-transformers {ST_VERSION} "
-            f"format.\n\n- Similarity function: {pipeline.similarity_fn_name}\n"
-            f"- Output dimension: {pipeline.get_embedding_dimension()}\n\n"
-            f"## Architecture\n\n```\n{pipeline.model_type}(\n{arch}\n)\n```\n\n"
-            "## Usage\n\n```python\nimport stpipe\n\nmodel = stpipe.load(\"path/to/this/model\")\n"
-            "embeddings = model.encode([\"The weather is lovely today.\"])\n```\n\n"
-            "sentence-transformers loads it too: `SentenceTransformer(\"path/to/this/model\")`.\n")
 
 
 # ============================================================================================== definition
@@ -393,11 +386,9 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
                       allow_pickle=allow_pickle)
     entries = read_modules_json(root)
     if entries is None:
-        nodes = [saved_module_node("Transformer", "", ctx)]
-        nodes.append({"type": "SpladePooling", "pooling_strategy": "max"} if model_type == "SparseEncoder"
-                     else {"type": "Pooling", "pooling_mode": "mean"})
+        nodes = default_nodes(root, model_type, saved_module_node("Transformer", "", ctx))
     else:
-        nodes = [saved_module_node(e["type"], e["path"], ctx) for e in entries]
+        nodes = [_entry_node(e, ctx) for e in entries]
     prompts = {"query": "", "document": ""}
     prompts.update({k: "" if v is None else v for k, v in (config.get("prompts") or {}).items()})
     definition: dict[str, Any] = {"name": Path(root).name, "model_type": model_type}
@@ -410,4 +401,17 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     if config.get(key) is not None:
         definition[key] = config[key]
     definition["modules"] = nodes
-    return definition
+    return literal(definition)
+
+
+def literal(value: Any) -> Any:
+    """``value`` with every ``${`` in its strings escaped for OmegaConf (``\\${``): text from a saved model is
+    data — composed or built, a saved prompt ``${oc.env:SECRET}`` stays that text and never reads the
+    environment."""
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    return value

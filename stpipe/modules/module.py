@@ -294,6 +294,11 @@ def read_json(path: str | os.PathLike) -> Any:
     except json.JSONDecodeError as exc:
         raise LoadError(f"malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
                         path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); JSON files "
+                        "must be UTF-8", path=str(path), hint="re-save the file as UTF-8") from exc
+    except RecursionError as exc:
+        raise LoadError("JSON nested too deeply", path=str(path)) from exc
     except OSError as exc:
         raise LoadError(f"cannot read file: {exc.strerror}", path=str(path)) from exc
 

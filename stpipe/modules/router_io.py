@@ -173,10 +173,47 @@ def save_router(router: Router, output_path: str, safe_serialization: bool = Tru
         json.dump({"types": types, "structure": structure, "parameters": params}, fh, indent=4)
 
 
+#: how deeply saved Routers may nest (routes whose modules are Routers); deeper is refused as hostile
+MAX_ROUTER_DEPTH = 16
+
+
 def read_router_config(model_path: str, subfolder: str = "", **hub: Any) -> tuple[dict[str, Any], str]:
-    """The checked contents of a saved Router's config file and its path; LoadError for anything malformed.
+    """The checked contents of a saved Router's config file and its path; LoadError for anything malformed,
+    including routes that lead back to a Router containing them (checked before any module loads).
 
     Returns ``{"types", "structure", "parameters"}`` with ``route_mappings`` parsed to tuple keys."""
+    config, path = _read_router_config(model_path, subfolder, **hub)
+    _check_acyclic(model_path, subfolder, config, path, (), hub)
+    return config, path
+
+
+def _is_router_type(type_ref: str) -> bool:
+    return type_ref.rsplit(".", 1)[-1] in ("Router", "Asym")
+
+
+def _check_acyclic(model_path: str, subfolder: str, config: dict[str, Any], path: str, stack: tuple[str, ...],
+                   hub: dict[str, Any]) -> None:
+    """Walk the saved Routers below ``subfolder`` (their configs only): a module folder that is the folder of a
+    Router on the way there (``"."``, or a symlink back) would make loading recurse without end."""
+    from pathlib import Path
+
+    here = str(Path(model_path, subfolder).resolve())
+    stack = (*stack, here)
+    if len(stack) > MAX_ROUTER_DEPTH:
+        raise LoadError(f"Routers nested more than {MAX_ROUTER_DEPTH} deep", path=path)
+    used = dict.fromkeys(mid for ids in config["structure"].values() for mid in ids)
+    for mid in used:
+        child = posixpath.join(subfolder, mid) if subfolder else mid
+        real = str(Path(model_path, child).resolve())
+        if posixpath.normpath(mid) == "." or real in stack:
+            raise LoadError(f"module '{mid}' is the folder of a Router that contains it: its routes form a cycle",
+                            path=path, hint="each module id in router_config.json must name its own sub-folder")
+        if _is_router_type(config["types"][mid]) and Path(model_path, child).is_dir():
+            child_config, child_path = _read_router_config(model_path, child, **hub)
+            _check_acyclic(model_path, child, child_config, child_path, stack, hub)
+
+
+def _read_router_config(model_path: str, subfolder: str = "", **hub: Any) -> tuple[dict[str, Any], str]:
     path = (Module.load_file_path(model_path, CONFIG_NAME, subfolder, **hub)
             or Module.load_file_path(model_path, LEGACY_CONFIG_NAME, subfolder, **hub))
     if path is None:

@@ -61,6 +61,7 @@ from stpipe.modules.transformer_setup import (
     load_model,
     load_processor,
     modality_config_from_json,
+    strip_security_kwargs,
 )
 
 logger = logging.getLogger(__name__)
@@ -287,9 +288,7 @@ class Transformer(InputModule):
                 config = cls.load_config(model_name_or_path, subfolder, config_filename=name, **hub_kw)
                 found = True
                 break
-        for key in KWARG_DICTS:  # never trust remote code because a file says so
-            if isinstance(config.get(key), dict):
-                config[key] = {k: v for k, v in config[key].items() if k != "trust_remote_code"}
+        strip_security_kwargs(config, str(Path(model_name_or_path, subfolder)))  # the caller decides, not a file
         if config.get("modality_config") is not None:
             config["modality_config"] = modality_config_from_json(config["modality_config"])
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "model_name_or_path"}

@@ -79,6 +79,27 @@ def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ loading
+#: Hugging Face loader arguments that switch on code execution or pickle loading: only the caller sets them
+#: (trust_remote_code / allow_pickle), never a file being loaded
+SECURITY_KWARGS = ("trust_remote_code", "use_safetensors")
+
+
+def strip_security_kwargs(saved: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``saved`` (a Transformer's saved config) without :data:`SECURITY_KWARGS` in its model/processor/config
+    kwargs: security settings come from the caller, never from the files being loaded."""
+    for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
+        kwargs = saved.get(key)
+        if not isinstance(kwargs, dict):
+            continue
+        dropped = [k for k in SECURITY_KWARGS if k in kwargs]
+        if dropped:
+            logger.warning("%signoring %s saved in %s: security settings come from the caller (trust_remote_code, "
+                           "allow_pickle), not from the model's files", f"{where}: " if where else "",
+                           ", ".join(dropped), key)
+            saved[key] = {k: v for k, v in kwargs.items() if k not in SECURITY_KWARGS}
+    return saved
+
+
 def refuse_pickle(model_name_or_path: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Weights load from safetensors only, unless ``model_kwargs.use_safetensors`` is set to None/False
     explicitly (``Transformer.load(..., allow_pickle=True)`` does that): a ``pytorch_model.bin`` is a pickle."""
@@ -101,7 +122,9 @@ def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dic
     try:
         config = transformers.AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
     except (OSError, ValueError) as exc:
+        local = Path(model_name_or_path, "config.json")
         raise LoadError(f"cannot load the Hugging Face config of '{model_name_or_path}': {exc}",
+                        path=str(local) if local.is_file() else None,
                         hint="model_name_or_path must be a local model directory or a model in the "
                              "Hugging Face cache") from exc
     if "use_cache" not in config_kwargs:
@@ -136,9 +159,30 @@ def load_processor(path: str, kwargs: dict[str, Any]) -> Any:
         try:
             return AutoTokenizer.from_pretrained(path, **kwargs)
         except Exception:
-            raise LoadError(f"cannot load a processor or tokenizer from '{path}': {first}",
-                            hint="the folder needs tokenizer/processor files (tokenizer.json, "
+            bad = processor_file(path)
+            raise LoadError(f"cannot load a processor or tokenizer from '{path}': {first}", path=bad,
+                            hint="the file is truncated or corrupt; re-save or re-download the model" if bad else
+                                 "the folder needs tokenizer/processor files (tokenizer.json, "
                                  "preprocessor_config.json, …)") from first
+
+
+#: the files a processor / tokenizer is read from, the likeliest culprit first
+PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
+
+
+def processor_file(folder: str) -> str | None:
+    """The processor file of a local folder that failed to load: the first that is not readable JSON, else
+    ``tokenizer.json`` when there is one (its content did not parse); None for a folder without them."""
+    import json
+
+    present = [Path(folder, n) for n in PROCESSOR_FILES if Path(folder, n).is_file()]
+    for f in present:
+        try:
+            json.loads(f.read_text(encoding="utf-8"))
+        except (ValueError, OSError, RecursionError):
+            return str(f)
+    return str(present[0]) if present and present[0].name == "tokenizer.json" else None
 
 
 def add_lowercase(tok: Any) -> bool:
