@@ -31,7 +31,7 @@ from stpipe import registry
 from stpipe.errors import ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
 from stpipe.modules.module import Module
 from stpipe.pipeline import Pipeline
-from stpipe.resources import resolve_model_path
+from stpipe.resources import local_model, resolve_model_path
 
 NODE_KEYS = ("type", "id", "load_from")
 PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
@@ -252,7 +252,13 @@ class Builder:
             cls = spec.cls
         except INPUT_ERRORS as exc:
             raise self._wrap(exc, "registry.import", (*path, "type"), spec.name) from None
-        params = {k: self._resolve(k, v) for k, v in node.items() if k not in NODE_KEYS}
+        params = {}
+        for k, v in node.items():
+            try:
+                if k not in NODE_KEYS:
+                    params[k] = self._resolve(k, v)
+            except LoadError as exc:  # a model found nowhere (offline), or its one download failed
+                raise self._wrap(exc, "build.model-path", (*path, k), spec.name) from None
         try:
             if hasattr(cls, "build_from_node"):
                 module = cls.build_from_node(params, self.node, path)
@@ -273,7 +279,11 @@ class Builder:
         return module
 
     def _resolve(self, key: str, value: Any) -> Any:
-        if key in PATH_PARAMS + ("load_from",) and isinstance(value, (str, os.PathLike)):
+        """A model path on this machine; a hub id found nowhere is downloaded once, or (offline) a LoadError
+        naming where stpipe looked (:func:`stpipe.resources.local_model`)."""
+        if key in PATH_PARAMS and isinstance(value, (str, os.PathLike)):
+            return local_model(str(value), self.base_dir)
+        if key == "load_from" and isinstance(value, (str, os.PathLike)):
             return resolve_model_path(str(value), self.base_dir)
         return value
 
