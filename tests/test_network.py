@@ -227,3 +227,21 @@ def test_standin_names_are_those_of_the_script():
     from conftest import make_standins
 
     assert resources.STANDIN_MODEL_NAMES == make_standins.STANDINS
+
+
+def test_stpipe_load_of_a_hub_id_nowhere_makes_the_same_single_attempt(places, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    calls: list[str] = []
+
+    def model_info(self, repo_id, **kw):
+        calls.append(repo_id)
+        raise ConnectionError("no route to the hub")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: calls.append("snapshot_download"))
+    with pytest.raises(LoadError, match=r"org/saved-model.*one attempt.*no route to the hub") as exc:
+        stpipe.load("org/saved-model")
+    assert calls == ["org/saved-model"]
+    assert str(places["cache"] / "models--org--saved-model") in str(exc.value)
