@@ -5,6 +5,12 @@ never a machine path in a config file.
 The model store is a directory of named models (``$STPIPE_MODELS``, default ``~/.cache/stpipe/models``): a
 bare name such as ``tiny-clip`` in a model definition means ``<store>/tiny-clip`` when that directory exists.
 ``python examples/make_standins.py`` fills it with the small stand-in models the examples use.
+
+The one model resolver, used by validation and build alike: :func:`locate_model` says where a
+``model_name_or_path`` is on this machine (bundled, next to the model definition, a path, the store, a snapshot
+in the Hugging Face cache) or lists every place it looked; it never uses the network. :func:`local_model` (the
+builder, the loaders) adds what happens when a hub id is nowhere: offline an immediate :class:`LoadError`, online
+:func:`download_model`, ONE attempt with a short timeout (README "Network").
 """
 
 from __future__ import annotations
