@@ -256,7 +256,7 @@ class Builder:
         for k, v in node.items():
             try:
                 if k not in NODE_KEYS:
-                    params[k] = self._resolve(k, v)
+                    params[k] = self._resolve(k, v, node.get("model_kwargs"))
             except LoadError as exc:  # a model found nowhere (offline), or its one download failed
                 raise self._wrap(exc, "build.model-path", (*path, k), spec.name) from None
         try:
@@ -278,11 +278,15 @@ class Builder:
             self.ids[str(node["id"])] = module
         return module
 
-    def _resolve(self, key: str, value: Any) -> Any:
+    def _resolve(self, key: str, value: Any, hub: Any = None) -> Any:
         """A model path on this machine; a hub id found nowhere is downloaded once, or (offline) a LoadError
-        naming where stpipe looked (:func:`stpipe.resources.local_model`)."""
+        naming where stpipe looked (:func:`stpipe.resources.local_model`). ``hub``: the node's model_kwargs
+        (``revision``, ``cache_dir``, ``token``, ``local_files_only`` pick the Hugging Face cache snapshot)."""
         if key in PATH_PARAMS and isinstance(value, (str, os.PathLike)):
-            return local_model(str(value), self.base_dir)
+            hub = hub if isinstance(hub, Mapping) else {}
+            return local_model(str(value), self.base_dir, revision=hub.get("revision"),
+                               cache_folder=hub.get("cache_dir"), token=hub.get("token"),
+                               local_files_only=bool(hub.get("local_files_only")))
         if key == "load_from" and isinstance(value, (str, os.PathLike)):
             return resolve_model_path(str(value), self.base_dir)
         return value

@@ -245,3 +245,24 @@ def test_stpipe_load_of_a_hub_id_nowhere_makes_the_same_single_attempt(places, m
         stpipe.load("org/saved-model")
     assert calls == ["org/saved-model"]
     assert str(places["cache"] / "models--org--saved-model") in str(exc.value)
+
+
+def test_the_revision_and_cache_dir_in_model_kwargs_pick_the_cached_snapshot(places, tmp_path):
+    """``model_kwargs: {revision, cache_dir}`` choose the snapshot that validation checks and the build loads."""
+    from conftest import write_tiny_bert
+
+    repo = tmp_path / "own-cache" / "models--org--two"
+    write_tiny_bert(repo / "snapshots" / ("a" * 40), hidden=32)
+    write_tiny_bert(repo / "snapshots" / ("b" * 40), hidden=16)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / "refs" / "v2").write_text("b" * 40)
+    node = {"type": "Transformer", "model_name_or_path": "org/two",
+            "model_kwargs": {"revision": "v2", "cache_dir": str(tmp_path / "own-cache")}}
+    stpipe.validate({"modules": [node, {"type": "Pooling"}]})
+    pipe = stpipe.build({"modules": [node, {"type": "Pooling"}]}, validate=False, device="cpu")
+    assert pipe[0].model_name_or_path == str(repo / "snapshots" / ("b" * 40))
+    assert pipe.get_embedding_dimension() == 16
+    node["model_kwargs"]["revision"] = "v3"
+    with pytest.raises(stpipe.ConfigError, match=r"cannot find model 'org/two'.*revision v3"):
+        stpipe.validate({"modules": [node, {"type": "Pooling"}]})

@@ -289,11 +289,13 @@ def _offline() -> bool:
     return hub_offline()
 
 
-def _locate(value: str, base_dir: Any, wanted: tuple[str, ...]) -> tuple[str, str, bool] | None:
+def _locate(value: str, base_dir: Any, wanted: tuple[str, ...], hub: Any = None) -> tuple[str, str, bool] | None:
     """None when ``value`` names something usable (a file, or a directory holding one of ``wanted``: local, in
     the model store or the Hugging Face cache, see :func:`~stpipe.resources.locate_model`); otherwise
-    ``(why not, what to do, whether a download could still find it)``."""
-    loc = locate_model(value, base_dir)
+    ``(why not, what to do, whether a download could still find it)``. ``hub``: the node's model_kwargs
+    (``revision``, ``cache_dir``), as the builder uses them."""
+    hub = hub if isinstance(hub, Mapping) else {}
+    loc = locate_model(value, base_dir, revision=hub.get("revision"), cache_folder=hub.get("cache_dir"))
     if loc.path is None:
         return loc.not_found(), loc.hint(), loc.hub_id
     p = FsPath(loc.path)
@@ -317,7 +319,8 @@ def model_paths_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pr
         for path, node in nodes_of_type(ctx, type_name):
             for key, wanted in params.items():
                 value = node.get(key)
-                why = _locate(value, ctx.base_dir, wanted) if isinstance(value, str) and value else None
+                why = _locate(value, ctx.base_dir, wanted, node.get("model_kwargs")) \
+                    if isinstance(value, str) and value else None
                 if why is None:
                     continue
                 message, hint, downloadable = why
