@@ -6,6 +6,9 @@ Public API (imported lazily, so ``import stpipe`` stays cheap)::
     pipe = stpipe.build("conf/model/minilm.yaml")      # YAML path or dict → validated → Pipeline
     pipe = stpipe.load("path/to/saved/model")          # sentence-transformers format → Pipeline
     stpipe.validate({"modules": [...]})                 # raises ConfigError listing every problem
+
+Writing a module of your own (``stpipe.Module``, ``stpipe.InputModule``, ``stpipe.FeatureIO``,
+``stpipe.register`` or the ``stpipe.modules`` entry-point group): see ``docs/plugins.md``.
 """
 
 from __future__ import annotations
@@ -25,16 +28,24 @@ _EXPORTS = {
     "Problem": "stpipe.errors:Problem",
     "RouteError": "stpipe.errors:RouteError",
     "register": "stpipe.registry:register",
+    # the plugin API (docs/plugins.md): the module contract and its static description
+    "Module": "stpipe.modules.module:Module",
+    "InputModule": "stpipe.modules.module:InputModule",
+    "FeatureIO": "stpipe.contracts.base:FeatureIO",
+    "Contract": "stpipe.contracts.base:Contract",
 }
 
 __all__ = ["build", "load", "validate", "Pipeline", "ConfigError", "LoadError", "StpipeError", "Problem",
-           "RouteError", "register", "__version__"]
+           "RouteError", "register", "Module", "InputModule", "FeatureIO", "Contract",
+           "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from stpipe.builder import build
     from stpipe.config.validate import validate
     from stpipe.errors import ConfigError, LoadError, Problem, RouteError, StpipeError
     from stpipe.formats.st import load
+    from stpipe.contracts.base import Contract, FeatureIO
+    from stpipe.modules.module import InputModule, Module
     from stpipe.pipeline import Pipeline
     from stpipe.registry import register
 

@@ -31,7 +31,7 @@ from stpipe import registry
 from stpipe.errors import ArgumentError, ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
 from stpipe.modules.module import Module
 from stpipe.pipeline import Pipeline
-from stpipe.resources import resolve_model_path
+from stpipe.resources import local_model, resolve_model_path
 
 NODE_KEYS = ("type", "id", "load_from")
 PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
@@ -267,7 +267,13 @@ class Builder:
             cls = spec.cls
         except INPUT_ERRORS as exc:
             raise self._wrap(exc, "registry.import", (*path, "type"), spec.name) from None
-        params = {k: self._resolve(k, v) for k, v in node.items() if k not in NODE_KEYS}
+        params = {}
+        for k, v in node.items():
+            try:
+                if k not in NODE_KEYS:
+                    params[k] = self._resolve(k, v, node.get("model_kwargs"))
+            except LoadError as exc:  # a model found nowhere (offline), or its one download failed
+                raise self._wrap(exc, "build.model-path", (*path, k), spec.name) from None
         try:
             if hasattr(cls, "build_from_node"):
                 module = cls.build_from_node(params, self.node, path)
@@ -287,8 +293,16 @@ class Builder:
             self.ids[str(node["id"])] = module
         return module
 
-    def _resolve(self, key: str, value: Any) -> Any:
-        if key in PATH_PARAMS + ("load_from",) and isinstance(value, (str, os.PathLike)):
+    def _resolve(self, key: str, value: Any, hub: Any = None) -> Any:
+        """A model path on this machine; a hub id found nowhere is downloaded once, or (offline) a LoadError
+        naming where stpipe looked (:func:`stpipe.resources.local_model`). ``hub``: the node's model_kwargs
+        (``revision``, ``cache_dir``, ``token``, ``local_files_only`` pick the Hugging Face cache snapshot)."""
+        if key in PATH_PARAMS and isinstance(value, (str, os.PathLike)):
+            hub = hub if isinstance(hub, Mapping) else {}
+            return local_model(str(value), self.base_dir, revision=hub.get("revision"),
+                               cache_folder=hub.get("cache_dir"), token=hub.get("token"),
+                               local_files_only=bool(hub.get("local_files_only")))
+        if key == "load_from" and isinstance(value, (str, os.PathLike)):
             return resolve_model_path(str(value), self.base_dir)
         return value
 

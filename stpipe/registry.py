@@ -180,8 +180,9 @@ def _load_entry_points() -> None:
         return
     _entry_points_loaded = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _specs:
-            _add(ModuleSpec(name=ep.name, target=ep.value, origin="entry-point"))
+        if ep.name not in _specs:  # saved as the entry point's dotted class path, which resolves back here
+            _add(ModuleSpec(name=ep.name, target=ep.value, st_type=ep.value.replace(":", "."),
+                            origin="entry-point"))
 
 
 def register(

@@ -81,3 +81,28 @@ def test_unknown_store_name_is_a_config_error(store):
     with pytest.raises(stpipe.ConfigError) as exc:
         stpipe.validate({"modules": [{"type": "Transformer", "model_name_or_path": "no-such-model"}]})
     assert "no-such-model" in str(exc.value)
+
+
+def test_the_hugging_face_cache_comes_last_and_is_a_snapshot_directory(store, tmp_path, monkeypatch):
+    """``org/name`` and bare names are looked up in the Hugging Face cache after every local place; a bare name
+    in the store wins over the same name in the cache. Nowhere: ``tried`` lists every place, in order."""
+    import huggingface_hub.constants
+
+    from stpipe.resources import locate_model
+
+    cache = tmp_path / "hf"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    for repo in ("models--org--m", "models--bare"):
+        (cache / repo / "snapshots" / "abc").mkdir(parents=True)
+        (cache / repo / "refs").mkdir()
+        (cache / repo / "refs" / "main").write_text("abc")
+    assert resolve_model_path("org/m") == str(cache / "models--org--m" / "snapshots" / "abc")
+    assert locate_model("bare").source == "hf-cache"
+    (store / "bare").mkdir()
+    assert locate_model("bare").source == "store"
+    loc = locate_model("nowhere", tmp_path / "defs")
+    assert not loc.found and loc.hub_id
+    assert loc.tried == (f"{tmp_path / 'defs' / 'nowhere'} (next to the model definition)",
+                         f"{tmp_path / 'nowhere'} (the working directory)",
+                         f"{store / 'nowhere'} (the model store)",
+                         f"{cache / 'models--nowhere'} (the Hugging Face cache)")

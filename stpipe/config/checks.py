@@ -16,7 +16,6 @@ prompts and paths.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -27,7 +26,7 @@ from stpipe.config.schema import load_schema, walk_nodes
 from stpipe.contracts.dense import activation_class
 from stpipe.contracts.transformer import DTYPE_NAMES, TASKS
 from stpipe.errors import Path, Problem, did_you_mean, format_path
-from stpipe.resources import resolve_model_path
+from stpipe.resources import hub_offline, locate_model, resolve_model_path
 
 CheckFn = Callable[[Mapping[str, Any], "CheckContext"], Iterable[Problem]]
 CHECKS: dict[str, CheckFn] = {}
@@ -292,28 +291,28 @@ def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return hub_offline()
 
 
-def _locate(value: str, base_dir: Any, wanted: tuple[str, ...]) -> str | None:
-    """None when ``value`` names something usable (a file, a directory holding one of ``wanted``, or a hub id in
-    the local Hugging Face cache); otherwise why not."""
-    p = FsPath(resolve_model_path(value, base_dir))
+def _locate(value: str, base_dir: Any, wanted: tuple[str, ...], hub: Any = None) -> tuple[str, str, bool] | None:
+    """None when ``value`` names something usable (a file, or a directory holding one of ``wanted``: local, in
+    the model store or the Hugging Face cache, see :func:`~stpipe.resources.locate_model`); otherwise
+    ``(why not, what to do, whether a download could still find it)``. ``hub``: the node's model_kwargs
+    (``revision``, ``cache_dir``), as the builder uses them."""
+    hub = hub if isinstance(hub, Mapping) else {}
+    loc = locate_model(value, base_dir, revision=hub.get("revision"), cache_folder=hub.get("cache_dir"))
+    if loc.path is None:
+        return loc.not_found(), loc.hint(), loc.hub_id
+    p = FsPath(loc.path)
     if p.is_file():  # a tokenizer.json or idf.json itself; never a model (a directory holding config.json)
-        return f"'{value}' is a file, not a model directory" if wanted == ("config.json",) else None
-    if p.is_dir():
-        return None if any((p / w).is_file() for w in wanted) else f"'{value}' holds no {' or '.join(wanted)}"
-    if not p.is_absolute() and str(p).count("/") <= 1 and not str(p).startswith("."):
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            if any(isinstance(try_to_load_from_cache(str(p), w), str) for w in wanted):
-                return None
-        except Exception:
-            pass
-    return f"cannot find '{value}': not a local path" + (f" (relative to {base_dir})" if base_dir else "") + \
-        " and not in the Hugging Face cache"
+        if wanted == ("config.json",):
+            return (f"'{value}' is a file, not a model directory", "give the directory that holds the model's "
+                    "config.json", False)
+        return None
+    if any((p / w).is_file() for w in wanted):
+        return None
+    return (f"'{value}' holds no {' or '.join(wanted)}", "a directory saved with save_pretrained (or a model "
+            "folder of the model store / the Hugging Face cache)", False)
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -324,20 +323,23 @@ _PATH_PARAMS = {"Transformer": {"model_name_or_path": ("config.json",), "tokeniz
 
 @check("check.model-path")
 def model_paths_exist(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Problem]:
-    """Models and tokenizers must be found: locally or in the HF cache (an error offline, else a warning)."""
+    """Models and tokenizers must be on this machine (a local path, the model store or the Hugging Face cache);
+    a hub id found nowhere is an error offline, a warning online (the build then downloads it once)."""
     for type_name, params in _PATH_PARAMS.items():
         for path, node in nodes_of_type(ctx, type_name):
             for key, wanted in params.items():
                 value = node.get(key)
-                why = _locate(value, ctx.base_dir, wanted) if isinstance(value, str) and value else None
+                why = _locate(value, ctx.base_dir, wanted, node.get("model_kwargs")) \
+                    if isinstance(value, str) and value else None
                 if why is None:
                     continue
-                offline = _offline() or not why.startswith("cannot find")
-                yield Problem(code="check.model-path", path=path + (key,), message=why,
-                              severity="error" if offline else "warning",
-                              hint="stpipe runs offline (HF_HUB_OFFLINE): use a local directory, or a model in the "
-                                   "Hugging Face cache" if _offline() else "a directory saved with save_pretrained, "
-                                   "or a Hugging Face model id (downloaded when built)")
+                message, hint, downloadable = why
+                online = downloadable and not _offline()
+                if online:  # the builder makes one download attempt (stpipe.resources.download_model)
+                    hint = "stpipe tries to download it from the Hugging Face Hub once, when the model is built; " \
+                           "if it is not a hub model: " + hint
+                yield Problem(code="check.model-path", path=path + (key,), message=message,
+                              severity="warning" if online else "error", hint=hint)
 
 
 @check("check.static-dims")

@@ -47,6 +47,7 @@ class GraphContext:
     _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     def resolve(self, name_or_path: str) -> str:
+        """The model's directory on this machine (:func:`~stpipe.resources.locate_model`), or the name unchanged."""
         return resolve_model_path(name_or_path, self.base_dir)
 
     def hf_config(self, name_or_path: str) -> dict[str, Any] | None:
@@ -61,18 +62,10 @@ class GraphContext:
         return self._cache[resolved]
 
     def _read(self, resolved: str) -> dict[str, Any] | None:
-        path: str | None = None
-        if FsPath(resolved).is_dir():
-            f = FsPath(resolved) / "config.json"
-            path = str(f) if f.is_file() else None
-        elif resolved.count("/") <= 1 and not FsPath(resolved).is_absolute():
-            try:  # a hub id: only the local cache, never the network
-                from huggingface_hub import try_to_load_from_cache
-
-                hit = try_to_load_from_cache(resolved, "config.json")
-                path = hit if isinstance(hit, str) else None
-            except Exception:
-                path = None
+        # resolve() found the model locally, in the model store or in the Hugging Face cache (a snapshot
+        # directory); never the network
+        f = FsPath(resolved) / "config.json"
+        path = str(f) if f.is_file() else None
         if path is None:
             return None
         try:

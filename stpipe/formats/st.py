@@ -160,9 +160,10 @@ def locate(path: str | os.PathLike, **hub: Any) -> str:
                         hint="check the path; stpipe.load expects a directory saved by sentence-transformers/stpipe")
     try:
         found = Module.load_dir_path(name, **hub)
-    except LoadError as exc:
-        raise LoadError(f"model directory not found, and '{name}' is not in the Hugging Face cache", path=name,
-                        hint="pass a local directory (stpipe runs offline)") from exc
+    except LoadError as exc:  # found nowhere (offline), or its one download failed: say where stpipe looked
+        why = str(exc).split("\n    hint:")[0]
+        raise LoadError(f"model directory not found, and '{name}' is not in the Hugging Face cache ({why})",
+                        path=name, hint=exc.hint or "pass a local directory") from exc
     if found is None:
         raise LoadError("model directory not found", path=name)
     return found

@@ -10,8 +10,9 @@ whole graph can be checked before anything is instantiated: :meth:`Module.descri
 node's parameters and the feature dimensions known upstream and returns a :class:`FeatureIO`.
 
 Files are looked up locally first (``Path(model, subfolder, filename)``); a name that is not a local
-directory is looked up in the Hugging Face cache / hub through ``huggingface_hub`` (which honours
-``HF_HUB_OFFLINE`` and ``local_files_only``). Weights are safetensors; ``pytorch_model.bin`` (pickle) is
+directory is a hub id, looked up by :func:`stpipe.resources.local_model`: its snapshot in the Hugging Face
+cache, else — unless ``HF_HUB_OFFLINE`` or ``local_files_only`` — one download of the repository.
+Weights are safetensors; ``pytorch_model.bin`` (pickle) is
 refused unless ``allow_pickle=True`` is passed, and then loaded with ``weights_only=True``.
 """
 
@@ -31,6 +32,7 @@ from safetensors.torch import save_model as save_safetensors_model
 
 from stpipe.contracts.base import FeatureIO
 from stpipe.errors import LoadError
+from stpipe.resources import local_model, looks_like_hub_id
 
 __all__ = ["FeatureIO", "InputModule", "Module", "check_relative", "read_json", "read_safetensors"]
 
@@ -149,25 +151,16 @@ class Module(ABC, torch.nn.Module):
         revision: str | None = None,
         local_files_only: bool = False,
     ) -> str | None:
-        """Path of ``filename`` inside the checkpoint (local directory or hub/cache), or None if absent."""
+        """Path of ``filename`` inside the checkpoint, or None if absent. A hub id is looked up with
+        :func:`stpipe.resources.local_model`: its Hugging Face cache snapshot, else (online) one download of it."""
         check_relative(subfolder)
         local = Path(model_name_or_path, subfolder, filename)
         if local.exists():
             return str(local)
-        if Path(model_name_or_path).is_dir() or Path(model_name_or_path).is_absolute():
-            return None
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-        try:
-            return hf_hub_download(model_name_or_path, filename=filename, subfolder=subfolder or None,
-                                   token=token, cache_dir=cache_folder, revision=revision,
-                                   local_files_only=local_files_only)
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            return None
-        except Exception as exc:  # offline, repository not found, …
-            raise LoadError(f"cannot fetch '{filename}' of '{model_name_or_path}': {exc}", path=str(local),
-                            hint="use a local directory, or put the model in the Hugging Face cache") from exc
+        root = _hub_root(model_name_or_path, token=token, cache_folder=cache_folder, revision=revision,
+                         local_files_only=local_files_only)
+        found = Path(root, subfolder, filename) if root is not None else None
+        return str(found) if found is not None and found.is_file() else None
 
     @staticmethod
     def load_dir_path(
@@ -178,24 +171,15 @@ class Module(ABC, torch.nn.Module):
         revision: str | None = None,
         local_files_only: bool = False,
     ) -> str | None:
-        """Local directory holding the checkpoint's ``subfolder`` (downloaded/cached if it is a hub id)."""
+        """Local directory holding the checkpoint's ``subfolder`` (a hub id: see :meth:`load_file_path`)."""
         check_relative(subfolder)
         local = Path(model_name_or_path, subfolder)
         if local.is_dir():
             return str(local)
-        if Path(model_name_or_path).is_dir() or Path(model_name_or_path).is_absolute():
-            return None
-        from huggingface_hub import snapshot_download
-
-        try:
-            root = snapshot_download(model_name_or_path, token=token, cache_dir=cache_folder, revision=revision,
-                                     local_files_only=local_files_only,
-                                     allow_patterns=[f"{subfolder}/**"] if subfolder else None)
-        except Exception as exc:
-            raise LoadError(f"cannot find '{model_name_or_path}' locally or in the Hugging Face cache: {exc}",
-                            path=str(local)) from exc
-        out = Path(root, subfolder)
-        return str(out) if out.is_dir() else None
+        root = _hub_root(model_name_or_path, token=token, cache_folder=cache_folder, revision=revision,
+                         local_files_only=local_files_only)
+        out = Path(root, subfolder) if root is not None else None
+        return str(out) if out is not None and out.is_dir() else None
 
     @classmethod
     def load_torch_weights(
@@ -277,6 +261,18 @@ class InputModule(Module):
 
 
 # --------------------------------------------------------------------- helpers shared by the loaders
+def _hub_root(model_name_or_path: str, **hub: Any) -> str | None:
+    """The local snapshot of a hub id (cached, or downloaded in one attempt when online); None for a local or
+    absolute directory (the file is simply absent there); a :class:`LoadError` naming where stpipe looked
+    otherwise."""
+    if Path(model_name_or_path).is_dir() or Path(model_name_or_path).is_absolute():
+        return None
+    if not looks_like_hub_id(str(model_name_or_path)):
+        raise LoadError("model directory not found", path=str(model_name_or_path),
+                        hint="check the path: a local model directory, or a Hugging Face model id (org/name)")
+    return local_model(str(model_name_or_path), **hub)
+
+
 def check_relative(subpath: str) -> None:
     """Refuse a saved module path that could escape the model directory."""
     if not subpath:

@@ -30,6 +30,7 @@ from stpipe.contracts.transformer import (  # noqa: F401 - re-exported
 )
 from stpipe.errors import LoadError, did_you_mean
 from stpipe.modules.modality import MODALITIES, modality_str, normalize_modality
+from stpipe.resources import local_model
 
 logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
 
@@ -119,6 +120,8 @@ def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dic
     """The Hugging Face model for ``transformer_task`` (no KV cache; ``num_labels=1`` for a new classifier)."""
     import transformers
 
+    model_name_or_path = on_disk(model_name_or_path, model_kwargs)
+
     try:
         config = transformers.AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
     except (OSError, ValueError) as exc:
@@ -150,8 +153,17 @@ def load_model(model_name_or_path: str, transformer_task: str, model_kwargs: dic
                         hint="check model_name_or_path, transformer_task and model_kwargs") from exc
 
 
+def on_disk(name_or_path: str, hub_kwargs: Mapping[str, Any]) -> str:
+    """The local directory transformers loads from: a hub id goes through :func:`stpipe.resources.local_model`
+    (the Hugging Face cache, else one download attempt), so ``from_pretrained`` never retries the network."""
+    return local_model(name_or_path, revision=hub_kwargs.get("revision"), cache_folder=hub_kwargs.get("cache_dir"),
+                       token=hub_kwargs.get("token"), local_files_only=bool(hub_kwargs.get("local_files_only")))
+
+
 def load_processor(path: str, kwargs: dict[str, Any]) -> Any:
     from transformers import AutoProcessor, AutoTokenizer
+
+    path = on_disk(path, kwargs)
 
     try:
         return AutoProcessor.from_pretrained(path, **kwargs)

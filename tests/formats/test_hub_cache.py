@@ -55,3 +55,32 @@ def test_cache_copy_is_not_mutated_by_loading(cache):
     stpipe.load("org/tiny-st", cache_folder=str(root), local_files_only=True, device="cpu")
     after = sorted(p.name for p in (root / "models--org--tiny-st" / "snapshots" / REV).rglob("*"))
     assert before == after
+
+
+def test_a_definition_naming_a_cached_hub_id_validates_and_builds_from_the_snapshot_without_network(cache,
+                                                                                                   monkeypatch):
+    """The cached snapshot is found by the one resolver (stpipe.resources.locate_model) in validation and build,
+    and loaded as a local directory: even online, no connection is attempted (no update checks, no retries)."""
+    import socket
+
+    import huggingface_hub.constants
+
+    root, st = cache
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    connects: list[object] = []
+
+    def connect(self, address):
+        connects.append(address)
+        raise ConnectionRefusedError("the test forbids the network")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    definition = {"modules": [{"type": "Transformer", "model_name_or_path": "org/tiny-st"}, {"type": "Pooling"},
+                              {"type": "Dense", "load_from": str(root / "models--org--tiny-st" / "snapshots" / REV /
+                                                                 "2_Dense")}, {"type": "Normalize"}]}
+    stpipe.validate(definition)  # Pooling's and Dense's dimensions follow from the cached config.json
+    pipe = stpipe.build(definition, device="cpu")
+    assert pipe[0].model_name_or_path == str(root / "models--org--tiny-st" / "snapshots" / REV)
+    assert np.abs(pipe.encode(TEXTS) - st.encode(TEXTS)).max() <= 1e-5
+    assert connects == []
