@@ -42,9 +42,9 @@ __all__ = ["build", "load", "validate", "Pipeline", "ConfigError", "LoadError", 
 if TYPE_CHECKING:  # pragma: no cover
     from stpipe.builder import build
     from stpipe.config.validate import validate
+    from stpipe.contracts.base import Contract, FeatureIO
     from stpipe.errors import ConfigError, LoadError, Problem, RouteError, StpipeError
     from stpipe.formats.st import load
-    from stpipe.contracts.base import Contract, FeatureIO
     from stpipe.modules.module import InputModule, Module
     from stpipe.pipeline import Pipeline
     from stpipe.registry import register
