@@ -66,7 +66,9 @@ def test_without_the_plugin_the_type_is_unknown():
 def test_the_schema_of_the_plugin_is_derived_from_its_signature(plugin_env):
     r = run(plugin_env, "-m", "stpipe", "validate", YAML, "--explain")
     assert r.returncode == 0, r.stderr
-    assert "Scale  stpipe_scale.scale.Scale" in r.stdout and "sentence_embedding[384]" in r.stdout
+    # the class as its entry point names it (explain does not import classes), and the file defining it
+    assert "Scale  stpipe_scale.Scale" in r.stdout and "stpipe_scale/__init__.py" in r.stdout
+    assert "sentence_embedding[384]" in r.stdout
     r = run(plugin_env, "-m", "stpipe", "validate", YAML, "+model.modules.2.factr=2")
     assert r.returncode == 2
     assert "error [schema.unknown-key] modules[2].factr: unknown key 'factr' for Scale" in r.stderr

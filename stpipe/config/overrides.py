@@ -104,7 +104,7 @@ def _diagnose(o: Any, tree: Any, cause: str) -> Problem:
             if seg not in node:
                 keys = [str(k) for k in node if done or k != "hydra"]  # Hydra's own settings: not listed
                 if done and done[0] == "model":  # a model node: every key its schema has, not only those written
-                    keys += [k for k in schema_keys(node, at_root=len(done) == 1) if k not in keys]
+                    keys += [k for k in schema_keys(node, at_root=len(done) == 1, deprecated=False) if k not in keys]
                 close = did_you_mean(seg, keys)
                 add = f"to add a new key write +{key}=…" if not (o.is_add() or o.is_delete()) else None
                 return override_problem("override.unknown-key", line, f"'{seg}' is not a key of {where}",
@@ -253,9 +253,10 @@ def _compose_dropping(config_dir: FsPath, remaining: list[Any], failed: list[tup
         remaining.remove(failed[-1][0])
 
 
-def schema_keys(node: Any, at_root: bool = False) -> list[str]:
+def schema_keys(node: Any, at_root: bool = False, deprecated: bool = True) -> list[str]:
     """The keys the schema allows in ``node``: a module node's type's parameters, or — ``at_root`` — the model
-    definition's top-level keys; [] when unknown."""
+    definition's top-level keys; [] when unknown. ``deprecated=False`` leaves out keys the schema marks
+    ``deprecated`` (accepted, but not worth suggesting)."""
     from stpipe.config.schema import module_schema, node_spec, pipeline_schema
 
     try:
@@ -267,7 +268,9 @@ def schema_keys(node: Any, at_root: bool = False) -> list[str]:
     except Exception:  # a type that cannot be described: nothing known
         return []
     props = schema.get("properties") if isinstance(schema, Mapping) else None
-    return [str(k) for k in props] if isinstance(props, Mapping) else []
+    if not isinstance(props, Mapping):
+        return []
+    return [str(k) for k, v in props.items() if deprecated or not (isinstance(v, Mapping) and v.get("deprecated"))]
 
 
 def _schema_has(o: Any, tree: Any) -> bool:

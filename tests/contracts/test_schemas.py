@@ -22,6 +22,7 @@ BUILTINS = ("Transformer", "Pooling", "Dense", "Normalize", "Router", "StaticEmb
 
 
 def _runtime_constants() -> dict[str, tuple[Any, ...]]:
+    from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
 
@@ -50,6 +51,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
            for i, name in enumerate(BUILTINS)},
         "run.schema.json#/properties/modality/anyOf/1/enum": MODALITIES,
         "run.schema.json#/properties/modality/anyOf/3/items/enum": MODALITIES,
+        "run.schema.json#/properties/overwrite/enum": OVERWRITE_MODES,
         "run.schema.json#/properties/precision/enum": PRECISIONS,
     }
 
