@@ -41,8 +41,8 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
         raise CommandError(USAGE)
     if flags:
         raise CommandError(f"stpipe report takes no options (got {' '.join(sorted(flags))}); {USAGE}")
-    out = _out_dir(model, overrides)
     sweep = report.read_sweep(model)
+    out = _out_dir(model, overrides)
     print(report.render_table(sweep), end="")
     written = []
     try:

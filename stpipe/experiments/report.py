@@ -295,7 +295,8 @@ def render_table(sweep: Sweep) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     best = sweep.best_line()
-    return "\n".join(lines + ([render_cell(best, "term")] if best else [])) + "\n"
+    lines += [render_cell(line, "term") for line in best.splitlines()] if best else []
+    return "\n".join(lines) + "\n"
 
 
 def _numeric(cell: str) -> bool:
