@@ -266,13 +266,18 @@ def rows(sweep: Sweep, numbers: Literal["short", "exact"] = "short") -> tuple[li
     return header, body
 
 
-def summary(sweep: Sweep) -> list[str]:
-    """The lines above the table: the counts, the common overrides."""
+def counts(sweep: Sweep) -> str:
+    """``12 points: 11 results, 1 failed`` (and the points not run and unreadable, when there are)."""
     count = {s: sum(p.status == s for p in sweep.points) for s in ("ok", "failed", "missing", "unreadable")}
     parts = [f"{count['ok']} results", f"{count['failed']} failed"]
     parts += [f"{count['missing']} not run / still running"] if count["missing"] else []
     parts += [f"{count['unreadable']} unreadable"] if count["unreadable"] else []
-    lines = [f"sweep {sweep.path}: {len(sweep.points)} points: " + ", ".join(parts)]
+    return f"{len(sweep.points)} points: " + ", ".join(parts)
+
+
+def summary(sweep: Sweep) -> list[str]:
+    """The lines above the table: the counts, the common overrides, the main metric."""
+    lines = [f"sweep {sweep.path}: {counts(sweep)}"]
     if sweep.common:
         lines.append("common: " + " ".join(f"{k}={v}" for k, v in sweep.common.items()))
     if sweep.main_metric:
@@ -311,7 +316,7 @@ def to_markdown(sweep: Sweep) -> str:
     """The report as Markdown: summary lines, a table (every cell escaped), the best point."""
     header, body = rows(sweep)
     out = [f"# Sweep report: {render_cell(str(sweep.path), 'md')}", ""]
-    out += [render_cell(line, "md") + "  " for line in summary(sweep)[1:]]
+    out += [render_cell(line, "md") + "  " for line in [counts(sweep), *summary(sweep)[1:]]]
     out += ["", "| " + " | ".join(render_cell(c, "md") for c in header) + " |",
             "|" + "|".join("---:" if c in sweep.metric_names or c in ("#", "seconds") else "---" for c in header)
             + "|"]
@@ -333,7 +338,7 @@ def to_csv(sweep: Sweep) -> str:
 
 
 def plot(sweep: Sweep, path: str | Path) -> Path:
-    """A bar chart of the main metric per point (failed and other points without a value: a red ✗) as PNG.
+    """A bar chart of the main metric per point (a point without a value: its status in red) as PNG.
     matplotlib missing → :class:`CommandError` naming the extra to install."""
     try:
         from matplotlib.figure import Figure
@@ -345,22 +350,23 @@ def plot(sweep: Sweep, path: str | Path) -> Path:
         raise CommandError("no chart: the points name no main metric")
     labels = [" ".join(f"{k.rsplit('.', 1)[-1]}={p.overrides.get(k, '')}" for k in sweep.columns) or f"#{p.num}"
               for p in sweep.points]
-    labels = [label.replace("$", r"\$") for label in labels]  # a value is text, never mathtext
+    labels = [render_cell(label, "term").replace("$", r"\$") for label in labels]  # text, never mathtext
     values = [p.metrics.get(name) if p.status == "ok" else None for p in sweep.points]
     fig = Figure(figsize=(max(6.0, 0.6 * len(labels) + 2), 4.5), layout="constrained")
     ax = fig.add_subplot()
     xs = range(len(labels))
     ax.bar(xs, [0.0 if v is None else v for v in values], color="tab:blue")
-    for x, v in zip(xs, values, strict=True):
+    for x, v, p in zip(xs, values, sweep.points, strict=True):
         if v is None:
-            ax.plot(x, 0, marker="x", color="tab:red", markersize=10, linestyle="none")
+            ax.text(x, 0, " FAILED" if p.status == "failed" else f" {p.status}", rotation=90, color="tab:red",
+                    ha="center", va="bottom", fontsize=9)
     ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(name)
-    ax.set_title(f"{name} per point (red x: failed / no result)")
+    ax.set_title(f"{name} per point")
     out = Path(path)
     fig.savefig(out, format="png", dpi=100)
     return out
 
 
-__all__ = ["MISSING", "Point", "Sweep", "plot", "read_point", "read_sweep", "render_cell", "render_table", "rows",
-           "summary", "to_csv", "to_markdown"]
+__all__ = ["MISSING", "Point", "Sweep", "counts", "plot", "read_point", "read_sweep", "render_cell", "render_table",
+           "rows", "summary", "to_csv", "to_markdown"]

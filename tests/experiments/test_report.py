@@ -130,11 +130,12 @@ def test_the_csv_gives_back_every_metric_and_the_whole_message(grid):
 def test_the_markdown_table_has_a_row_per_point(grid):
     text = report.to_markdown(report.read_sweep(grid))
     table = [line for line in text.splitlines() if line.startswith("|")]
-    assert table[0] == "| # | model.modules.1.pooling\\_mode | model.truncate\\_dim | spearman\\_cosine | pearson\\_cosine | seconds | status |"
+    assert table[0] == ("| # | model.modules.1.pooling\\_mode | model.truncate\\_dim | "
+                        "spearman\\_cosine | pearson\\_cosine | seconds | status |")
     assert len(table) == 14 and all(line.count("|") == 8 for line in table)
     assert table[2 + FAILED] == ("| 5 | cls | 64 |  |  | 1.5 | FAILED: ConfigError: modules\\[1\\].pooling\\_mode: "
                                  "truncate\\_dim 128 is not allowed with cls pooling here |")
-    assert "common: model=minilm" in text and "best: #11" in text
+    assert "12 points: 11 results, 1 failed  \ncommon: model=minilm  \n" in text and "best: #11" in text
 
 
 def test_the_chart_is_a_png(grid, tmp_path):
@@ -227,7 +228,7 @@ def test_report_without_a_directory_or_with_a_stray_override_is_a_usage_error(gr
 
 
 def test_values_from_files_cannot_inject_markup(tmp_path):
-    hostile = "x | y\n# title <script>alert(1)</script> [a](http://e) \x1b[31m"
+    hostile = "x | y\n# title <script>alert(1)</script> [a](http://e) $\\frac{ \x1b[31m"
     write_job(tmp_path, 0, [f"name={hostile}"], metrics={"m": 1.0}, main_metric="m")
     write_job(tmp_path, 1, ["name=plain"], error=("LoadError", "bad | file\nsecond line"))
     sweep = report.read_sweep(tmp_path)
@@ -241,3 +242,4 @@ def test_values_from_files_cannot_inject_markup(tmp_path):
     term = report.render_table(sweep)
     assert "\x1b" not in term and "\\x1b[31m" in term
     assert list(csv.reader(io.StringIO(report.to_csv(sweep))))[1][1] == hostile  # CSV: the value itself, quoted
+    assert report.plot(sweep, tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"  # a '$' label is not mathtext
