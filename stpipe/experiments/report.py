@@ -41,7 +41,7 @@ class Point:
     num: int
     overrides: dict[str, str]
     status: Status
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)
     main_metric: str | None = None
     error: str | None = None  # "ConfigError: one-line message", or "unreadable: metrics.json: reason"
     seconds: float | None = None
@@ -72,20 +72,21 @@ class Sweep:
     def best(self) -> Point | None:
         """The ok point with the highest main metric (the lowest for a name with "loss" in it)."""
         name = self.main_metric
-        scored = [p for p in self.points if p.status == "ok" and name in p.metrics]
+        scored = [(p, v) for p in self.points if p.status == "ok" and isinstance(v := p.metrics.get(name or ""), float)
+                  and math.isfinite(v)]  # null and NaN rank nowhere
         if not scored or name is None:
             return None
         sign = -1 if "loss" in name.lower() else 1
-        return max(scored, key=lambda p: sign * p.metrics[name])
+        return max(scored, key=lambda pv: sign * pv[1])[0]
 
     def best_line(self) -> str | None:
         """``best: #3 k=v … metric=0.87`` and/or the optuna sweeper's best point."""
         lines = []
         best = self.best()
         if best is not None:
-            where = " ".join(f"{k}={best.overrides.get(k, '')}" for k in self.columns)
-            lines.append(f"best: #{best.num} {where} {self.main_metric}={_number(best.metrics[self.main_metric])}"
-                         .replace("  ", " "))
+            where = [f"{k}={best.overrides.get(k, '')}" for k in self.columns]
+            value = f"{self.main_metric}={_number(best.metrics[str(self.main_metric)])}"
+            lines.append(" ".join(["best:", f"#{best.num}", *where, value]))
         if self.optuna is not None:
             if "unreadable" in self.optuna:
                 lines.append(f"optuna: unreadable: optimization_results.yaml: {self.optuna['unreadable']}")
@@ -152,7 +153,7 @@ def _read_json(file: Path) -> dict:
     return data
 
 
-def _metrics(raw: object) -> dict[str, float]:
+def _metrics(raw: object) -> dict[str, float | None]:
     if not isinstance(raw, dict):
         raise ValueError(f"metrics is {type(raw).__name__}, not an object of name: number")
     return {str(k): _optional_number(v, f"metric '{k}'") for k, v in raw.items()}
@@ -351,15 +352,16 @@ def plot(sweep: Sweep, path: str | Path) -> Path:
     labels = [" ".join(f"{k.rsplit('.', 1)[-1]}={p.overrides.get(k, '')}" for k in sweep.columns) or f"#{p.num}"
               for p in sweep.points]
     labels = [render_cell(label, "term").replace("$", r"\$") for label in labels]  # text, never mathtext
-    values = [p.metrics.get(name) if p.status == "ok" else None for p in sweep.points]
+    values = [v if p.status == "ok" and isinstance(v := p.metrics.get(name), float) and math.isfinite(v) else None
+              for p in sweep.points]
     fig = Figure(figsize=(max(6.0, 0.6 * len(labels) + 2), 4.5), layout="constrained")
     ax = fig.add_subplot()
     xs = range(len(labels))
     ax.bar(xs, [0.0 if v is None else v for v in values], color="tab:blue")
     for x, v, p in zip(xs, values, sweep.points, strict=True):
         if v is None:
-            ax.text(x, 0, " FAILED" if p.status == "failed" else f" {p.status}", rotation=90, color="tab:red",
-                    ha="center", va="bottom", fontsize=9)
+            text = {"failed": " FAILED", "ok": " no value"}.get(p.status, f" {p.status}")
+            ax.text(x, 0, text, rotation=90, color="tab:red", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(name)
     ax.set_title(f"{name} per point")

@@ -178,6 +178,11 @@ def test_a_learning_rate_sweep_gives_one_row_per_rate(tmp_path):
     assert header == ["#", "training.learning_rate", "loss", "epochs", "seconds", "status"]
     assert [row[1:3] for row in body] == [["1e-05", "0.9000"], ["3e-05", "0.4000"], ["0.0001", "0.6000"]]
     assert sweep.best().num == 1  # a loss: the lowest is best
+    write_job(tmp_path, 3, ["training.learning_rate=1"], verb="train", main_metric="loss", metrics={"loss": None})
+    (tmp_path / "4").mkdir()
+    (tmp_path / "4" / "metrics.json").write_text('{"main_metric": "loss", "metrics": {"loss": NaN}}')
+    sweep = report.read_sweep(tmp_path)
+    assert sweep.best().num == 1 and report.plot(sweep, tmp_path / "c.png").is_file()  # null, NaN: no rank
 
 
 def test_malformed_files_make_one_point_unreadable_and_the_others_are_reported(grid, capsys):
