@@ -21,7 +21,7 @@ def _out_dir(sweep_dir: str, overrides: list[str]) -> Path:
     for item in overrides:
         key, _, value = item.partition("=")
         if key != "out" or not value:
-            raise CommandError(f"stpipe report takes only out=DIR (got '{item}'); {USAGE}")
+            raise CommandError(f"the only override is out=DIR (got '{item}'); {USAGE}")
         out = Path(value)
     if out.exists() and not out.is_dir():
         raise CommandError(f"out={out} is a file, not a directory")
@@ -40,7 +40,7 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     if model is None:
         raise CommandError(USAGE)
     if flags:
-        raise CommandError(f"stpipe report takes no options (got {' '.join(sorted(flags))}); {USAGE}")
+        raise CommandError(f"no options here (got {' '.join(sorted(flags))}); {USAGE}")
     sweep = report.read_sweep(model)
     out = _out_dir(model, overrides)
     print(report.render_table(sweep), end="")

@@ -229,7 +229,9 @@ def test_report_without_a_directory_or_with_a_stray_override_is_a_usage_error(gr
     assert main(["report"]) == 2
     assert "usage: stpipe report SWEEP_DIR" in capsys.readouterr().err
     assert main(["report", str(grid), "batch_size=3"]) == 2
-    assert "takes only out=DIR (got 'batch_size=3')" in capsys.readouterr().err
+    assert "the only override is out=DIR (got 'batch_size=3')" in capsys.readouterr().err
+    assert main(["report", str(grid), "-m"]) == 2
+    assert "no options here (got --multirun)" in capsys.readouterr().err
 
 
 def test_values_from_files_cannot_inject_markup(tmp_path):
