@@ -1,6 +1,6 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, validate, import, export, schema. MODEL is a YAML model definition, a saved
+VERB is one of encode, validate, import, export, schema, report. MODEL is a YAML model definition, a saved
 sentence-transformers directory, or absent (then ``model=<name>`` picks ``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
@@ -27,6 +27,7 @@ verbs:
   import    print a YAML model definition that rebuilds a saved sentence-transformers model:  stpipe import DIR
   export    write a model in sentence-transformers' format:  stpipe export [MODEL] out=DIR
   schema    print the combined JSON Schema of model definitions
+  report    one table of a sweep's points (terminal, report.md/.csv/.png):  stpipe report SWEEP_DIR [out=DIR]
 
 MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
 minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_mode=cls' or batch_size=64.
@@ -34,7 +35,7 @@ options: -m/--multirun (sweep: every point is validated before the first job), -
 classes, routing tables), -h/--help
 """
 
-VERBS = ("encode", "validate", "import", "export", "schema")
+VERBS = ("encode", "validate", "import", "export", "schema", "report")
 
 
 def _is_override(a: str) -> bool:

@@ -1,0 +1,1 @@
+"""Experiments over model definitions: sweeps and their reports (:mod:`stpipe.experiments.report`)."""
