@@ -153,7 +153,6 @@ class STSEvaluator(Evaluator):
 
     name = "sts"
     builtin = True
-    SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
 
     @staticmethod
     def _range_problems(config: DataConfig) -> list[Problem]:
@@ -171,13 +170,13 @@ class STSEvaluator(Evaluator):
 
     def __call__(self, pipeline: Any, *, batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Any]:
         from stpipe.experiments.readers import iter_sts
-        from stpipe.similarity import SIMILARITY_PAIRWISE
+        from stpipe.similarity import SIMILARITY_NAMES, SIMILARITY_PAIRWISE
 
         problems = self._range_problems(self.config)
         if problems:
             raise ConfigError(problems, title=TITLE)
         pairs = raise_problems(iter_sts(self.config), self.config)
-        names = list(self.config.get("similarity_fn_names", self.SIMILARITIES))
+        names = list(self.config.get("similarity_fn_names", SIMILARITY_NAMES))
         main = self.config.get("main_similarity", "cosine" if "cosine" in names else names[0])
         if main not in names:
             names.append(main)

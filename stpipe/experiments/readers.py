@@ -196,23 +196,25 @@ def iter_sts(config: DataConfig) -> Iterator[Pair | Problem]:
         return
     fmt = sts_format(config)
     rng = score_range(config, fmt)
-    count = 0
+    count = bad = 0
     try:
         if fmt == "jsonl":
             items: Iterator[Pair | Problem] = _iter_jsonl_pairs(config, rng)
             for item in items:
                 count += not isinstance(item, Problem)
+                bad += isinstance(item, Problem)
                 yield item
         else:
             with open(f, newline="", encoding="utf-8") as fh:
                 items = _iter_stsb(config, fh, rng) if fmt == "stsb" else _iter_table(config, fh, fmt, rng)
                 for item in items:
                     count += not isinstance(item, Problem)
+                    bad += isinstance(item, Problem)
                     yield item
     except UnicodeDecodeError as exc:
         yield config.problem("data.encoding", f"the file is not UTF-8 text ({exc.reason})", hint="save it as UTF-8")
         return
-    if count < 2:
+    if count < 2 and not bad:
         yield config.problem("data.empty", f"the file holds {count} scored pair{'s' if count != 1 else ''}; a "
                              "correlation needs at least 2", hint=f"check the file and format ({fmt})")
 
