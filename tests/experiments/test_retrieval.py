@@ -125,14 +125,14 @@ def test_chunked_corpus_gives_the_same_metrics(dense, sparse, beir_dir, chunk):
 
 
 def test_ties_are_broken_by_corpus_id_in_every_chunking():
-    """Three documents tie at 0.5 for the last two places: the smallest ids win, however the corpus is cut."""
-    scores = torch.tensor([[0.5, 0.75, 0.5, 0.5, 0.125]])
-    ids = ["e", "z", "c", "a", "b"]
-    expected = [(0.75, "z"), (0.5, "a"), (0.5, "c")]
-    for size in (1, 2, 5):
+    """Six documents tie at 0.5 for the last two places: the smallest ids win, however the corpus is cut."""
+    scores = torch.tensor([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.75, 0.125]])
+    ids = ["f", "e", "d", "c", "b", "a", "z", "y"]
+    expected = [(0.75, "z"), (0.5, "a"), (0.5, "b")]
+    for size in (1, 2, 3, 8):
         top: list = []
-        for start in range(0, 5, size):
+        for start in range(0, len(ids), size):
             part = scores[:, start:start + size]
             for cands in chunk_candidates(part, ids[start:start + size], min(3, part.shape[1])):
                 top = merge_top_k(top, cands, 3)
-        assert top == expected
+        assert top == expected, size
