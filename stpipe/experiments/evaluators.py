@@ -1,0 +1,223 @@
+"""Evaluators: a model and a data set → metrics. Registered by name like module types, chosen in YAML.
+
+A data config (``conf/data/<name>.yaml``) names its evaluator (``evaluator: sts``). The built-ins are listed
+here eagerly: ``sts`` (:class:`STSEvaluator`) and ``retrieval`` (:class:`~stpipe.experiments.retrieval.
+RetrievalEvaluator`); a plugin adds one with :func:`register_evaluator` or the ``stpipe.evaluators``
+entry-point group, mirroring :mod:`stpipe.registry`. An evaluator class has
+
+* ``check_data(config) -> Iterable[Problem]`` (a classmethod): the data set's problems, reading no model;
+* ``__init__(config)`` and ``__call__(pipeline, *, batch_size, show_progress_bar) -> dict``: the result
+  ``{"evaluator", "data", "main_metric", "metrics": {name: float}, "n"}``, JSON-serialisable;
+* ``schema`` (optional): JSON Schema ``properties`` of its own keys in the data config (unknown keys are then
+  errors); without it, any further key is accepted.
+
+:func:`evaluate` runs the evaluator a data config names.
+
+>>> evaluator_names()[:2]
+['retrieval', 'sts']
+>>> try:
+...     evaluator_class("retreival")
+... except ConfigError as e:
+...     print(e.problems[0].message, "-", e.problems[0].hint)
+unknown evaluator 'retreival' - did you mean 'retrieval'?
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import numpy as np
+
+from stpipe.errors import ConfigError, Problem, did_you_mean
+from stpipe.experiments.data import TITLE, DataConfig, collect, data_config_from, raise_problems
+from stpipe.experiments.metrics import pearson, spearman
+
+ENTRY_POINT_GROUP = "stpipe.evaluators"
+
+
+@dataclass
+class EvaluatorSpec:
+    """What the evaluator registry knows about one evaluator."""
+
+    name: str
+    target: str | type  # "package.module:Class" (imported on first use) or the class itself
+    origin: str = "builtin"  # builtin | python | entry-point
+    _cls: type | None = field(default=None, repr=False)
+
+    @property
+    def cls(self) -> type:
+        if self._cls is None:
+            if isinstance(self.target, type):
+                self._cls = self.target
+            else:
+                mod, _, attr = self.target.partition(":")
+                self._cls = getattr(importlib.import_module(mod), attr)
+        return self._cls
+
+
+_specs: dict[str, EvaluatorSpec] = {
+    "sts": EvaluatorSpec("sts", "stpipe.experiments.evaluators:STSEvaluator"),
+    "retrieval": EvaluatorSpec("retrieval", "stpipe.experiments.retrieval:RetrievalEvaluator"),
+}
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _specs:
+            _specs[ep.name] = EvaluatorSpec(ep.name, ep.value, origin="entry-point")
+
+
+def register_evaluator(cls: type | None = None, *, name: str | None = None) -> Any:
+    """Register an evaluator class under ``name`` (default: its ``name`` attribute, else its class name); usable
+    as a decorator. A built-in name cannot be replaced."""
+
+    def deco(c: type) -> type:
+        key = name or getattr(c, "name", None) or c.__name__
+        if key in _specs and _specs[key].origin == "builtin":
+            raise ValueError(f"'{key}' is a built-in evaluator; register yours under another name")
+        _specs[key] = EvaluatorSpec(key, c, origin="python")
+        return c
+
+    return deco(cls) if cls is not None else deco
+
+
+def unregister_evaluator(name: str) -> None:
+    """Remove a registered (non built-in) evaluator."""
+    if name in _specs and _specs[name].origin != "builtin":
+        del _specs[name]
+
+
+def evaluator_names() -> list[str]:
+    """Every registered evaluator name, sorted."""
+    _load_entry_points()
+    return sorted(_specs)
+
+
+def evaluator_class(name: str, path: tuple = ("evaluator",)) -> type:
+    """The evaluator class registered as ``name``; a ConfigError with the names and a "did you mean" otherwise."""
+    _load_entry_points()
+    s = _specs.get(name)
+    if s is None:
+        available = evaluator_names()
+        raise ConfigError([Problem(code="registry.unknown-evaluator", path=tuple(path),
+                                   message=f"unknown evaluator '{name}'", expected="one of: " + ", ".join(available),
+                                   found=repr(name), hint=did_you_mean(name, available) or
+                                   "plugins register evaluators in the 'stpipe.evaluators' entry-point group")],
+                          title=TITLE)
+    try:
+        return s.cls
+    except Exception as exc:  # a plugin that does not import
+        raise ConfigError([Problem(code="registry.unknown-evaluator", path=tuple(path),
+                                   message=f"evaluator '{name}' ({s.target}) cannot be imported: {exc}")],
+                          title=TITLE) from None
+
+
+class Evaluator:
+    """Base class of evaluators (optional: any class with the same methods registers)."""
+
+    name: ClassVar[str] = ""
+    #: JSON Schema properties of this evaluator's own keys in a data config (None: any key accepted)
+    schema: ClassVar[Mapping[str, Any] | None] = None
+    builtin: ClassVar[bool] = False
+
+    def __init__(self, config: DataConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def check_data(cls, config: DataConfig) -> Iterable[Problem]:
+        """The problems of the data set (read line by line; no model)."""
+        return []
+
+    def __call__(self, pipeline: Any, *, batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def result(self, metrics: Mapping[str, float], main_metric: str, n: int, **extra: Any) -> dict[str, Any]:
+        """The result dict every evaluator returns."""
+        return {"evaluator": self.name, "data": self.config.name, "main_metric": main_metric,
+                "metrics": {k: float(v) for k, v in metrics.items()}, "n": int(n), **extra}
+
+
+class STSEvaluator(Evaluator):
+    """Pearson and Spearman correlation between the gold scores and the similarity of each pair's embeddings,
+    per similarity function (``pearson_cosine``, ``spearman_cosine``, … as sentence-transformers'
+    ``EmbeddingSimilarityEvaluator`` names them); the main metric is ``spearman_<main_similarity>``."""
+
+    name = "sts"
+    builtin = True
+
+    @staticmethod
+    def _range_problems(config: DataConfig) -> list[Problem]:
+        rng = config.get("score_range")
+        if rng is not None and float(rng[0]) >= float(rng[1]):
+            return [config.problem("data.score-range", f"score_range [{rng[0]}, {rng[1]}] is empty",
+                                   key="score_range", hint="[min, max] with min < max, e.g. [0, 5]")]
+        return []
+
+    @classmethod
+    def check_data(cls, config: DataConfig) -> Iterable[Problem]:
+        from stpipe.experiments.readers import iter_sts
+
+        return cls._range_problems(config) or collect(iter_sts(config), config)
+
+    def __call__(self, pipeline: Any, *, batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Any]:
+        from stpipe.experiments.readers import iter_sts
+        from stpipe.similarity import SIMILARITY_NAMES, SIMILARITY_PAIRWISE
+
+        problems = self._range_problems(self.config)
+        if problems:
+            raise ConfigError(problems, title=TITLE)
+        pairs = raise_problems(iter_sts(self.config), self.config)
+        names = list(self.config.get("similarity_fn_names", SIMILARITY_NAMES))
+        main = self.config.get("main_similarity", "cosine" if "cosine" in names else names[0])
+        if main not in names:
+            names.append(main)
+        kw = {"batch_size": batch_size, "show_progress_bar": show_progress_bar, "convert_to_numpy": True}
+        emb1 = pipeline.encode([p.sentence1 for p in pairs], **kw)
+        emb2 = pipeline.encode([p.sentence2 for p in pairs], **kw)
+        if hasattr(emb1, "to_dense"):  # a SparseEncoder's sparse tensors
+            emb1, emb2 = emb1.to_dense(), emb2.to_dense()
+        gold = np.array([p.score for p in pairs], dtype=np.float64)
+        metrics: dict[str, float] = {}
+        for fn in names:
+            scores = SIMILARITY_PAIRWISE[fn](emb1, emb2).detach().cpu().double().numpy()
+            metrics[f"pearson_{fn}"] = pearson(gold, scores)
+            metrics[f"spearman_{fn}"] = spearman(gold, scores)
+        return self.result(metrics, f"spearman_{main}", len(pairs))
+
+
+def evaluator_for(data: DataConfig | Mapping[str, Any]) -> Any:
+    """The evaluator instance a data config names (the node is checked first; its data is not read yet)."""
+    config = data if isinstance(data, DataConfig) else data_config_from(data)
+    return evaluator_class(config.evaluator, path=config.base + ("evaluator",))(config)
+
+
+def evaluate(pipeline: Any, data: DataConfig | Mapping[str, Any] | str, *, batch_size: int = 32,
+             show_progress_bar: bool = False) -> dict[str, Any]:
+    """Evaluate ``pipeline`` on a data set: a :class:`DataConfig`, a data node (mapping), or the name of a data
+    set of ``conf/data/`` (``"stsb-dev"``). Returns the evaluator's result dict; a ConfigError when the data set
+    has problems (raised before anything is encoded)."""
+    if isinstance(data, str):
+        from stpipe.experiments.data import load_data_config
+
+        data = load_data_config(data)
+    return evaluator_for(data)(pipeline, batch_size=batch_size, show_progress_bar=show_progress_bar)
+
+
+def render_result(result: Mapping[str, Any]) -> str:
+    """A result as text: a title line, then one ``name  value`` line per metric (the main metric marked ``*``)."""
+    head = f"{result.get('evaluator', '?')} on {result.get('data', '?')} (n={result.get('n', '?')})"
+    width = max((len(k) for k in result["metrics"]), default=0)
+    lines = [head]
+    for k, v in result["metrics"].items():
+        mark = "*" if k == result.get("main_metric") else " "
+        lines.append(f"{mark} {k:<{width}}  {v:.4f}")
+    return "\n".join(lines)
