@@ -1,0 +1,1 @@
+"""Experiments: sweeps through Hydra's multirun (:mod:`stpipe.experiments.sweep`)."""
