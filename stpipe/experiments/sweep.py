@@ -267,7 +267,7 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
 
 def _quoted(value: str) -> str:
     """A value as a quoted Hydra override value (any path: spaces, commas, quotes)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> None:
