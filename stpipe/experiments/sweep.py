@@ -8,8 +8,9 @@ Hydra calls :func:`run_point` — a top-level, picklable task function — once 
 stpipe's composition, writes ``definition.yaml`` and ``run.yaml`` into the job's directory, runs the verb's
 ``job(composed, job_dir)`` and writes ``metrics.json``; a point that fails (a late config error, out of memory,
 any exception) writes ``error.json`` instead and the other points go on. The task function returns the main
-metric (a float, for optimising sweepers such as Optuna), None for a verb without one, NaN for a failed point
-(Optuna records it as a failed trial). The layout is the contract of ``SWEEP_LAYOUT.md``:
+metric (a float, for optimising sweepers such as Optuna), None for a verb without one and for a failed point
+(Optuna records None as a failed trial and goes on; NaN it would refuse). The layout (the contract with
+``stpipe report``):
 
     <hydra.sweep.dir>/multirun.yaml, <N>/.hydra/{config,hydra,overrides}.yaml, <N>/definition.yaml,
     <N>/run.yaml, <N>/metrics.json | <N>/error.json
@@ -25,7 +26,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import math
 import sys
 import time
 import traceback
@@ -142,7 +142,7 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
 
 def run_point(job: SweepJob, cfg: Any) -> float | None:
     """Hydra's task function for one point of a sweep (see the module docstring). Never raises for a failed
-    point: the failure is written to ``error.json`` and NaN returned, so the sweep goes on."""
+    point: the failure is written to ``error.json`` and None returned, so the sweep goes on."""
     import os
 
     from hydra.core.hydra_config import HydraConfig
@@ -156,7 +156,7 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
         done = _done(job_dir, overrides)
         if done is not None:
             print(f"{label}: done before, skipped (resume)")
-            if done is not None and not (job_dir / "metrics.json").is_file():
+            if not (job_dir / "metrics.json").is_file():  # found under another job number (Optuna)
                 _write_json(job_dir / "metrics.json", done)
             return _returned(done.get("metrics", {}), done.get("main_metric"))
     for name in ("metrics.json", "error.json"):
@@ -171,7 +171,7 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
                                              "message": message, "details": details, "overrides": overrides,
                                              "seconds": round(time.perf_counter() - t0, 3)})
         print(f"FAIL  {label}: {error}: {message}", file=sys.stderr, flush=True)
-        return math.nan
+        return None
     _write_json(job_dir / "metrics.json", {"verb": job.verb, "status": "ok", "main_metric": result.get("main_metric"),
                                            "metrics": result.get("metrics", {}), "overrides": overrides,
                                            "seconds": round(time.perf_counter() - t0, 3)})
@@ -261,7 +261,12 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
         if not given_dir:
             overrides = [*overrides, f"hydra.sweep.dir={_quoted(str(sweep_dir))}"]
     print(f"sweep directory: {sweep_dir}", flush=True)
-    _launch(SweepJob(verb=verb, model=model, cwd=str(Path.cwd()), resume=resume), choice + overrides, config_dir)
+    stopped = _launch(SweepJob(verb=verb, model=model, cwd=str(Path.cwd()), resume=resume), choice + overrides,
+                      config_dir)
+    if stopped is not None and not list(sweep_dir.glob("*/error.json")):
+        raise stopped
+    if stopped is not None:  # e.g. Optuna when every trial failed: the failures are the story
+        print(f"stpipe {verb}: {stopped}", file=sys.stderr)
     return _summary(sweep_dir)
 
 
@@ -270,7 +275,8 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> None:
+def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> StpipeError | None:
+    """Hydra's multirun; the error (not raised) when the launcher or sweeper itself stopped."""
     from hydra.core.global_hydra import GlobalHydra
 
     from stpipe.config.overrides import hydra_on
@@ -281,7 +287,8 @@ def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> None:
             GlobalHydra.instance().hydra.multirun(config_name="config", task_function=functools.partial(run_point, job),
                                                   overrides=overrides)
         except Exception as exc:  # a launcher or sweeper that could not start or went down: not one point's failure
-            raise CommandError(f"the sweep stopped: {type(exc).__name__}: {exc}") from exc
+            return CommandError(f"the sweep stopped: {type(exc).__name__}: {exc}")
+    return None
 
 
 def _summary(sweep_dir: Path) -> int:
