@@ -119,8 +119,10 @@ def test_joblib_with_two_workers_gives_the_basic_launchers_metrics(basic_sweep, 
                "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={work / 'joblib'}")
     assert r.returncode == 0, r.stderr
     assert "Joblib" in r.stdout + r.stderr  # Hydra's joblib launcher ran the jobs
-    assert len(metrics(work / "joblib")) == 12 and metrics(work / "joblib") == metrics(sweep_dir)
-    for num in range(12):
+    basic, parallel = metrics(sweep_dir), metrics(work / "joblib")
+    assert len(parallel) == 12 and len(basic) >= 11  # the broken point of the basic sweep: fixed by resume or not
+    assert {k: parallel[k] for k in basic} == basic
+    for num in (n for n, job in jobs(sweep_dir).items() if (job / "metrics.json").is_file()):
         a, b = np.load(sweep_dir / str(num) / "e.npy"), np.load(work / "joblib" / str(num) / "e.npy")
         np.testing.assert_allclose(a, b, atol=1e-6)
 
