@@ -31,10 +31,10 @@ verbs:
 
 MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
 minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_mode=cls' or batch_size=64.
-options: -m/--multirun (a sweep through Hydra's multirun: every point is validated before the first job; one directory
-per point under hydra.sweep.dir with metrics.json or error.json; hydra/launcher=joblib|submitit_local|submitit_slurm|ray,
-hydra/sweeper=optuna, +experiment=NAME presets, resume=true), --explain (validate: resolved config, classes, routing
-tables), -h/--help
+options: -m/--multirun (a sweep through Hydra's multirun: every point is validated before the first job; one
+directory per point under hydra.sweep.dir with metrics.json or error.json; hydra/launcher=joblib|submitit_local|
+submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true), --explain (validate: resolved
+config, classes, routing tables), -h/--help
 """
 
 VERBS = ("encode", "validate", "import", "export", "schema")

@@ -247,6 +247,7 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
         params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None)
         params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
         sweep(model, [f"{k}={v}" for k, v in params.items()] + overrides, verb)
+    overrides = _as_hydra_needs(overrides, config_dir, choice)
     resume = any(o.partition("=")[0] == "resume" and o.partition("=")[2].lower() == "true" for o in overrides)
     given_dir = any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides)
     if resume and not given_dir:
@@ -268,6 +269,24 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
     if stopped is not None:  # e.g. Optuna when every trial failed: the failures are the story
         print(f"stpipe {verb}: {stopped}", file=sys.stderr)
     return _summary(sweep_dir)
+
+
+def _as_hydra_needs(overrides: list[str], config_dir: Path, choice: list[str]) -> list[str]:
+    """stpipe applies an override of a key the YAML does not write but the module's schema has
+    (``model.modules.1.include_prompt=false``) as if written with ``+``; Hydra's multirun needs the ``+``."""
+    from omegaconf import OmegaConf
+
+    from stpipe.config.overrides import compose_config
+
+    base, absent = compose_config(config_dir, choice), object()
+    out = []
+    for o in overrides:
+        key, eq, _ = o.partition("=")
+        if (eq and not o.startswith(("+", "~")) and "/" not in key and not key.startswith("hydra.")
+                and OmegaConf.select(base, key, default=absent) is absent):
+            o = "+" + o
+        out.append(o)
+    return out
 
 
 def _quoted(value: str) -> str:
