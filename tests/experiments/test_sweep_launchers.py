@@ -154,3 +154,20 @@ def test_the_optuna_preset_runs_six_trials_and_reports_its_best_point(work):
     assert best["best_params"]["truncate_dim"] == max(dims)
     assert best["best_params"]["model.modules.1.pooling_mode"] in ("mean", "cls", "max")
     assert "best point" in r.stdout and "6 of 6 sweep points ok" in r.stdout
+
+
+def test_validate_and_export_sweeps_write_their_job_dirs(work):
+    # include_prompt: a key of Pooling's schema tiny.yaml does not write; stpipe applies it as +key, so does Hydra
+    r = stpipe(work, "validate", "tiny.yaml", "-m", "model.modules.1.include_prompt=false,true",
+               f"hydra.sweep.dir={work / 'validate'}")
+    assert r.returncode == 0, r.stderr
+    for num, value in ((0, False), (1, True)):
+        definition = yaml.safe_load((work / "validate" / str(num) / "definition.yaml").read_text())
+        assert definition["modules"][1]["include_prompt"] is value
+        assert json.loads((work / "validate" / str(num) / "metrics.json").read_text())["metrics"] == {}
+    r = stpipe(work, "export", "tiny.yaml", "-m", "model.modules.1.pooling_mode=mean,cls", "out=model",
+               f"hydra.sweep.dir={work / 'export'}")
+    assert r.returncode == 0, r.stderr
+    for num, mode in ((0, "mean"), (1, "cls")):  # a relative out= goes into each point's directory
+        pooling = json.loads((work / "export" / str(num) / "model" / "1_Pooling" / "config.json").read_text())
+        assert pooling["pooling_mode_" + ("mean_tokens" if mode == "mean" else "cls_token")] is True
