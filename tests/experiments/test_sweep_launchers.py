@@ -170,4 +170,4 @@ def test_validate_and_export_sweeps_write_their_job_dirs(work):
     assert r.returncode == 0, r.stderr
     for num, mode in ((0, "mean"), (1, "cls")):  # a relative out= goes into each point's directory
         pooling = json.loads((work / "export" / str(num) / "model" / "1_Pooling" / "config.json").read_text())
-        assert pooling["pooling_mode_" + ("mean_tokens" if mode == "mean" else "cls_token")] is True
+        assert pooling["pooling_mode"] == mode
