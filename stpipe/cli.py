@@ -6,7 +6,8 @@ default ``minilm``). Every ``key=value`` argument is a Hydra override of the run
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
 
 Exit codes: 0 success, 2 invalid input (configuration, files, arguments) — reported as a short list,
-never as a traceback.
+never as a traceback; 1 for a sweep (``-m``) some of whose points failed while running (each has its
+``error.json``; the others ran).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ verbs:
 
 MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
 minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_mode=cls' or batch_size=64.
-options: -m/--multirun (sweep: every point is validated before the first job), --explain (validate: resolved config,
-classes, routing tables), -h/--help
+options: -m/--multirun (a sweep through Hydra's multirun: every point is validated before the first job; one
+directory per point under hydra.sweep.dir with metrics.json or error.json; hydra/launcher=joblib|submitit_local|
+submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true), --explain (validate: resolved
+config, classes, routing tables), -h/--help
 """
 
 VERBS = ("encode", "validate", "import", "export", "schema", "report")

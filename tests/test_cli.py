@@ -157,9 +157,10 @@ def test_multirun_validates_every_point_before_the_first_job(tmp_path, inputs_fi
     assert not out.parent.exists()  # the valid points did not run either
 
     r = stpipe("encode", "model=minilm", "model.modules.1.pooling_mode=mean,cls", f"inputs={inputs_file}",
-               f"output={out}", "-m")
+               f"output={out}", "-m", f"hydra.sweep.dir={tmp_path / 'runs'}")
     assert r.returncode == 0, r.stderr
-    mean, cls = np.load(out.with_name("e.0.npy")), np.load(out.with_name("e.1.npy"))
+    assert (tmp_path / "runs" / "1" / "metrics.json").is_file()  # Hydra's multirun layout, one dir per point
+    mean, cls = np.load(out.with_name("e.0.npy")), np.load(out.with_name("e.1.npy"))  # an absolute output= numbered
     assert mean.shape == cls.shape == (4, 384) and np.abs(mean - cls).max() > 1e-3
 
 

@@ -57,7 +57,8 @@ def test_the_examples_use_files_of_the_repository():
 @pytest.mark.parametrize("words", [w for w in COMMANDS if w[:2] in (["stpipe", "encode"], ["stpipe", "validate"],
                                                                      ["stpipe", "export"])],
                          ids=lambda w: " ".join(w[1:]))
-def test_each_example_validates(words, standins, capsys, monkeypatch):
+def test_each_example_validates(words, standins, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)
-    rc = main(["validate", *words[2:]])
+    sweep = [f"hydra.sweep.dir={tmp_path / 'sweep'}"] if "-m" in words else []  # a sweep's job dirs: not in the repo
+    rc = main(["validate", *words[2:], *sweep])
     assert rc == 0, capsys.readouterr().err

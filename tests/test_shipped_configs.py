@@ -30,7 +30,8 @@ def test_every_shipped_yaml_composes(path, standins):
     elif len(rel.parts) == 1:
         composed = compose(None)
     else:
-        composed = compose(None, [f"{rel.parts[0]}={rel.with_suffix('').name}"])
+        add = "+" if rel.parts[0] == "experiment" else ""  # presets are not in the defaults: +experiment=NAME
+        composed = compose(None, [f"{add}{rel.parts[0]}={rel.with_suffix('').name}"])
     assert composed.run["batch_size"] > 0
 
 

@@ -74,17 +74,27 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
     return points
 
 
-def each_job(model: str | None, overrides: list[str], flags: set[str], job: Callable[[Any, int | None], None],
+def each_job(model: str | None, overrides: list[str], flags: set[str], job: Callable[[Any, Path | None], Any],
              verb: str) -> int:
-    """Run ``job(composed, index)`` once, or — with ``-m`` — for every sweep point (all checked first)."""
+    """Run ``job(composed, None)`` once, or — with ``-m`` — every sweep point through Hydra's multirun
+    (:func:`stpipe.experiments.sweep.multirun`: all points checked first; each job calls the verb module's
+    ``job(composed, job_dir)``, which may return metrics ``{"main_metric": NAME | None, "metrics": {…}}``)."""
     if "--multirun" not in flags:
         job(compose_checked(model, overrides, verb), None)
         return 0
-    points = sweep(model, overrides, verb)
-    for i, (point, composed) in enumerate(points):
-        print(f"[{i}] {' '.join(o for o in point if o not in overrides)}")
-        job(composed, i)
-    return 0
+    from stpipe.experiments.sweep import multirun
+
+    return multirun(model, overrides, verb)
+
+
+def in_job_dir(path: str | None, job_dir: Path | None) -> str | None:
+    """Where a sweep job writes ``path`` (``output=``, ``out=``): a relative path inside the job's directory
+    (``<sweep dir>/3/e.npy``), an absolute one numbered by the point (``/tmp/e.3.npy``; a directory: ``out/3``)."""
+    if path is None or job_dir is None:
+        return path
+    if not Path(path).is_absolute():
+        return str(job_dir / path)
+    return with_index(path, int(job_dir.name) if job_dir.name.isdigit() else None)
 
 
 def with_index(path: str | None, index: int | None) -> str | None:

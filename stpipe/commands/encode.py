@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, pipeline, with_index
+from stpipe.commands.common import each_job, in_job_dir, pipeline
 from stpipe.config.run import OUTPUT_SUFFIXES
 from stpipe.errors import CommandError
 from stpipe.modules.modality import IMAGE_SUFFIXES
@@ -152,12 +152,14 @@ def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    return each_job(model, overrides, flags, _encode, "encode")
+    return each_job(model, overrides, flags, job, "encode")
 
 
-def _encode(composed: Any, index: int | None) -> None:
+def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
+    """Encode once (``job_dir`` None) or as one job of a sweep (``output=`` then goes into ``job_dir``, see
+    :func:`~stpipe.commands.common.in_job_dir`). Metrics: ``dimension`` and ``inputs`` (no main metric)."""
     run_ = composed.run
-    output = with_index(run_.get("output"), index)
+    output = in_job_dir(run_.get("output"), job_dir)
     if output and not output.endswith(OUTPUT_SUFFIXES):  # checked with the run settings; kept for API callers
         raise CommandError(f"output '{output}': use a .npy or .jsonl file name")
     items = read_inputs(run_.get("inputs"))
@@ -180,3 +182,5 @@ def _encode(composed: Any, index: int | None) -> None:
     dest = f" -> {output}" if output else " (no output= given, nothing written)"
     print(f"encoded {len(texts)} input{'s' if len(texts) != 1 else ''} with {pipe.name or 'model'}: "
           f"shape {shape}, {dtype}{dest} in {seconds:.2f}s")
+    return {"main_metric": None, "metrics": {"dimension": float(shape[-1]) if len(shape) > 1 else 0.0,
+                                             "inputs": float(len(texts))}}

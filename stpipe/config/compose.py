@@ -51,6 +51,7 @@ class Composed:
     saved_model: str | None = None  # the saved sentence-transformers directory (or hub id) the definition describes
     overrides: list[str] = field(default_factory=list)
     run_sources: SourceMap = field(default_factory=SourceMap)  # where each run setting came from
+    choice: list[str] = field(default_factory=list)  # the model choice stpipe added (`model=_file_…`), for Hydra
 
 
 def model_options(config_dir: FsPath) -> list[str]:
@@ -218,7 +219,7 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     else:
         base = model_file.resolve().parent if model_file else None
     return Composed(run=tree, definition=definition if isinstance(definition, dict) else None, sources=sources,
-                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources)
+                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra)
 
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,

@@ -1,4 +1,5 @@
-"""Experiments: evaluation data sets, evaluators, sweeps and their reports (:mod:`stpipe.experiments.report`).
+"""Experiments: evaluation data sets, evaluators, sweeps through Hydra's multirun
+(:mod:`stpipe.experiments.sweep`) and their reports (:mod:`stpipe.experiments.report`).
 
 The API the ``stpipe evaluate`` verb uses (nothing here is imported by ``import stpipe``)::
 
