@@ -25,7 +25,20 @@ def compose_checked(model: str | None, overrides: list[str], verb: str = "valida
     problems = run_file_problems(composed.run, verb, composed.run_sources)
     if problems:
         raise ConfigError(problems, title="invalid run settings")
+    verb_checks(composed, verb)
     return composed
+
+
+def verb_checks(composed: Any, verb: str) -> None:
+    """The verb module's own checks of a composed point (``check(composed)``, e.g. ``stpipe evaluate``'s data
+    set), before any weight loads — for a single run and for every sweep point before the first job."""
+    import importlib
+
+    from stpipe.commands import VERB_MODULES
+
+    check = getattr(importlib.import_module(f"stpipe.commands.{VERB_MODULES[verb]}"), "check", None)
+    if check is not None:
+        check(composed)
 
 
 def pipeline(composed: Any) -> Any:
@@ -56,6 +69,11 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
         if isinstance(composed, ConfigError):
             continue
         problems = run_file_problems(composed.run, verb, composed.run_sources)
+        if not problems:
+            try:
+                verb_checks(composed, verb)
+            except ConfigError as exc:
+                problems = exc.problems
         if problems:
             label = f"sweep point {i} ({' '.join(o for o in point if o not in overrides)})"
             points[i] = (point, ConfigError([replace(p, source=f"{label}; {p.source}" if p.source else label)

@@ -101,7 +101,7 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
             and o.partition("=")[0].lstrip("+") not in _SKIP_KEYS]
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)
@@ -157,7 +157,7 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
         if done is not None:
             print(f"{label}: done before, skipped (resume)")
             if not (job_dir / "metrics.json").is_file():  # found under another job number (Optuna)
-                _write_json(job_dir / "metrics.json", done)
+                write_json(job_dir / "metrics.json", done)
             return _returned(done.get("metrics", {}), done.get("main_metric"))
     for name in ("metrics.json", "error.json"):
         (job_dir / name).unlink(missing_ok=True)
@@ -167,12 +167,12 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
         result, main = _run_verb(job, overrides, job_dir)
     except Exception as exc:  # noqa: BLE001 - one point's failure (OOM included) must not end the sweep
         error, message, details = _describe(exc)
-        _write_json(job_dir / "error.json", {"verb": job.verb, "status": "failed", "error": error,
+        write_json(job_dir / "error.json", {"verb": job.verb, "status": "failed", "error": error,
                                              "message": message, "details": details, "overrides": overrides,
                                              "seconds": round(time.perf_counter() - t0, 3)})
         print(f"FAIL  {label}: {error}: {message}", file=sys.stderr, flush=True)
         return None
-    _write_json(job_dir / "metrics.json", {"verb": job.verb, "status": "ok", "main_metric": result.get("main_metric"),
+    write_json(job_dir / "metrics.json", {"verb": job.verb, "status": "ok", "main_metric": result.get("main_metric"),
                                            "metrics": result.get("metrics", {}), "overrides": overrides,
                                            "seconds": round(time.perf_counter() - t0, 3)})
     return _returned(result.get("metrics", {}), main)
@@ -278,11 +278,16 @@ def _as_hydra_needs(overrides: list[str], config_dir: Path, choice: list[str]) -
 
     from stpipe.config.overrides import compose_config
 
-    base, absent = compose_config(config_dir, choice), object()
+    def group(o: str) -> bool:  # a config group choice (data=stsb-dev): Hydra's own, never a `+key`
+        key = o.lstrip("+~").partition("=")[0]
+        return "/" in key or (config_dir / key).is_dir()
+
+    groups = [o for o in overrides if group(o) and "," not in o.partition("=")[2]]
+    base, absent = compose_config(config_dir, choice + groups), object()  # with the data set etc. chosen
     out = []
     for o in overrides:
         key, eq, _ = o.partition("=")
-        if (eq and not o.startswith(("+", "~")) and "/" not in key and not key.startswith("hydra.")
+        if (eq and not o.startswith(("+", "~")) and not group(o) and not key.startswith("hydra.")
                 and OmegaConf.select(base, key, default=absent) is absent):
             o = "+" + o
         out.append(o)

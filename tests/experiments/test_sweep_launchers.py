@@ -86,6 +86,20 @@ def test_a_point_that_fails_at_run_time_is_recorded_and_the_others_go_on(basic_s
     assert f"FAIL  point {BROKEN}" in r.stderr and "11 of 12 sweep points ok, 1 failed" in r.stderr
 
 
+def test_report_of_the_sweep_shows_eleven_results_and_the_failure(basic_sweep):
+    """`stpipe report` over the real sweep directory (not a hand-made one): 11 results, 1 failure with its error,
+    and the Markdown, CSV and PNG files. (Before the resume test below fixes the broken point.)"""
+    sweep_dir, _ = basic_sweep
+    r = stpipe(sweep_dir, "report", str(sweep_dir), f"out={sweep_dir / 'report'}")
+    assert r.returncode == 0, r.stderr
+    assert "12 points: 11 results, 1 failed" in r.stdout
+    failed_row = next(line for line in r.stdout.splitlines() if line.split()[:1] == [str(BROKEN)])
+    assert "FAILED:" in failed_row and "cls" in failed_row
+    for name in ("report.md", "report.csv", "report.png"):
+        assert (sweep_dir / "report" / name).stat().st_size > 0
+    assert (sweep_dir / "report" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_resume_runs_only_the_failed_point(basic_sweep, work):
     sweep_dir, _ = basic_sweep
     (sweep_dir / str(BROKEN) / "e.npy").rmdir()  # the cause is fixed
@@ -171,3 +185,4 @@ def test_validate_and_export_sweeps_write_their_job_dirs(work):
     for num, mode in ((0, "mean"), (1, "cls")):  # a relative out= goes into each point's directory
         pooling = json.loads((work / "export" / str(num) / "model" / "1_Pooling" / "config.json").read_text())
         assert pooling["pooling_mode"] == mode
+
