@@ -5,7 +5,8 @@
 layout. The data set is checked line by line before any weight loads (:func:`check`; for a sweep, every point
 before the first job). A single run writes ``metrics.json``, ``definition.yaml`` (the fully resolved model
 definition) and ``run.yaml`` (the run settings) into ``out=DIR`` (default ``outputs/evaluate/<date>_<time>``);
-in a sweep (``-m``) the sweep writes them into each job's directory, and the main metric is what the job returns
+in a sweep (``-m``) the sweep writes them into each job's directory. The run settings ``batch_size`` and
+``truncate_dim`` apply as for ``stpipe encode``, and the main metric is what the job returns
 to the sweeper (Optuna maximises it).
 """
 
@@ -50,7 +51,9 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     cfg = data_config(composed)
     pipe = pipeline(composed)
     t0 = time.perf_counter()
-    result = evaluate(pipe, cfg, batch_size=composed.run.get("batch_size") or 32, show_progress_bar=True)
+    truncate = composed.run.get("truncate_dim")  # the run setting, as for encode (the model's own applies too)
+    with pipe.truncate_embeddings(truncate if truncate is not None else pipe.truncate_dim):
+        result = evaluate(pipe, cfg, batch_size=composed.run.get("batch_size") or 32, show_progress_bar=True)
     seconds = round(time.perf_counter() - t0, 3)
     print(f"{pipe.name or 'model'} on {result.get('data')}:")
     print(render_result(result))
