@@ -160,33 +160,10 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     overrides = list(overrides)
     parsed = parse_overrides(overrides)
     _model_names_only(parsed, config_dir)
-    extra: list[str] = []
-    user_file: FsPath | None = None
-    file_sources = SourceMap()
-    if isinstance(model, Mapping):
-        import json
-
-        _no_model_override(parsed, "a definition")
-        file_sources = sources if sources is not None else SourceMap()
-        key = json.dumps(model, sort_keys=True, default=str)
-        extra = [f"{GROUP}={_store(dict(model), file_sources, key, 'definition')}"]
-    elif model is not None:
-        m = str(model)
-        if m in model_options(config_dir) and not FsPath(m).exists():
-            extra = [f"{GROUP}={m}"]
-        elif FsPath(m).is_file() or m.endswith((".yaml", ".yml")):
-            user_file = FsPath(m)
-            name, file_sources = _store_file(user_file)
-            extra = [f"{GROUP}={name}"]
-            _no_model_override(parsed, "a file")
-        elif FsPath(resolve_model_path(m)).is_dir() or "/" in m:
-            return _compose_saved(resolve_model_path(m), overrides, parsed, config_dir)
-        else:
-            opts = model_options(config_dir)
-            close = did_you_mean(m, opts)
-            raise ConfigError([Problem(code="override.unknown-option", path=(GROUP,), source=f"model argument `{m}`",
-                                       message=f"'{m}' is not a model file, a saved model directory or a model name",
-                                       hint=(close + " " if close else "") + "model names: " + ", ".join(opts))])
+    chosen = _model_choice(model, parsed, config_dir, sources)
+    if isinstance(chosen, FsPath):  # a saved model directory
+        return _compose_saved(str(chosen), overrides, parsed, config_dir)
+    extra, user_file, file_sources = chosen
     applied = extra + overrides
     cfg = compose_config(config_dir, applied, user=overrides)
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
@@ -220,6 +197,36 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
         base = model_file.resolve().parent if model_file else None
     return Composed(run=tree, definition=definition if isinstance(definition, dict) else None, sources=sources,
                     base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra)
+
+
+def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[Any], config_dir: FsPath,
+                  sources: SourceMap | None) -> tuple[list[str], FsPath | None, SourceMap] | FsPath:
+    """How ``model`` enters the composition: ``(the model= choice, the user's YAML file or None, its sources)``,
+    or the directory of a saved model (composed by :func:`_compose_saved`)."""
+    if isinstance(model, Mapping):
+        import json
+
+        _no_model_override(parsed, "a definition")
+        file_sources = sources if sources is not None else SourceMap()
+        key = json.dumps(model, sort_keys=True, default=str)
+        return [f"{GROUP}={_store(dict(model), file_sources, key, 'definition')}"], None, file_sources
+    if model is None:
+        return [], None, SourceMap()
+    m = str(model)
+    if m in model_options(config_dir) and not FsPath(m).exists():
+        return [f"{GROUP}={m}"], None, SourceMap()
+    if FsPath(m).is_file() or m.endswith((".yaml", ".yml")):
+        user_file = FsPath(m)
+        name, file_sources = _store_file(user_file)
+        _no_model_override(parsed, "a file")
+        return [f"{GROUP}={name}"], user_file, file_sources
+    if FsPath(resolve_model_path(m)).is_dir() or "/" in m:
+        return FsPath(resolve_model_path(m))
+    opts = model_options(config_dir)
+    close = did_you_mean(m, opts)
+    raise ConfigError([Problem(code="override.unknown-option", path=(GROUP,), source=f"model argument `{m}`",
+                               message=f"'{m}' is not a model file, a saved model directory or a model name",
+                               hint=(close + " " if close else "") + "model names: " + ", ".join(opts))])
 
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 import shutil
 from collections import OrderedDict
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from stpipe import registry
 from stpipe.errors import ConfigError, LoadError, StpipeError
 from stpipe.formats import save_dir
 from stpipe.formats.layout import MODEL_CONFIG, MODULES_JSON, ST_VERSION, model_card, model_config, write_model_dir
+from stpipe.formats.requirements import check_requirements, version_tuple
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
 from stpipe.resources import resolve_model_path
@@ -184,51 +182,10 @@ def read_model_config(root: str) -> tuple[dict[str, Any], str | None]:
         raise LoadError("'prompts' must be a JSON object of name → text", path=str(f))
     check_requirements(config.get("requirements"), str(f))
     saved = (config.get("__version__") or {}).get("sentence_transformers")
-    if isinstance(saved, str) and _version_tuple(saved) > _version_tuple(ST_VERSION):
+    if isinstance(saved, str) and version_tuple(saved) > version_tuple(ST_VERSION):
         logger.warning("%s was written by sentence-transformers %s; stpipe follows the %s format", f, saved,
                        ST_VERSION)
     return config, str(f)
-
-
-def _version_tuple(v: str) -> tuple[int, ...]:
-    out = []
-    for part in v.split(".")[:3]:
-        digits = "".join(c for c in part if c.isdigit())
-        out.append(int(digits or 0))
-    return tuple(out)
-
-
-def check_requirements(requirements: Any, where: str) -> None:
-    """Refuse to load a model whose declared package requirements are not met (before any module loads)."""
-    if not requirements:
-        return
-    if not isinstance(requirements, dict):
-        logger.warning("%s: ignoring 'requirements' (expected an object of version specifiers)", where)
-        return
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    unmet = []
-    for package, req in requirements.items():
-        package = {"pytorch": "torch"}.get(package, package)
-        spec = req.get("specifier", "") if isinstance(req, dict) else req
-        reason = req.get("reason", "") if isinstance(req, dict) else ""
-        try:
-            installed = platform.python_version() if package == "python" else dist_version(package)
-        except PackageNotFoundError:
-            installed = None
-        try:
-            if installed is not None and SpecifierSet(str(spec), prereleases=True).contains(Version(installed)):
-                continue
-        except Exception as exc:  # an unparsable specifier only warns
-            logger.warning("%s: cannot check requirement %s%s: %s", where, package, spec, exc)
-            continue
-        found = f"{installed} is installed" if installed else "it is not installed"
-        unmet.append(f"{package}{spec} ({found}){' — ' + reason if reason else ''}")
-    if unmet:
-        raise LoadError("the model requires " + "; ".join(unmet), path=where,
-                        hint="install compatible versions: pip install -U " + " ".join(
-                            f'"{u.split(" ")[0]}"' for u in unmet if not u.startswith("python")))
 
 
 def read_modules_json(root: str) -> list[dict[str, Any]] | None:
