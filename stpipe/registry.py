@@ -46,6 +46,16 @@ ENTRY_POINT_GROUP = "stpipe.modules"
 _ST = "sentence_transformers"
 
 
+def import_target(target: str | type) -> Any:
+    """``"package.module:Name"`` → that object, imported now (a class given as itself is returned as it is). The
+    registries (modules here, evaluators in :mod:`stpipe.experiments.evaluators`) keep targets as strings so that
+    nothing is imported before it is used."""
+    if not isinstance(target, str):
+        return target
+    mod, _, attr = target.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
 @dataclass
 class ModuleSpec:
     """What the registry knows about one module type."""
@@ -62,19 +72,14 @@ class ModuleSpec:
     def cls(self) -> type[Module]:
         """The Module class (imported on first use: for a built-in, this imports torch)."""
         if self._cls is None:
-            if isinstance(self.target, type):
-                self._cls = self.target
-            else:
-                mod, _, attr = self.target.partition(":")
-                self._cls = getattr(importlib.import_module(mod), attr)
+            self._cls = import_target(self.target)
         return self._cls
 
     @property
     def contract(self) -> Contract | None:
         """The torch-free contract of a built-in type (None for third-party types: ask :attr:`cls`)."""
         if isinstance(self.contract_target, str):
-            mod, _, attr = self.contract_target.partition(":")
-            self.contract_target = getattr(importlib.import_module(mod), attr)
+            self.contract_target = import_target(self.contract_target)
         return self.contract_target
 
     @property

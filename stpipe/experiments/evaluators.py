@@ -24,7 +24,6 @@ unknown evaluator 'retreival' - did you mean 'retrieval'?
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -35,6 +34,7 @@ import numpy as np
 from stpipe.errors import ConfigError, Problem, did_you_mean
 from stpipe.experiments.data import TITLE, DataConfig, collect, data_config_from, raise_problems
 from stpipe.experiments.metrics import pearson, spearman
+from stpipe.registry import import_target
 
 ENTRY_POINT_GROUP = "stpipe.evaluators"
 
@@ -51,11 +51,7 @@ class EvaluatorSpec:
     @property
     def cls(self) -> type:
         if self._cls is None:
-            if isinstance(self.target, type):
-                self._cls = self.target
-            else:
-                mod, _, attr = self.target.partition(":")
-                self._cls = getattr(importlib.import_module(mod), attr)
+            self._cls = import_target(self.target)
         return self._cls
 
 
