@@ -92,3 +92,5 @@ def test_a_sweep_of_evaluations_is_reported(tmp_path, tiny_bert_dir):
     assert r.returncode == 0, r.stderr
     assert "4 points: 4 results, 0 failed" in r.stdout and "main metric: spearman_cosine" in r.stdout
     assert all(f"{v:.4f}" in r.stdout for v in main.values())
+    assert (tmp_path / "sweep" / "report.md").is_file() and (tmp_path / "sweep" / "report.csv").is_file()
+    assert (tmp_path / "sweep" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the main metric's chart
