@@ -95,19 +95,10 @@ class Problem:
         return "\n".join(lines)
 
 
-class StpipeError(Exception):
-    """Base of every error stpipe raises on purpose."""
+class ProblemList:
+    """``errors`` and ``warnings`` of anything that holds ``problems`` (a ConfigError, a validation Report)."""
 
-
-@dataclass
-class ConfigError(StpipeError, ValueError):
-    """All the problems found in one model definition, reported at once."""
-
-    problems: list[Problem] = field(default_factory=list)
-    title: str = "invalid model definition"
-
-    def __post_init__(self) -> None:
-        super().__init__(self.render())
+    problems: list[Problem]
 
     @property
     def errors(self) -> list[Problem]:
@@ -116,6 +107,21 @@ class ConfigError(StpipeError, ValueError):
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
+
+
+class StpipeError(Exception):
+    """Base of every error stpipe raises on purpose."""
+
+
+@dataclass
+class ConfigError(ProblemList, StpipeError, ValueError):
+    """All the problems found in one model definition, reported at once."""
+
+    problems: list[Problem] = field(default_factory=list)
+    title: str = "invalid model definition"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
 
     @property
     def codes(self) -> list[str]:

@@ -39,26 +39,18 @@ from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.contracts.modality import normalize_modality
-from stpipe.errors import ConfigError, ConfigWarning, Problem, format_path
+from stpipe.errors import ConfigError, ConfigWarning, Problem, ProblemList, format_path
 
 _MAX_DEPTH = 100
 
 
 @dataclass
-class Report:
+class Report(ProblemList):
     """Everything validation found: the plain definition, all problems, and the feature trace."""
 
     definition: Any
     problems: list[Problem] = field(default_factory=list)
     trace: list[TraceEntry] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
