@@ -7,7 +7,8 @@ imported by :func:`plot` alone (the optional extra ``stpipe[plot]``).
 
 Everything read from a file is data: a cell is escaped for the medium it is written to (terminal: control
 characters shown as escapes; Markdown: ``|``, newlines and markup characters escaped; CSV: the csv module's
-quoting). A point whose files cannot be read is reported as ``unreadable: FILE: reason``; the others still are.
+quoting, and a cell a spreadsheet would run as a formula prefixed with ``'``). A point whose files cannot be
+read is reported as ``unreadable: FILE: reason``; the others still are.
 
 >>> render_cell("a|b\\nc", "md")
 'a\\\\|b c'
@@ -333,9 +334,25 @@ def to_csv(sweep: Sweep) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header, body = rows(sweep, numbers="exact")
-    writer.writerow(header)
-    writer.writerows(body)
+    writer.writerow([csv_cell(c) for c in header])
+    writer.writerows([csv_cell(c) for c in row] for row in body)
     return buffer.getvalue()
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet cannot run: text starting with ``= + - @`` (or a tab / carriage return) is a
+    formula to Excel and LibreOffice, so it gets a leading ``'`` (OWASP's advice) — unless it is a number
+    (``-0.5``, ``-inf``), which stays as written so the file reads back as the same floats.
+
+    >>> csv_cell("=1+2"), csv_cell("-0.25"), csv_cell("lr=1e-5")
+    ("'=1+2", '-0.25', 'lr=1e-5')
+    """
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
 
 
 def plot(sweep: Sweep, path: str | Path) -> Path:
@@ -371,4 +388,4 @@ def plot(sweep: Sweep, path: str | Path) -> Path:
 
 
 __all__ = ["MISSING", "Point", "Sweep", "counts", "plot", "read_point", "read_sweep", "render_cell", "render_table",
-           "rows", "summary", "to_csv", "to_markdown"]
+           "rows", "summary", "to_csv", "to_markdown", "csv_cell"]

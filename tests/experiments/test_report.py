@@ -250,3 +250,13 @@ def test_values_from_files_cannot_inject_markup(tmp_path):
     assert "\x1b" not in term and "\\x1b[31m" in term
     assert list(csv.reader(io.StringIO(report.to_csv(sweep))))[1][1] == hostile  # CSV: the value itself, quoted
     assert report.plot(sweep, tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"  # a '$' label is not mathtext
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
+    formulas = ['=HYPERLINK("http://e","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"]
+    for num, value in enumerate(formulas):
+        write_job(tmp_path, num, [f"name={value}"], metrics={"m": -0.5}, main_metric="m")
+    table = list(csv.reader(io.StringIO(report.to_csv(report.read_sweep(tmp_path)))))
+    column, metric = table[0].index("name"), table[0].index("m")
+    assert [row[column] for row in table[1:]] == ["'" + v for v in formulas]
+    assert all(float(row[metric]) == -0.5 for row in table[1:])  # a negative number is not a formula
