@@ -33,7 +33,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from stpipe.errors import ConfigError, Problem, did_you_mean
@@ -167,10 +166,12 @@ _aliases: dict[str, str] = {}
 _entry_points_loaded = False
 
 
-def _add(s: ModuleSpec) -> ModuleSpec:
+def _add(s: ModuleSpec, *, keep: bool = False) -> ModuleSpec:
+    """Register ``s``; ``keep``: an alias that already names a type keeps it (entry points never take over a name,
+    so it does not matter whether they were read before or after a lookup)."""
     _specs[s.name] = s
     for a in (s.st_type, *s.aliases):
-        if a:
+        if a and not (keep and a in _aliases):
             _aliases[a] = s.name
     return s
 
@@ -179,7 +180,16 @@ for _s in _BUILTINS:
     _add(_s)
 
 
+def entry_points(group: str) -> Any:
+    """:func:`importlib.metadata.entry_points` of ``group``, importing ``importlib.metadata`` only now."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
+
+
 def _load_entry_points() -> None:
+    """Read the ``stpipe.modules`` entry points (once). Only when a name is not already known (or all names are
+    listed): reading them means importing ``importlib.metadata`` and scanning every installed distribution."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
@@ -187,7 +197,7 @@ def _load_entry_points() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _specs:  # saved as the entry point's dotted class path, which resolves back here
             _add(ModuleSpec(name=ep.name, target=ep.value, st_type=ep.value.replace(":", "."),
-                            origin="entry-point"))
+                            origin="entry-point"), keep=True)
 
 
 def register(
@@ -231,9 +241,12 @@ def names() -> list[str]:
 
 
 def find(type_name: str) -> ModuleSpec | None:
-    """The spec for a short name or alias, or None."""
-    _load_entry_points()
+    """The spec for a short name or alias, or None. The entry points are read only for a name not known
+    without them (a built-in name never needs them)."""
     key = _aliases.get(type_name, type_name)
+    if key not in _specs and not _entry_points_loaded:
+        _load_entry_points()
+        key = _aliases.get(type_name, type_name)
     return _specs.get(key)
 
 

@@ -19,6 +19,7 @@ composed node graph, before anything is constructed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -57,6 +58,7 @@ class SourceMap(dict[Path, str]):
         return [p if p.source else p.with_source(self.lookup(p.path)) for p in problems]
 
 
+@cache
 def _loader_class() -> type:
     """The YAML loader OmegaConf (and so Hydra) uses: YAML 1.2-like floats, no timestamps, duplicate keys refused."""
     try:
@@ -65,6 +67,25 @@ def _loader_class() -> type:
         return get_yaml_loader()
     except Exception:  # pragma: no cover - omegaconf changed its private helper
         return yaml.SafeLoader
+
+
+@cache
+def _fast_loader_class() -> type | None:
+    """:func:`_loader_class` with libyaml's parser (C) in place of PyYAML's: the same resolver and constructor (so
+    the same values), ten times faster. None without libyaml."""
+    try:
+        from yaml.cyaml import CParser
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        return None
+    base = _loader_class()
+
+    class FastLoader(CParser, base):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    return FastLoader
 
 
 #: bounds on one YAML document: values that aliases add (beyond those written in the file), and nesting depth
@@ -130,8 +151,22 @@ def _record(node: yaml.Node, path: Path, loader: Any, filename: str, out: Source
 
 
 def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
-    """Parse one YAML document; return the data and the source of every key and list item."""
-    loader = _loader_class()(text)
+    """Parse one YAML document; return the data and the source of every key and list item.
+
+    Read with libyaml's parser when it is there; a document it does not read cleanly (any error, a bound
+    crossed) is read again with PyYAML's, which Hydra uses, so that every error is the one Hydra would meet,
+    said the same way."""
+    fast = _fast_loader_class()
+    if fast is not None:
+        try:
+            return _parse_with(fast, text, filename)
+        except (ConfigError, yaml.YAMLError, RecursionError, ValueError):
+            pass
+    return _parse_with(_loader_class(), text, filename)
+
+
+def _parse_with(loader_class: type, text: str, filename: str) -> tuple[Any, SourceMap]:
+    loader = loader_class(text)
     loader.name = filename
     try:
         try:
