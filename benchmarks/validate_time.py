@@ -11,7 +11,7 @@ stpipe too (e.g. the commit before a change), its runs interleaved with this one
 Cold runs read compiled bytecode as an installed package does (``pip install`` compiles it, and Python caches it on
 the first run): the children get ``PYTHONPYCACHEPREFIX`` (a temporary folder, filled by one run first) and no
 ``PYTHONDONTWRITEBYTECODE``. When this shell sets ``PYTHONDONTWRITEBYTECODE`` (the shared machine does), a second
-figure shows a run as this shell would do it, every stpipe module compiled from source (≈ 0.2 s more).
+figure shows a run as this shell would do it, every stpipe module compiled from source (0.1–0.2 s more in our runs).
 The cold run also reports which of torch / transformers ended up imported (the answer should be none).
 Times are printed, never asserted (timing is no unit test).
 """
