@@ -179,7 +179,7 @@ def read_model_config(root: str) -> tuple[dict[str, Any], str | None]:
         raise LoadError(f"expected a JSON object, found {type(config).__name__}", path=str(f))
     if config.get("model_type", "SentenceTransformer") not in MODEL_TYPES:
         raise LoadError(f"model_type {config['model_type']!r} is not supported", path=str(f),
-                        hint=f"stpipe runs {' and '.join(MODEL_TYPES)} models")
+                        hint=f"stpipe runs {', '.join(MODEL_TYPES)} models")
     if not isinstance(config.get("prompts") or {}, dict):
         raise LoadError("'prompts' must be a JSON object of name → text", path=str(f))
     check_requirements(config.get("requirements"), str(f))
