@@ -141,8 +141,12 @@ class CrossEncoder(Pipeline):
 
     @property
     def activation_fn_name(self) -> str:
-        """The dotted class path saved as ``activation_fn`` (``torch.nn.modules.activation.Sigmoid``)."""
-        return activation_name(self.activation_fn)
+        """The dotted path saved as ``activation_fn``: the class of an ``nn.Module``
+        (``torch.nn.modules.activation.Sigmoid``), else the callable's own name."""
+        act = self.activation_fn
+        if isinstance(act, torch.nn.Module) or not hasattr(act, "__qualname__"):
+            return activation_name(act)
+        return f"{act.__module__}.{act.__qualname__}"
 
     def get_embedding_dimension(self) -> int | None:
         return None

@@ -32,6 +32,8 @@ from stpipe.experiments.data import DataConfig, collect, raise_problems
 from stpipe.experiments.evaluators import Evaluator
 
 DEFAULT_AT_K = 10
+#: the layouts the reranking evaluator reads (``format`` in the data config; the only one is the default)
+RERANKING_FORMATS = ("jsonl",)
 
 
 class Sample(NamedTuple):
