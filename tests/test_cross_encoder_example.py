@@ -44,3 +44,17 @@ def test_reranker_yaml_matches_sentence_transformers(standins, tmp_path):
     ours.save(tmp_path / "ours")
     again = STCrossEncoder(str(tmp_path / "ours"), device="cpu")
     assert np.abs(again.predict(pairs) - ref.predict(pairs)).max() <= 1e-5
+
+
+def test_reranker_yaml_validates_without_torch(standins):
+    """No weights can load when neither torch nor transformers is imported (a fresh interpreter)."""
+    code = ("import contextlib, io, json, sys\nfrom stpipe.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    rc = main(['validate', 'model=reranker', '--explain'])\n"
+            "assert rc == 0 and 'scores[1]' in out.getvalue(), out.getvalue()\n"
+            "print(json.dumps([m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
+           "STPIPE_MODELS": str(standins["minilm-rerank"].parent)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
