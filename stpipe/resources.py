@@ -274,6 +274,7 @@ def download_model(loc: ModelLocation, *, revision: str | None = None, cache_fol
 DATASETS = {
     "stsb-dev": "stsbenchmark/sts-dev.csv",  # STS Benchmark dev split, 1,500 scored sentence pairs
     "stsb-train": "stsbenchmark/sts-train.csv",  # STS Benchmark train split, 5,749 scored sentence pairs
+    "rerank-example": "reranking/example.jsonl",  # 8 queries with positive/negative passages (CrossEncoders)
 }
 
 

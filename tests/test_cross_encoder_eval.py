@@ -103,3 +103,23 @@ def test_reranking_needs_a_cross_encoder(tiny_bert_dir, tmp_path):
                                          {"type": "Pooling"}]}, device="cpu")
     with pytest.raises(ModelTypeError, match="needs a CrossEncoder, but this is a SentenceTransformer"):
         evaluate(embedder, {"evaluator": "reranking", "path": str(f)})
+
+
+@pytest.mark.slow  # the model is built twice
+def test_stpipe_evaluate_runs_the_reranking_evaluator(capsys, cls_dir, tmp_path):
+    """`stpipe evaluate MODEL data=rerank-example data.path=FILE` on a CrossEncoder: metrics.json holds what
+    evaluate() returns; the shipped data set checks clean."""
+    from stpipe.cli import main
+
+    assert check_data({"evaluator": "reranking", "path": "rerank-example"}) == []
+    f = write_jsonl(tmp_path / "mine.jsonl", samples(4))
+    yaml = tmp_path / "rr.yaml"
+    yaml.write_text(f"model_type: CrossEncoder\nmodules:\n  - type: Transformer\n    model_name_or_path: {cls_dir}\n"
+                    "    transformer_task: sequence-classification\n")
+    rc = main(["evaluate", str(yaml), "data=rerank-example", f"data.path={f}", f"out={tmp_path / 'out'}"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    want = evaluate(stpipe.build(yaml, device="cpu"), {"evaluator": "reranking", "path": str(f)})
+    assert written["main_metric"] == "ndcg@10" and written["metrics"] == pytest.approx(want["metrics"], abs=1e-6)
+    assert "* ndcg@10" in out
