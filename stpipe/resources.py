@@ -284,10 +284,10 @@ def dataset_file(name: str) -> Path:
 
     >>> dataset_file("stsb-dev").name
     'sts-dev.csv'
-    >>> dataset_file("stsb-deb")
+    >>> dataset_file("stsb-deb")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    stpipe.errors.CommandError: unknown data set 'stsb-deb'; one of: stsb-dev, stsb-train (did you mean 'stsb-dev'?)
+    stpipe.errors.CommandError: unknown data set 'stsb-deb'; one of: stsb-dev, ... (did you mean 'stsb-dev'?)
     """
     from stpipe.errors import CommandError, did_you_mean
 
