@@ -23,6 +23,10 @@ name               stands in for                                        what it 
                                                                         vision towers, projection 16) + CLIPProcessor
 ``minilm-to-clip`` the untrained ``Dense`` projection of the seed's      a Dense(384 -> 16) module folder (seeded), from
                    multimodal example                                   MiniLM's space to tiny-clip's
+``minilm-rerank``  cross-encoder/ms-marco-MiniLM-L6-v2 (a reranker)     the bundled MiniLM as a one-label
+                                                                        BertForSequenceClassification; the classifier
+                                                                        head is UNTRAINED (seeded), so its scores do
+                                                                        not rank by relevance
 =================  ===================================================  ==============================================
 
 None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
@@ -41,7 +45,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip")
+STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank")
 
 #: the corpus the stand-in IDF table of ``minilm-mlm`` is computed from
 IDF_CORPUS = (
@@ -131,6 +135,27 @@ def write_minilm_mlm(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+def write_minilm_rerank(path: Path, *, seed: int = 0) -> Path:
+    """The bundled MiniLM loaded as a one-label BertForSequenceClassification (the pooler and classifier head
+    initialised under ``torch.manual_seed(seed)``, untrained) and its tokenizer: a CrossEncoder's checkpoint."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    src = _minilm()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized weights": that is the point here
+    try:
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification.from_pretrained(str(src), num_labels=1).eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(str(src)).save_pretrained(path)
+    return path
+
+
 def write_minilm_static(path: Path) -> Path:
     """A StaticEmbedding folder whose table is MiniLM's input token embeddings (``model.safetensors`` with
     ``embedding.weight``, and ``tokenizer.json``)."""
@@ -160,6 +185,7 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
     "minilm-mlm": write_minilm_mlm,
     "tiny-clip": write_tiny_clip,
     "minilm-to-clip": write_projection,
+    "minilm-rerank": write_minilm_rerank,
 }
 
 

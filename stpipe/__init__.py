@@ -22,6 +22,7 @@ _EXPORTS = {
     "load": "stpipe.formats.st:load",
     "validate": "stpipe.config.validate:validate",
     "Pipeline": "stpipe.pipeline:Pipeline",
+    "CrossEncoder": "stpipe.cross_encoder:CrossEncoder",
     "ConfigError": "stpipe.errors:ConfigError",
     "LoadError": "stpipe.errors:LoadError",
     "StpipeError": "stpipe.errors:StpipeError",
@@ -35,14 +36,15 @@ _EXPORTS = {
     "Contract": "stpipe.contracts.base:Contract",
 }
 
-__all__ = ["build", "load", "validate", "Pipeline", "ConfigError", "LoadError", "StpipeError", "Problem",
-           "RouteError", "register", "Module", "InputModule", "FeatureIO", "Contract",
+__all__ = ["build", "load", "validate", "Pipeline", "CrossEncoder", "ConfigError", "LoadError", "StpipeError",
+           "Problem", "RouteError", "register", "Module", "InputModule", "FeatureIO", "Contract",
            "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from stpipe.builder import build
     from stpipe.config.validate import validate
     from stpipe.contracts.base import Contract, FeatureIO
+    from stpipe.cross_encoder import CrossEncoder
     from stpipe.errors import ConfigError, LoadError, Problem, RouteError, StpipeError
     from stpipe.formats.st import load
     from stpipe.modules.module import InputModule, Module

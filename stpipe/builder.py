@@ -36,7 +36,7 @@ from stpipe.resources import local_model, resolve_model_path
 NODE_KEYS = ("type", "id", "load_from")
 PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
 PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim",
-                 "max_active_dims")
+                 "max_active_dims", "activation_fn")
 #: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path.
 #: KeyError and AttributeError are not among them: they are bugs, and surface as such.
 INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, ImportError)
@@ -103,8 +103,14 @@ def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None
                            expected="a list of module nodes", found=repr(modules))
     built = [builder.node(node, ("modules", i)) for i, node in enumerate(modules)]
     kwargs = {k: data[k] for k in PIPELINE_KEYS if data.get(k) is not None}
+    cls = Pipeline
+    if kwargs.get("model_type") == "CrossEncoder":
+        from stpipe.cross_encoder import CrossEncoder as cls  # noqa: N813 - the class for this model_type
+    elif "activation_fn" in kwargs:
+        raise config_error("build.pipeline.activation_fn", ("activation_fn",), "activation_fn applies to a "
+                           "CrossEncoder only", hint="set model_type: CrossEncoder, or remove activation_fn")
     try:
-        return Pipeline(built, device=device, definition=original, **kwargs)
+        return cls(built, device=device, definition=original, **kwargs)
     except ArgumentError as exc:  # the Pipeline names the argument: the definition's key of the same name
         raise config_error(f"build.pipeline.{exc.key}", (exc.key,), str(exc)) from None
     except (ValueError, TypeError) as exc:

@@ -172,6 +172,22 @@ class RouteError(StpipeError, ValueError):
     """No route can take an input (raised while encoding; the texts are sentence-transformers')."""
 
 
+class ModelTypeError(StpipeError, TypeError):
+    """A method the model's type does not offer: ``predict``/``rank`` on an embedding model, ``encode`` on a
+    CrossEncoder. The message says which type the model is; the hint what to call instead."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.hint = hint
+        super().__init__(message + (f"\n    hint: {hint}" if hint else ""))
+
+    def __reduce__(self):  # keep picklable
+        return (_model_type_error, (str(self),))
+
+
+def _model_type_error(text: str) -> ModelTypeError:
+    return ModelTypeError(text)
+
+
 class UsageError(StpipeError):
     """The ``stpipe`` command was called wrongly (unknown verb, missing argument)."""
 

@@ -43,7 +43,7 @@ __all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_rout
 
 logger = logging.getLogger("stpipe")
 
-MODEL_TYPES = ("SentenceTransformer", "SparseEncoder")
+MODEL_TYPES = ("SentenceTransformer", "SparseEncoder", "CrossEncoder")  # CrossEncoder: stpipe/cross_encoder.py
 
 
 def default_device() -> str:
@@ -372,6 +372,18 @@ class Pipeline(torch.nn.Sequential):
         """Sparse embedding(s) → ``(token, weight)`` pairs sorted by descending weight (a list of lists for
         a 2-D input), with the first module's tokenizer; ``top_k`` keeps the heaviest tokens only."""
         return sim.decode_sparse(embeddings, self.tokenizer, top_k)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Scores pairs — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
+        from stpipe.cross_encoder import not_a_cross_encoder
+
+        raise not_a_cross_encoder(self, "predict")
+
+    def rank(self, *args: Any, **kwargs: Any) -> Any:
+        """Ranks documents — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
+        from stpipe.cross_encoder import not_a_cross_encoder
+
+        raise not_a_cross_encoder(self, "rank")
 
     def save(self, path: str | os.PathLike, safe_serialization: bool = True, *, overwrite: str = "model") -> None:
         """Save in sentence-transformers 6.2's directory layout (atomically; see ``stpipe.formats.st``).

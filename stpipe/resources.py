@@ -84,7 +84,7 @@ def _store_entry(name: str) -> Path | None:
 
 
 #: models ``python examples/make_standins.py`` writes into the store (the seed examples' stand-ins)
-STANDIN_MODEL_NAMES = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip")
+STANDIN_MODEL_NAMES = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank")
 #: seconds one Hugging Face Hub request may take before a download attempt fails (``HF_HUB_ETAG_TIMEOUT`` wins)
 HUB_TIMEOUT = 5.0
 #: files never downloaded: other runtimes' copies of the weights (stpipe loads safetensors through torch)
@@ -274,6 +274,7 @@ def download_model(loc: ModelLocation, *, revision: str | None = None, cache_fol
 DATASETS = {
     "stsb-dev": "stsbenchmark/sts-dev.csv",  # STS Benchmark dev split, 1,500 scored sentence pairs
     "stsb-train": "stsbenchmark/sts-train.csv",  # STS Benchmark train split, 5,749 scored sentence pairs
+    "rerank-example": "reranking/example.jsonl",  # 8 queries with positive/negative passages (CrossEncoders)
 }
 
 
@@ -283,10 +284,10 @@ def dataset_file(name: str) -> Path:
 
     >>> dataset_file("stsb-dev").name
     'sts-dev.csv'
-    >>> dataset_file("stsb-deb")
+    >>> dataset_file("stsb-deb")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    stpipe.errors.CommandError: unknown data set 'stsb-deb'; one of: stsb-dev, stsb-train (did you mean 'stsb-dev'?)
+    stpipe.errors.CommandError: unknown data set 'stsb-deb'; one of: stsb-dev, ... (did you mean 'stsb-dev'?)
     """
     from stpipe.errors import CommandError, did_you_mean
 

@@ -1,6 +1,7 @@
 """The verbs of the ``stpipe`` command, one module each (argument parsing lives in :mod:`stpipe.cli`).
 
-``encode``, ``validate``, ``import_`` (``stpipe import``), ``export``, ``schema`` and ``report`` (a sweep's
+``encode``, ``predict``/``rank`` (CrossEncoders),
+``validate``, ``import_`` (``stpipe import``), ``export``, ``schema`` and ``report`` (a sweep's
 results) each define ``run(model, overrides, flags) -> int``; :mod:`stpipe.commands.common` holds what they
 share (composition with the run settings' file checks, sweeps, building the pipeline, printing).
 Importing this package imports no torch: each verb imports what it needs when it runs.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 #: verb → module of this package
 VERB_MODULES = {"encode": "encode", "evaluate": "evaluate", "validate": "validate", "import": "import_",
-                "export": "export", "schema": "schema", "report": "report"}
+                "export": "export", "schema": "schema", "report": "report", "predict": "predict", "rank": "rank"}
 
 
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:

@@ -16,7 +16,9 @@ a third-party type by its class; dimensions start from the Hugging Face ``config
   ``sentence_embedding`` sizes;
 * ``graph.max-seq-length`` — a Transformer's ``max_seq_length`` exceeds the positions its config.json allows;
 * ``graph.load-from`` — a ``load_from`` folder cannot be read, or its weights contradict the node's params;
-* ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns);
+* ``graph.no-output`` / ``graph.unconsumed`` — the pipeline never produces what its model type returns
+  (``sentence_embedding``; a CrossEncoder's ``scores``), or ends in a task output nothing reads
+  (:mod:`stpipe.config.graph_output`);
 * ``graph.undescribable`` — a (third-party) type without a contract whose class cannot be imported: the walk
   cannot follow the features through it, and says so instead of skipping it.
 
@@ -32,6 +34,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
+from stpipe.config.graph_output import output_problems
 from stpipe.config.model_files import GraphContext, Saved, max_positions, saved_params, shape_conflicts
 from stpipe.errors import ConfigError, Path, Problem, format_path
 from stpipe.resources import resolve_model_path
@@ -359,10 +362,8 @@ def walk_graph(definition: Any, ctx: GraphContext | None = None,
         return [], []
     w = _Walker(ctx or GraphContext(), skip or set())
     end = w.sequence(definition["modules"], ("modules",), Flow(), at_input=True)
-    if not end.opaque and "sentence_embedding" not in end.features and definition["modules"]:
-        w.problems.append(Problem(code="graph.no-output", path=("modules",),
-                                  message="the pipeline never produces 'sentence_embedding'",
-                                  hint="add a Pooling after the Transformer (encode() returns sentence embeddings)"))
+    if not end.opaque:  # the feature the model type returns (sentence_embedding, a CrossEncoder's scores)
+        w.problems.extend(output_problems(definition, end.features, w.trace))
     return w.problems, w.trace
 
 

@@ -103,10 +103,12 @@ def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]
 
 
 def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | None = None) -> list[Problem]:
-    """What the run settings need from the machine for ``verb`` (``encode``/``export``): the inputs file exists,
-    the output suffix is .npy or .jsonl, the device is available. No weights are read."""
+    """What the run settings need from the machine for ``verb`` (``encode``/``predict``/``rank``/``export``): the
+    inputs file exists, the output suffix is .npy or .jsonl (``rank``: .jsonl), the device is available. No weights
+    are read."""
     problems: list[Problem] = []
-    if verb == "encode":
+    if verb in ("encode", "predict", "rank"):  # rank writes .jsonl only (hits are records)
+        suffixes = (".jsonl",) if verb == "rank" else OUTPUT_SUFFIXES
         inputs = run.get("inputs")
         if isinstance(inputs, str) and inputs != "-" and not FsPath(inputs).is_file():
             what = "is a directory" if FsPath(inputs).is_dir() else "does not exist"
@@ -115,16 +117,16 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
                                     hint="check the path (relative to the current directory); without inputs= "
                                          "stpipe reads stdin"))
         output = run.get("output")
-        if isinstance(output, str) and not output.endswith(OUTPUT_SUFFIXES):
+        if isinstance(output, str) and not output.endswith(suffixes):
             suffix = FsPath(output).suffix or "no suffix"
-            problems.append(Problem(code="run.output", path=("output",), message=f"output '{output}': stpipe encode "
-                                    "writes .npy or .jsonl files", expected=" or ".join(OUTPUT_SUFFIXES),
-                                    found=suffix, hint=f"e.g. output={FsPath(output).with_suffix('.npy')}"))
-        if isinstance(output, str) and output.endswith(OUTPUT_SUFFIXES):
+            problems.append(Problem(code="run.output", path=("output",), message=f"output '{output}': stpipe {verb} "
+                                    f"writes {' or '.join(suffixes)} files", expected=" or ".join(suffixes),
+                                    found=suffix, hint=f"e.g. output={FsPath(output).with_suffix(suffixes[0])}"))
+        if isinstance(output, str) and output.endswith(suffixes):
             problems += _writable_problems("output", output, want_dir=False)
     if verb in ("export", "evaluate") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
-    if verb in ("encode", "export", "evaluate"):
+    if verb in ("encode", "export", "evaluate", "predict", "rank"):
         p = _device_problem(run.get("device"))
         if p is not None:
             problems.append(p)

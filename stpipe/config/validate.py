@@ -182,8 +182,10 @@ def explain(definition: Mapping[str, Any] | str | FsPath, *, base_dir: str | FsP
     after = {t.path: t.produced for t in report.trace}
     out = []
     if defn:
-        out.append(f"model: {defn.get('name') or '(unnamed)'}  type: {defn.get('model_type') or 'SentenceTransformer'}"
-                   f"  similarity: {defn.get('similarity_fn_name') or 'default'}")
+        kind = defn.get('model_type') or 'SentenceTransformer'
+        how = (f"activation: {defn.get('activation_fn') or 'default'}" if kind == "CrossEncoder" else
+               f"similarity: {defn.get('similarity_fn_name') or 'default'}")
+        out.append(f"model: {defn.get('name') or '(unnamed)'}  type: {kind}  {how}")
     for path, node in walk_nodes(defn.get("modules")):
         indent = "  " * (sum(1 for p in path if p == "sub_modules"))
         if "ref" in node:

@@ -1,8 +1,9 @@
 """Evaluators: a model and a data set → metrics. Registered by name like module types, chosen in YAML.
 
 A data config (``conf/data/<name>.yaml``) names its evaluator (``evaluator: sts``). The built-ins are listed
-here eagerly: ``sts`` (:class:`STSEvaluator`) and ``retrieval`` (:class:`~stpipe.experiments.retrieval.
-RetrievalEvaluator`); a plugin adds one with :func:`register_evaluator` or the ``stpipe.evaluators``
+here eagerly: ``sts`` (:class:`STSEvaluator`), ``retrieval`` (:class:`~stpipe.experiments.retrieval.
+RetrievalEvaluator`) and ``reranking`` (CrossEncoders: :class:`~stpipe.experiments.reranking.RerankingEvaluator`);
+a plugin adds one with :func:`register_evaluator` or the ``stpipe.evaluators``
 entry-point group, mirroring :mod:`stpipe.registry`. An evaluator class has
 
 * ``check_data(config) -> Iterable[Problem]`` (a classmethod): the data set's problems, reading no model;
@@ -13,8 +14,8 @@ entry-point group, mirroring :mod:`stpipe.registry`. An evaluator class has
 
 :func:`evaluate` runs the evaluator a data config names.
 
->>> evaluator_names()[:2]
-['retrieval', 'sts']
+>>> evaluator_names()[:3]
+['reranking', 'retrieval', 'sts']
 >>> try:
 ...     evaluator_class("retreival")
 ... except ConfigError as e:
@@ -58,6 +59,7 @@ class EvaluatorSpec:
 _specs: dict[str, EvaluatorSpec] = {
     "sts": EvaluatorSpec("sts", "stpipe.experiments.evaluators:STSEvaluator"),
     "retrieval": EvaluatorSpec("retrieval", "stpipe.experiments.retrieval:RetrievalEvaluator"),
+    "reranking": EvaluatorSpec("reranking", "stpipe.experiments.reranking:RerankingEvaluator"),  # CrossEncoders
 }
 _entry_points_loaded = False
 

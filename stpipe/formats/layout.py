@@ -39,6 +39,10 @@ def model_config(pipeline: Pipeline) -> dict[str, Any]:
             config["max_active_dims"] = pipeline.max_active_dims
     elif pipeline.truncate_dim is not None:
         config["truncate_dim"] = pipeline.truncate_dim
+    if pipeline.model_type == "CrossEncoder":
+        from stpipe.formats.cross_encoder import config_entries
+
+        return config_entries(pipeline, config)
     return config
 
 
@@ -101,15 +105,22 @@ def model_card(pipeline: Pipeline) -> str:
     descriptions) is escaped, so it cannot add header keys, Markdown or HTML."""
     from stpipe import __version__
 
-    tags = ["sentence-transformers", "stpipe", "sparse-encoder" if pipeline.model_type == "SparseEncoder"
-            else "sentence-similarity"]
+    tags = ["sentence-transformers", "stpipe", {"SparseEncoder": "sparse-encoder", "CrossEncoder": "cross-encoder"}
+            .get(pipeline.model_type, "sentence-similarity")]
     arch = "\n".join(f"  ({name}): {module!r}" for name, module in pipeline._modules.items())
+    if pipeline.model_type == "CrossEncoder":
+        facts = f"- Activation: {_md(pipeline.activation_fn_name)}\n- Labels: {pipeline.num_labels}"
+        call, cls = 'scores = model.predict([("How many people live in Berlin?", "Berlin has 3.7 million ' \
+                    'inhabitants.")])', "CrossEncoder"
+    else:
+        facts = (f"- Similarity function: {_md(str(pipeline.similarity_fn_name))}\n"
+                 f"- Output dimension: {pipeline.get_embedding_dimension()}")
+        call, cls = 'embeddings = model.encode(["The weather is lovely today."])', "SentenceTransformer"
     return ("---\nlibrary_name: sentence-transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n\n"
             f"# {_md(pipeline.name or 'stpipe model')}\n\n"
             f"A {pipeline.model_type} saved by stpipe {__version__} in the sentence-transformers {ST_VERSION} "
-            f"format.\n\n- Similarity function: {_md(str(pipeline.similarity_fn_name))}\n"
-            f"- Output dimension: {pipeline.get_embedding_dimension()}\n\n"
+            f"format.\n\n{facts}\n\n"
             f"## Architecture\n\n{_fence(f'{pipeline.model_type}(' + chr(10) + arch + chr(10) + ')')}\n\n"
             "## Usage\n\n```python\nimport stpipe\n\nmodel = stpipe.load(\"path/to/this/model\")\n"
-            "embeddings = model.encode([\"The weather is lovely today.\"])\n```\n\n"
-            "sentence-transformers loads it too: `SentenceTransformer(\"path/to/this/model\")`.\n")
+            f"{call}\n```\n\n"
+            f"sentence-transformers loads it too: `{cls}(\"path/to/this/model\")`.\n")

@@ -136,11 +136,13 @@ def _with_saved_names(pipeline: Pipeline, entries: list[dict[str, Any]] | None, 
     module_kwargs = {e["name"]: list(e["kwargs"]) for e in entries if e.get("kwargs")}
     if names == list(pipeline._modules) and not module_kwargs:
         return pipeline
-    return Pipeline(OrderedDict(zip(names, pipeline._modules.values(), strict=True)), name=pipeline.name,
-                    model_type=pipeline.model_type, similarity_fn_name=pipeline.similarity_fn_name,
-                    prompts=pipeline.prompts, default_prompt_name=pipeline.default_prompt_name,
-                    truncate_dim=pipeline.truncate_dim, max_active_dims=pipeline.max_active_dims,
-                    device=device, definition=pipeline.definition, module_kwargs=module_kwargs)
+    extra = ({"activation_fn": pipeline.activation_fn} if pipeline.model_type == "CrossEncoder" else
+             {"similarity_fn_name": pipeline.similarity_fn_name, "truncate_dim": pipeline.truncate_dim,
+              "max_active_dims": pipeline.max_active_dims})
+    return type(pipeline)(OrderedDict(zip(names, pipeline._modules.values(), strict=True)), name=pipeline.name,
+                          model_type=pipeline.model_type, prompts=pipeline.prompts,
+                          default_prompt_name=pipeline.default_prompt_name, device=device,
+                          definition=pipeline.definition, module_kwargs=module_kwargs, **extra)
 
 
 def locate(path: str | os.PathLike, **hub: Any) -> str:
@@ -177,7 +179,7 @@ def read_model_config(root: str) -> tuple[dict[str, Any], str | None]:
         raise LoadError(f"expected a JSON object, found {type(config).__name__}", path=str(f))
     if config.get("model_type", "SentenceTransformer") not in MODEL_TYPES:
         raise LoadError(f"model_type {config['model_type']!r} is not supported", path=str(f),
-                        hint=f"stpipe runs {' and '.join(MODEL_TYPES)} models")
+                        hint=f"stpipe runs {', '.join(MODEL_TYPES)} models")
     if not isinstance(config.get("prompts") or {}, dict):
         raise LoadError("'prompts' must be a JSON object of name → text", path=str(f))
     check_requirements(config.get("requirements"), str(f))
@@ -285,6 +287,10 @@ def default_nodes(root: str, model_type: str, transformer: dict[str, Any]) -> li
     if not isinstance(hf, dict):
         raise LoadError(f"expected a JSON object, found {type(hf).__name__}", path=str(f))
     archs = [str(a) for a in hf.get("architectures") or [] if isinstance(a, str)] or [""]
+    if model_type == "CrossEncoder":
+        from stpipe.formats.cross_encoder import default_cross_encoder_nodes
+
+        return default_cross_encoder_nodes(root, transformer)
     if model_type == "SparseEncoder":
         if not any(a.endswith("ForMaskedLM") for a in archs):
             raise LoadError("a SparseEncoder folder without modules.json must hold a masked-LM (…ForMaskedLM) "
@@ -335,11 +341,13 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     its routes with ``id``/``ref`` for shared modules). Paths are absolute unless ``relative_to`` is given;
     the bundled model is referred to by name.
     """
+    from stpipe.formats import cross_encoder as ce
     from stpipe.formats.module_io import NodeContext, saved_module_node
 
     root = locate(path)
-    config, _ = read_model_config(root)
-    model_type = config.get("model_type", "SentenceTransformer")
+    config, config_file = read_model_config(root)
+    model_type = config.get("model_type", "CrossEncoder" if ce.is_legacy_cross_encoder(root) else
+                            "SentenceTransformer")
     ctx = NodeContext(root=root, relative_to=relative_to, trust_remote_code=trust_remote_code,
                       allow_pickle=allow_pickle)
     entries = read_modules_json(root)
@@ -358,6 +366,9 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     key = "max_active_dims" if model_type == "SparseEncoder" else "truncate_dim"
     if config.get(key) is not None:
         definition[key] = config[key]
+    if model_type == "CrossEncoder":  # no similarity function; the activation of predict()
+        definition.pop("similarity_fn_name")
+        definition["activation_fn"] = ce.activation_from_files(root, config, config_file)
     definition["modules"] = nodes
     return literal(definition)
 

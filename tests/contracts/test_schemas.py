@@ -23,6 +23,7 @@ BUILTINS = ("Transformer", "Pooling", "Dense", "Normalize", "Router", "StaticEmb
 
 def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
+    from stpipe.experiments.reranking import RERANKING_FORMATS
     from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
@@ -58,6 +59,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/retrieval/properties/format/enum": RETRIEVAL_FORMATS,
+        "data.schema.json#/$defs/reranking/properties/format/enum": RERANKING_FORMATS,
     }
 
 

@@ -315,8 +315,8 @@ def test_missing_directory_and_bad_model_config(saved_tiny, tmp_path):
     m = copy_model(saved_tiny, tmp_path / "m")
     cfg_file = m / "config_sentence_transformers.json"
     cfg = json.loads(cfg_file.read_text())
-    cfg_file.write_text(json.dumps({**cfg, "model_type": "CrossEncoder"}))
-    with pytest.raises(LoadError, match="model_type 'CrossEncoder' is not supported"):
+    cfg_file.write_text(json.dumps({**cfg, "model_type": "MultiVectorEncoder"}))
+    with pytest.raises(LoadError, match="model_type 'MultiVectorEncoder' is not supported"):
         load(m)
     cfg_file.write_text(json.dumps({**cfg, "requirements": {"torch": ">=99", "python": ">=3.0"}}))
     with pytest.raises(LoadError, match=r"requires torch>=99") as e:
