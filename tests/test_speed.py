@@ -191,3 +191,21 @@ def test_threads_setting_is_applied_to_torch():
     assert resolved_threads(4) == 4 and resolved_threads(None) is None
     with pytest.raises(ValueError, match="threads"):
         resolved_threads(0)
+
+
+@pytest.mark.slow
+def test_thread_and_dtype_resolution_are_torch_free():
+    """ONNX Runtime / OpenVINO code reads the same settings without importing torch."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import json, sys, stpipe.hardware as h; h.resolved_threads(2); h.resolve_dtype('auto', 'cpu'); "
+            "print(json.dumps([m for m in ('torch', 'transformers') if m in sys.modules]))")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
