@@ -211,6 +211,43 @@ def length_sorted_batches(inputs: list[Any], indices: list[int], batch_size: int
         yield ordered[start:start + batch_size]
 
 
+PADDING_KEYS = frozenset({"padding", "return_tensors", "pad_to_multiple_of", "padding_side"})
+"""Processor arguments that shape padding: a caller setting them gets the general (per-batch) path."""
+
+
+Pretokenized = tuple[dict[str, list[list[int]]], dict[str, Any], dict[str, int], str]
+"""``(token columns: key → one unpadded list per input, other features, pad value per key, padding side)``."""
+
+
+def pretokenized(first: Any, preprocess: Callable[..., dict[str, Any]], inputs: list[Any], prompt: str | None,
+                 kwargs: Mapping[str, Any]) -> Pretokenized | None:
+    """Plain texts through a tokenizer-backed first module (a Transformer): the whole call tokenised once,
+    unpadded, by ``preprocess`` (the module's own, through the pipeline); None where the general path applies
+    (other inputs, chat models, padding set by the caller or the module's ``processing_kwargs``)."""
+    config = getattr(first, "modality_config", None)
+    tok = getattr(first, "tokenizer", None) if isinstance(config, Mapping) else None
+    if (tok is None or "text" not in config or "message" in config or getattr(tok, "pad_token_id", None) is None
+            or not inputs or not all(type(x) is str for x in inputs)):
+        return None
+    user = kwargs.get("processing_kwargs") or {}
+    if not isinstance(user, Mapping) or not all(isinstance(v, Mapping) for v in user.values()):
+        return None  # malformed: the module's preprocess names the problem
+    for pk in (getattr(first, "processing_kwargs", None) or {}, user):
+        if any(set(pk.get(section) or {}) & PADDING_KEYS for section in ("common", "text")):
+            return None
+    pk = {**user, "common": {**(user.get("common") or {}), "return_tensors": None},
+          "text": {**(user.get("text") or {}), "padding": False}}
+    out = preprocess(inputs, prompt=prompt, **{**kwargs, "processing_kwargs": pk})
+    n = len(inputs)
+    columns = {k: v for k, v in out.items() if isinstance(v, list) and len(v) == n and isinstance(v[0], list)}
+    if "input_ids" not in columns:
+        return None
+    rest = {k: v for k, v in out.items() if k not in columns}
+    pads = {"input_ids": tok.pad_token_id, "token_type_ids": getattr(tok, "pad_token_type_id", 0),
+            "special_tokens_mask": 1}
+    return columns, rest, pads, getattr(tok, "padding_side", "right")
+
+
 def token_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
     """Input indices sorted by descending token count (stable), cut into batches of at most ``batch_size``
     inputs and — with ``max_batch_tokens`` — at most that many tokens once padded to the batch's longest

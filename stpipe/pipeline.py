@@ -44,8 +44,6 @@ __all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_rout
 logger = logging.getLogger("stpipe")
 
 MODEL_TYPES = ("SentenceTransformer", "SparseEncoder")
-#: processor arguments that shape padding: a caller setting them gets the general (per-batch) path
-_PADDING_KEYS = frozenset({"padding", "return_tensors", "pad_to_multiple_of", "padding_side"})
 
 
 def default_device() -> str:
@@ -243,34 +241,6 @@ class Pipeline(torch.nn.Sequential):
         check_batch_modality(list(inputs), kwargs.get("modality"), self.modalities, f"{self.model_type} model")
         return enc.call_preprocess(self[0], list(inputs), prompt, **kwargs)
 
-    def _pretokenized(self, inputs: list[Any], prompt: str | None, kwargs: dict[str, Any]) -> Any:
-        """Plain texts through a tokenizer-backed first module (a Transformer): the whole call tokenised once,
-        unpadded, by the module's own ``preprocess`` — ``(token columns, other features, pad values, padding
-        side)``; None where the general path applies (other inputs, chat models, padding set by the caller)."""
-        first = self[0]
-        config = getattr(first, "modality_config", None)
-        tok = getattr(first, "tokenizer", None) if isinstance(config, Mapping) and not is_router(first) else None
-        if (tok is None or "text" not in config or "message" in config or getattr(tok, "pad_token_id", None) is None
-                or not inputs or not all(type(x) is str for x in inputs)):
-            return None
-        user = kwargs.get("processing_kwargs") or {}
-        if not isinstance(user, Mapping) or not all(isinstance(v, Mapping) for v in user.values()):
-            return None  # malformed: the module's preprocess names the problem
-        for pk in (getattr(first, "processing_kwargs", None) or {}, user):
-            if any(set(pk.get(section) or {}) & _PADDING_KEYS for section in ("common", "text")):
-                return None
-        pk = {**user, "common": {**(user.get("common") or {}), "return_tensors": None},
-              "text": {**(user.get("text") or {}), "padding": False}}
-        out = self.preprocess(inputs, prompt=prompt, **{**kwargs, "processing_kwargs": pk})
-        n = len(inputs)
-        columns = {k: v for k, v in out.items() if isinstance(v, list) and len(v) == n and isinstance(v[0], list)}
-        if "input_ids" not in columns:
-            return None
-        rest = {k: v for k, v in out.items() if k not in columns}
-        pads = {"input_ids": tok.pad_token_id, "token_type_ids": getattr(tok, "pad_token_type_id", 0),
-                "special_tokens_mask": 1}
-        return columns, rest, pads, getattr(tok, "padding_side", "right")
-
     def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
                      device: torch.device, kwargs: dict[str, Any], forward_kwargs: dict[str, Any],
                      extract: enc.Extract, max_batch_tokens: int | None = None) -> list[Any]:
@@ -281,7 +251,8 @@ class Pipeline(torch.nn.Sequential):
         groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
         if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
             groups = enc.group_by_modality(inputs, self.modalities)
-        pre = self._pretokenized(inputs, prompt, kwargs) if list(groups) == [None] else None
+        pre = (enc.pretokenized(self[0], self.preprocess, inputs, prompt, kwargs)
+               if list(groups) == [None] and not is_router(self[0]) else None)
         if pre is not None:
             columns, rest, pads, side = pre
             lengths = [len(ids) for ids in columns["input_ids"]]
