@@ -51,6 +51,7 @@ def build(
     trust_remote_code: bool | None = None,
     base_dir: str | os.PathLike | None = None,
     allow_pickle: bool = False,
+    dtype: str | None = None,
 ) -> Pipeline:
     """Build a :class:`Pipeline` from a model definition (dict or YAML file) or a saved model directory.
 
@@ -58,6 +59,7 @@ def build(
     ``+key=value`` adds a key, ``~key`` removes one). ``validate=False`` skips the static checks (the
     constructors still check their own arguments). ``trust_remote_code`` overrides the definition's.
     ``allow_pickle`` lets modules fall back to ``pytorch_model.bin`` weights (loaded with ``weights_only``).
+    ``dtype`` (fp32 | bf16 | fp16 | auto) overrides the definition's ``dtype`` (see :mod:`stpipe.hardware`).
     """
     sources = None
     if isinstance(definition, (str, os.PathLike)):
@@ -70,7 +72,8 @@ def build(
                                    "you can override, then build that")
             from stpipe.formats.st import load
 
-            return load(target, device=device, trust_remote_code=bool(trust_remote_code), allow_pickle=allow_pickle)
+            return load(target, device=device, trust_remote_code=bool(trust_remote_code), allow_pickle=allow_pickle,
+                        dtype=dtype)
         definition, sources = read_definition_file(target)
         base_dir = base_dir if base_dir is not None else target.parent
     if overrides and sources is None:
@@ -78,6 +81,10 @@ def build(
 
         sources = SourceMap()
     data = apply_overrides(definition, overrides, sources)
+    if dtype is not None:
+        data["dtype"] = dtype
+        if sources is not None:
+            sources[("dtype",)] = "the dtype= argument"
     original = copy.deepcopy(data)
     try:
         if validate:
@@ -96,7 +103,8 @@ def build(
 def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None, trust_remote_code: bool | None,
            base_dir: str | os.PathLike | None, allow_pickle: bool = False) -> Pipeline:
     trust = bool(data.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
-    builder = Builder(base_dir=base_dir, trust_remote_code=trust, allow_pickle=allow_pickle)
+    builder = Builder(base_dir=base_dir, trust_remote_code=trust, allow_pickle=allow_pickle,
+                      dtype=torch_dtype_of(data.get("dtype"), device))
     modules = data.get("modules")
     if not isinstance(modules, list) or not modules:
         raise config_error("build.no-modules", ("modules",), "a model definition needs a non-empty `modules` list",
@@ -115,6 +123,24 @@ def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None
         raise config_error(f"build.pipeline.{exc.key}", (exc.key,), str(exc)) from None
     except (ValueError, TypeError) as exc:
         raise config_error("build.pipeline", (), str(exc)) from None
+
+
+def torch_dtype_of(name: Any, device: str | None = None) -> Any:
+    """The definition's ``dtype`` as a torch dtype (``auto`` resolved for ``device``), None when unset (weights
+    stay as Hugging Face loads them, as in sentence-transformers); a ConfigError naming ``dtype`` when invalid."""
+    if name is None:
+        return None
+    from stpipe.hardware import DTYPES, TORCH_NAMES, resolve_dtype
+    from stpipe.pipeline import default_device
+
+    try:
+        resolved = resolve_dtype(name, device or default_device())
+    except (ValueError, TypeError) as exc:
+        raise config_error("build.dtype", ("dtype",), str(exc), expected=" | ".join(DTYPES), found=repr(name),
+                           hint=did_you_mean(str(name), DTYPES) or "fp32 is the default") from None
+    import torch
+
+    return getattr(torch, TORCH_NAMES[resolved])
 
 
 def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
@@ -218,8 +244,9 @@ class Builder:
     ``bind_upstream`` along a sequence: node ``(..., i)`` is bound to node ``(..., i - 1)``)."""
 
     def __init__(self, base_dir: str | os.PathLike | None = None, trust_remote_code: bool = False,
-                 allow_pickle: bool = False) -> None:
+                 allow_pickle: bool = False, dtype: Any = None) -> None:
         self.allow_pickle = allow_pickle
+        self.dtype = dtype  # a torch dtype (the definition's ``dtype`` resolved), or None: leave as loaded
         self.base_dir = base_dir
         self.trust_remote_code = trust_remote_code
         self.ids: dict[str, Module] = {}
@@ -280,6 +307,8 @@ class Builder:
                     params[k] = self._resolve(k, v, node.get("model_kwargs"))
             except LoadError as exc:  # a model found nowhere (offline), or its one download failed
                 raise self._wrap(exc, "build.model-path", (*path, k), spec.name) from None
+        if self.dtype is not None:
+            params = self._with_dtype(cls, params)
         try:
             if hasattr(cls, "build_from_node"):
                 module = cls.build_from_node(params, self.node, path)
@@ -295,9 +324,22 @@ class Builder:
         except INPUT_ERRORS as exc:
             code = "build.load" if node.get("load_from") is not None else "build.init"
             raise self._wrap(exc, code, path, spec.name, cls=cls) from None
+        if (self.dtype is not None and not hasattr(cls, "build_from_node") and "model_kwargs" not in params
+                and any(p.is_floating_point() for p in module.parameters())):
+            module.to(self.dtype)  # a module loading no Hugging Face model (Dense, StaticEmbedding …)
         if node.get("id") is not None:
             self.ids[str(node["id"])] = module
         return module
+
+    def _with_dtype(self, cls: type, params: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's dtype as ``model_kwargs.dtype`` of a module loading a Hugging Face model (so weights
+        load in that dtype); a ``torch_dtype`` / ``dtype`` the node sets wins."""
+        if "model_kwargs" not in inspect.signature(cls.__init__).parameters:
+            return params
+        own = params.get("model_kwargs") or {}
+        if not isinstance(own, Mapping) or any(own.get(k) is not None for k in ("torch_dtype", "dtype")):
+            return params
+        return {**params, "model_kwargs": {**own, "dtype": self.dtype}}
 
     def _resolve(self, key: str, value: Any, hub: Any = None) -> Any:
         """A model path on this machine; a hub id found nowhere is downloaded once, or (offline) a LoadError

@@ -7,7 +7,8 @@ module holds everything around that loop that depends only on its arguments, in 
    inputs: :func:`as_input_list` (one input or a batch?), :func:`input_length` (the sort key),
    :func:`unsupported_modality` and :func:`call_preprocess` (the first module's ``preprocess``);
 2. batching: :func:`group_by_modality` (mixed-modality calls into a routing pipeline),
-   :func:`length_sorted_batches`, :func:`batch_count`;
+   :func:`length_sorted_batches` (a size estimate), and for plain texts :func:`token_batches` (token counts,
+   an optional ``max_batch_tokens`` budget) with :func:`pad_batch` (padding to a batch's longest input);
 3. per-batch output: :func:`dense_extractor` / :func:`sparse_extractor` build the ``extract(out, n)``
    callable that turns one batch's output features into n per-input results (truncate → normalise, or
    top-k → sparse);
@@ -210,9 +211,84 @@ def length_sorted_batches(inputs: list[Any], indices: list[int], batch_size: int
         yield ordered[start:start + batch_size]
 
 
-def batch_count(groups: Mapping[Any, list[int]], batch_size: int) -> int:
-    """How many batches :func:`length_sorted_batches` yields over all groups (for the progress bar)."""
-    return sum((len(ix) + batch_size - 1) // batch_size for ix in groups.values())
+PADDING_KEYS = frozenset({"padding", "return_tensors", "pad_to_multiple_of", "padding_side"})
+"""Processor arguments that shape padding: a caller setting them gets the general (per-batch) path."""
+
+
+Pretokenized = tuple[dict[str, list[list[int]]], dict[str, Any], dict[str, int], str]
+"""``(token columns: key → one unpadded list per input, other features, pad value per key, padding side)``."""
+
+
+def pretokenized(first: Any, preprocess: Callable[..., dict[str, Any]], inputs: list[Any], prompt: str | None,
+                 kwargs: Mapping[str, Any]) -> Pretokenized | None:
+    """Plain texts through a tokenizer-backed first module (a Transformer): the whole call tokenised once,
+    unpadded, by ``preprocess`` (the module's own, through the pipeline); None where the general path applies
+    (other inputs, chat models, padding set by the caller or the module's ``processing_kwargs``)."""
+    config = getattr(first, "modality_config", None)
+    tok = getattr(first, "tokenizer", None) if isinstance(config, Mapping) else None
+    if (tok is None or "text" not in config or "message" in config or getattr(tok, "pad_token_id", None) is None
+            or not inputs or not all(type(x) is str for x in inputs)):
+        return None
+    user = kwargs.get("processing_kwargs") or {}
+    if not isinstance(user, Mapping) or not all(isinstance(v, Mapping) for v in user.values()):
+        return None  # malformed: the module's preprocess names the problem
+    for pk in (getattr(first, "processing_kwargs", None) or {}, user):
+        if any(set(pk.get(section) or {}) & PADDING_KEYS for section in ("common", "text")):
+            return None
+    pk = {**user, "common": {**(user.get("common") or {}), "return_tensors": None},
+          "text": {**(user.get("text") or {}), "padding": False}}
+    out = preprocess(inputs, prompt=prompt, **{**kwargs, "processing_kwargs": pk})
+    n = len(inputs)
+    columns = {k: v for k, v in out.items() if isinstance(v, list) and len(v) == n and isinstance(v[0], list)}
+    if "input_ids" not in columns:
+        return None
+    rest = {k: v for k, v in out.items() if k not in columns}
+    pads = {"input_ids": tok.pad_token_id, "token_type_ids": getattr(tok, "pad_token_type_id", 0),
+            "special_tokens_mask": 1}
+    return columns, rest, pads, getattr(tok, "padding_side", "right")
+
+
+def token_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+    """Input indices sorted by descending token count (stable), cut into batches of at most ``batch_size``
+    inputs and — with ``max_batch_tokens`` — at most that many tokens once padded to the batch's longest
+    input (a single input longer than the budget makes a batch of its own)."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable").tolist()
+    batches, start = [], 0
+    while start < len(order):
+        size = batch_size
+        if max_batch_tokens is not None:
+            size = max(1, min(batch_size, max_batch_tokens // max(1, lengths[order[start]])))
+        batches.append(order[start:start + size])
+        start += size
+    return batches
+
+
+def check_max_batch_tokens(max_batch_tokens: Any) -> int | None:
+    """``max_batch_tokens``: None or a positive integer."""
+    if max_batch_tokens is not None and (isinstance(max_batch_tokens, bool) or not isinstance(max_batch_tokens, int)
+                                         or max_batch_tokens < 1):
+        raise ValueError(f"max_batch_tokens must be a positive integer (padded tokens per batch) or None, got "
+                         f"{max_batch_tokens!r}")
+    return max_batch_tokens
+
+
+def pad_batch(columns: Mapping[str, list[list[int]]], batch_ix: list[int], pad_values: Mapping[str, int],
+              side: str = "right") -> dict[str, torch.Tensor]:
+    """One batch of unpadded token columns (``input_ids``, ``attention_mask`` …: one list per input) as int64
+    tensors padded to the batch's longest input, on ``side`` ("right"/"left"); padding uses ``pad_values[key]``
+    (0 for keys not named)."""
+    width = max(len(columns["input_ids"][i]) for i in batch_ix)
+    out = {}
+    for key, rows in columns.items():
+        arr = np.full((len(batch_ix), width), pad_values.get(key, 0), dtype=np.int64)
+        for r, i in enumerate(batch_ix):
+            seq = rows[i]
+            if side == "left":
+                arr[r, width - len(seq):] = seq
+            else:
+                arr[r, :len(seq)] = seq
+        out[key] = torch.from_numpy(arr)
+    return out
 
 
 def feature(out: Mapping[str, Any], key: str) -> Any:

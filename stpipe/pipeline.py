@@ -243,24 +243,34 @@ class Pipeline(torch.nn.Sequential):
 
     def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
                      device: torch.device, kwargs: dict[str, Any], forward_kwargs: dict[str, Any],
-                     extract: enc.Extract) -> list[Any]:
-        """preprocess → forward over length-sorted batches (split by modality for routing pipelines);
-        ``extract(out_features, n)`` turns a batch's output into n per-input results; input order is kept."""
+                     extract: enc.Extract, max_batch_tokens: int | None = None) -> list[Any]:
+        """preprocess → forward over length-sorted batches; input order is kept. Plain texts are tokenised once
+        and batched by token count (``max_batch_tokens`` caps a batch's padded tokens), each batch padded to its
+        longest input only; other inputs are sorted by a size estimate (split by modality for routing
+        pipelines). ``extract(out_features, n)`` turns a batch's output into n per-input results."""
         groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
         if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
             groups = enc.group_by_modality(inputs, self.modalities)
+        pre = (enc.pretokenized(self[0], self.preprocess, inputs, prompt, kwargs)
+               if list(groups) == [None] and not is_router(self[0]) else None)
+        if pre is not None:
+            columns, rest, pads, side = pre
+            lengths = [len(ids) for ids in columns["input_ids"]]
+            plan = [(None, b) for b in enc.token_batches(lengths, batch_size, max_batch_tokens)]
+        else:
+            plan = [(m, b) for m, ix in groups.items() for b in enc.length_sorted_batches(inputs, ix, batch_size)]
         results: list[Any] = [None] * len(inputs)
-        with tqdm(total=enc.batch_count(groups, batch_size), desc="Batches", disable=not show_progress_bar) as bar:
-            for modality, indices in groups.items():
-                extra = {} if modality is None else {"modality": modality}
-                for batch_ix in enc.length_sorted_batches(inputs, indices, batch_size):
-                    features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
-                    features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                    with torch.inference_mode():
-                        out = self(features, **forward_kwargs, **extra)
-                    for i, value in zip(batch_ix, extract(out, len(batch_ix)), strict=True):
-                        results[i] = value
-                    bar.update(1)
+        for modality, batch_ix in tqdm(plan, desc="Batches", disable=not show_progress_bar):
+            extra = {} if modality is None else {"modality": modality}
+            if pre is not None:
+                features = {**enc.pad_batch(columns, batch_ix, pads, side), **rest}
+            else:
+                features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
+            features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+            with torch.inference_mode():
+                out = self(features, **forward_kwargs, **extra)
+            for i, value in zip(batch_ix, extract(out, len(batch_ix)), strict=True):
+                results[i] = value
         return results
 
     def encode(
@@ -282,6 +292,7 @@ class Pipeline(torch.nn.Sequential):
         convert_to_sparse_tensor: bool | None = None,
         max_active_dims: int | None = None,
         save_to_cpu: bool = False,
+        max_batch_tokens: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one input (→ one embedding) or a batch (→ a 2-D result), as sentence-transformers does.
@@ -291,12 +302,15 @@ class Pipeline(torch.nn.Sequential):
         input and ``None`` one dict of features per input. SparseEncoder pipelines return a sparse COO
         tensor by default (``convert_to_sparse_tensor=False`` → dense, ``convert_to_tensor=False`` → a list).
         ``precision`` (int8/uint8/binary/ubinary) quantises the whole result; ``task`` and ``modality``
-        reach the first module's ``preprocess`` and a Router's forward.
+        reach the first module's ``preprocess`` and a Router's forward. Texts are batched by token count;
+        ``max_batch_tokens`` also caps each batch's padded tokens (batches hold at most ``batch_size`` inputs
+        either way: give a large ``batch_size`` to let the budget alone decide).
         """
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        enc.check_max_batch_tokens(max_batch_tokens)
         inputs, single = enc.as_input_list(inputs)
         modality = enc.check_encode_kwargs(kwargs, self.get_model_kwargs(), modality)
         enc.check_truncate_dim(truncate_dim)
@@ -314,7 +328,7 @@ class Pipeline(torch.nn.Sequential):
             call_kwargs["modality"] = modality
         target = self._prepare_device(device)
         run = dict(prompt=prompt, batch_size=batch_size, show_progress_bar=show_progress_bar, device=target,
-                   kwargs=call_kwargs)
+                   kwargs=call_kwargs, max_batch_tokens=max_batch_tokens)
         self.eval()
         if self.model_type == "SparseEncoder":  # as sentence-transformers: only the forward runs in inference
             # mode, so the returned sparse tensor is an ordinary one (coalesce() and in-place ops work)

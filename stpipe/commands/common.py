@@ -49,10 +49,24 @@ def pipeline(composed: Any) -> Any:
     from stpipe.config.validate import validate
 
     hf_logging.disable_progress_bar()  # the CLI prints its own one-line summary
+    apply_threads(composed.run.get("threads"))
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
     run = composed.run
     return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
                  trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
+
+
+def apply_threads(threads: int | None) -> int:
+    """The ``threads`` run setting applied to torch (``torch.set_num_threads``; null leaves torch's default);
+    returns torch's thread count. Other runtimes read :func:`stpipe.hardware.resolved_threads`."""
+    import torch
+
+    from stpipe.hardware import resolved_threads
+
+    n = resolved_threads(threads)
+    if n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> list[tuple[list[str], Any]]:

@@ -166,8 +166,9 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     pipe = pipeline(composed)
     texts = open_images(items, pipe.supports("image"))
-    kwargs: dict[str, Any] = {k: run_[k] for k in ("batch_size", "normalize_embeddings", "truncate_dim",
-                                                    "precision", "prompt_name", "prompt", "task", "modality")
+    kwargs: dict[str, Any] = {k: run_[k] for k in ("batch_size", "max_batch_tokens", "normalize_embeddings",
+                                                    "truncate_dim", "precision", "prompt_name", "prompt", "task",
+                                                    "modality")
                               if run_.get(k) is not None}
     kwargs["show_progress_bar"] = bool(run_.get("show_progress_bar"))
     try:

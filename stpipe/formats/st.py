@@ -57,6 +57,7 @@ def load(
     similarity_fn_name: str | None = None,
     truncate_dim: int | None = None,
     max_active_dims: int | None = None,
+    dtype: str | None = None,
 ) -> Pipeline:
     """Load a sentence-transformers model directory (or a cached hub id, or the bundled model's name).
 
@@ -67,9 +68,11 @@ def load(
     ``truncate_dim``/``max_active_dims`` win over the saved values (saved prompts fill only the names not given).
     ``pytorch_model.bin`` files are refused unless ``allow_pickle=True``; custom module types need
     ``trust_remote_code=True`` and a registration. Security settings come only from these arguments, never from
-    the files being loaded.
+    the files being loaded. ``dtype`` (fp32 | bf16 | fp16 | auto) is the precision to run in (default: as saved).
     """
-    from stpipe.builder import build
+    from stpipe.builder import build, torch_dtype_of
+
+    torch_dtype_of(dtype, device)  # a bad dtype is a ConfigError naming `dtype`, before any file is read
 
     root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
     definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -77,6 +80,8 @@ def load(
     given = {"default_prompt_name": default_prompt_name, "similarity_fn_name": similarity_fn_name,
              "truncate_dim": truncate_dim, "max_active_dims": max_active_dims}
     definition.update({k: v for k, v in given.items() if v is not None})
+    if dtype is not None:
+        definition["dtype"] = dtype
     definition.pop("truncate_dim" if definition["model_type"] == "SparseEncoder" else "max_active_dims", None)
     shared = {k: v for k, v in (("token", token), ("revision", revision), ("local_files_only", local_files_only))
               if v not in (None, False)}

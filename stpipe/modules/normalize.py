@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
+import torch
 import torch.nn.functional as F
 
 from stpipe.contracts.normalize import NORMALIZE
@@ -36,7 +37,10 @@ class Normalize(Module):
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if self.module_input_name in features:
-            features[self.module_output_name] = F.normalize(features[self.module_input_name], p=2, dim=-1)
+            x = features[self.module_input_name]  # half precision: the norm in float32, the result in x's dtype
+            features[self.module_output_name] = (F.normalize(x.float(), p=2, dim=-1).to(x.dtype)
+                                                 if x.dtype in (torch.float16, torch.bfloat16)
+                                                 else F.normalize(x, p=2, dim=-1))
         return features
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
     from stpipe.experiments.reranking import RERANKING_FORMATS
     from stpipe.formats.save_dir import OVERWRITE_MODES
+    from stpipe.hardware import DTYPES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
 
@@ -47,6 +48,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "modules/Transformer.schema.json#/properties/modality_config/additionalProperties/properties/format/enum":
             MESSAGE_FORMATS,
         "pipeline.schema.json#/properties/model_type/enum": MODEL_TYPES,
+        "pipeline.schema.json#/properties/dtype/enum": (*DTYPES, None),
         "pipeline.schema.json#/properties/similarity_fn_name/enum": (*SIMILARITY_NAMES, None),
         "pipeline.schema.json#/$defs/node/else/properties/type/anyOf/0/enum": BUILTINS,
         **{f"pipeline.schema.json#/$defs/node/else/allOf/{i}/if/properties/type/const": (name,)
