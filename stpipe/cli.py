@@ -1,7 +1,7 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, evaluate, validate, import, export, schema, report. MODEL is a YAML model definition, a saved
-sentence-transformers directory, or absent (then ``model=<name>`` picks ``conf/model/<name>.yaml``,
+VERB is one of encode, merge, evaluate, validate, import, export, schema, report. MODEL is a YAML model definition,
+a saved sentence-transformers directory, or absent (then ``model=<name>`` picks ``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
 
@@ -23,7 +23,9 @@ from stpipe.errors import ConfigWarning, StpipeError, UsageError
 USAGE = """usage: stpipe VERB [MODEL] [key=value ...] [options]
 
 verbs:
-  encode    embed inputs:   stpipe encode [MODEL] inputs=FILE output=OUT.npy|OUT.jsonl [task=query] [batch_size=32]
+  encode    embed inputs:   stpipe encode [MODEL] inputs=FILE output=OUT.npy|OUT.jsonl|OUT.parquet [task=query]
+            [inputs.column=text] [workers=N] [engine=ray] [shard.index=i shard.count=N] (streamed; resumable)
+  merge     join the shards of `encode shard.count=N` in input order:  stpipe merge DIR [out=FILE]
   evaluate  score a model on a data set, write metrics.json:  stpipe evaluate [MODEL] data=stsb-dev [out=DIR]
   validate  check a model definition without loading weights:  stpipe validate [MODEL] [--explain] [-m sweep...]
   import    print a YAML model definition that rebuilds a saved sentence-transformers model:  stpipe import DIR
@@ -39,7 +41,7 @@ submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true)
 config, classes, routing tables), -h/--help
 """
 
-VERBS = ("encode", "evaluate", "validate", "import", "export", "schema", "report")
+VERBS = ("encode", "merge", "evaluate", "validate", "import", "export", "schema", "report")
 
 
 def _is_override(a: str) -> bool:

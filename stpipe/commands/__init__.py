@@ -12,8 +12,8 @@ import importlib
 from collections.abc import Callable
 
 #: verb → module of this package
-VERB_MODULES = {"encode": "encode", "evaluate": "evaluate", "validate": "validate", "import": "import_",
-                "export": "export", "schema": "schema", "report": "report"}
+VERB_MODULES = {"encode": "encode", "merge": "merge", "evaluate": "evaluate", "validate": "validate",
+                "import": "import_", "export": "export", "schema": "schema", "report": "report"}
 
 
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:

@@ -26,7 +26,7 @@ from stpipe.config.sources import SourceMap
 from stpipe.errors import Problem
 
 #: what ``stpipe encode`` can write
-OUTPUT_SUFFIXES = (".npy", ".jsonl")
+OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 RUN_SCHEMA = "run.schema.json"
 
 
@@ -104,24 +104,32 @@ def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]
 
 def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | None = None) -> list[Problem]:
     """What the run settings need from the machine for ``verb`` (``encode``/``export``): the inputs file exists,
-    the output suffix is .npy or .jsonl, the device is available. No weights are read."""
+    the output suffix is .npy, .jsonl or .parquet, the shard index is below the count, the device is available.
+    No weights are read."""
     problems: list[Problem] = []
     if verb == "encode":
         inputs = run.get("inputs")
+        inputs = inputs.get("path") if isinstance(inputs, Mapping) else inputs
         if isinstance(inputs, str) and inputs != "-" and not FsPath(inputs).is_file():
             what = "is a directory" if FsPath(inputs).is_dir() else "does not exist"
             problems.append(Problem(code="run.inputs", path=("inputs",), message=f"inputs file '{inputs}' {what}",
-                                    expected="a text file (one input per line) or a .jsonl file",
+                                    expected="a .txt (one input per line), .jsonl, .csv, .tsv or .parquet file",
                                     hint="check the path (relative to the current directory); without inputs= "
                                          "stpipe reads stdin"))
         output = run.get("output")
         if isinstance(output, str) and not output.endswith(OUTPUT_SUFFIXES):
             suffix = FsPath(output).suffix or "no suffix"
             problems.append(Problem(code="run.output", path=("output",), message=f"output '{output}': stpipe encode "
-                                    "writes .npy or .jsonl files", expected=" or ".join(OUTPUT_SUFFIXES),
+                                    "writes .npy, .jsonl or .parquet files", expected=" or ".join(OUTPUT_SUFFIXES),
                                     found=suffix, hint=f"e.g. output={FsPath(output).with_suffix('.npy')}"))
         if isinstance(output, str) and output.endswith(OUTPUT_SUFFIXES):
             problems += _writable_problems("output", output, want_dir=False)
+        shard = run.get("shard")
+        if isinstance(shard, Mapping) and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int) \
+                and shard["index"] >= shard["count"]:
+            problems.append(Problem(code="run.shard", path=("shard", "index"), message=f"shard.index={shard['index']}"
+                                    f" is not below shard.count={shard['count']}", expected=f"0 … {shard['count'] - 1}",
+                                    hint="shards count from 0: shard.index=0 … shard.count-1"))
     if verb in ("export", "evaluate") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
     if verb in ("encode", "export", "evaluate"):
