@@ -13,6 +13,7 @@ as with the local engine. ``ray.address=…`` joins a running cluster; without i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,10 +63,10 @@ def _init(cfg: dict[str, Any]) -> Any:
     opts = cfg.get("ray") or {}
     if not ray.is_initialized():
         if opts.get("address"):
-            ray.init(address=opts["address"], log_to_driver=False)
+            ray.init(address=opts["address"], log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(num_cpus=opts.get("num_cpus"), include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     logging_level=logging.WARNING)
     return ray
 
 
