@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 
-
 def write_static_model(path: Path, tokenizer_dir: Path, dim: int = 16) -> Path:
     """A saved model of one StaticEmbedding (seeded random rows) over the tiny BERT's WordPiece tokenizer."""
     import torch
