@@ -84,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = did_you_mean(verb, VERBS)
             raise UsageError(f"unknown verb '{verb}'" + (f"; {hint}" if hint else "") + f" (verbs: {', '.join(VERBS)})")
         model, overrides, flags = _split_args(rest)
+        if "--multirun" in flags:  # for Hydra's own multirun; compose() does the same for every other composition
+            from stpipe.config.run import inputs_override
+
+            overrides = [inputs_override(o) for o in overrides]
         if "--help" in flags:
             print(USAGE)
             return 0

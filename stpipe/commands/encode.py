@@ -62,15 +62,8 @@ def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
     return result
 
 
-def _inputs_override(o: str) -> str:
-    """``inputs=FILE`` → ``inputs.path=FILE``: ``inputs`` is a mapping {path, column, id_column}, so that
-    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string)."""
-    key, eq, value = o.partition("=")
-    return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else o
-
-
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
-    return each_job(model, [_inputs_override(o) for o in overrides], flags, job, "encode")
+    return each_job(model, overrides, flags, job, "encode")
 
 
 def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:

@@ -30,6 +30,18 @@ OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 RUN_SCHEMA = "run.schema.json"
 
 
+def inputs_override(override: str) -> str:
+    """``inputs=FILE`` → ``inputs.path=FILE``: ``inputs`` is a mapping {path, column, id_column}, so that
+    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``compose()`` applies it
+    to every composition, the CLI to the overrides of a sweep (``-m``) before Hydra's multirun sees them.
+
+    >>> inputs_override("inputs=x.csv"), inputs_override("inputs.column=text"), inputs_override("out=d")
+    ('inputs.path=x.csv', 'inputs.column=text', 'out=d')
+    """
+    key, eq, value = override.partition("=")
+    return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else override
+
+
 @cache
 def _validator(strict: bool) -> Any:
     from jsonschema import Draft202012Validator

@@ -156,10 +156,10 @@ def test_shard_slices_are_contiguous_and_cover_the_input():
 def test_inputs_file_and_column_compose_as_one_mapping():
     """``inputs=x.csv inputs.column=text``: Hydra cannot set a key below a string, so encode stores the file as
     inputs.path; the run schema takes the mapping (and the plain string from API callers)."""
-    from stpipe.commands.encode import _inputs_override
     from stpipe.config.compose import compose
+    from stpipe.config.run import inputs_override
 
-    overrides = [_inputs_override(o) for o in ("inputs=x.csv", "inputs.column=body", "batch_size=4")]
+    overrides = [inputs_override(o) for o in ("inputs=x.csv", "inputs.column=body", "batch_size=4")]
     assert overrides[0] == "inputs.path=x.csv"
     run = compose(None, overrides).run
     assert run["inputs"] == {"path": "x.csv", "column": "body", "id_column": None}
