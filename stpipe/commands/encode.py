@@ -12,8 +12,6 @@ text file that names an existing image file is an image when the model takes ima
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +20,25 @@ from stpipe.config.run import OUTPUT_SUFFIXES
 from stpipe.errors import CommandError
 
 
-def _write(emb: Any, fh: Any, output: str) -> tuple[tuple[int, ...], str]:
-    import numpy as np
-    import torch
-
-    if isinstance(emb, torch.Tensor) and emb.is_sparse and output.endswith(".jsonl"):
-        emb = emb.coalesce().cpu()
-        idx, val = emb.indices(), emb.values().float()
-        for row in range(emb.shape[0]):
-            keep = idx[0] == row
-            fh.write((json.dumps({"indices": idx[1][keep].tolist(), "values": val[keep].tolist()}) + "\n").encode())
-        return tuple(emb.shape), f"sparse {str(emb.dtype).removeprefix('torch.')}"
-    if isinstance(emb, torch.Tensor):
-        emb = emb.to_dense() if emb.is_sparse else emb
-        emb = emb.float().cpu().numpy()
-    arr = np.asarray(emb)
-    if output.endswith(".npy"):
-        np.save(fh, arr)
-    else:
-        for row in arr:
-            fh.write((json.dumps([float(x) for x in row]) + "\n").encode())
-    return tuple(arr.shape), str(arr.dtype)
-
-
 def write_output(emb: Any, output: str) -> tuple[tuple[int, ...], str]:
-    """Write embeddings to ``.npy`` (an (N, D) array) or ``.jsonl`` (one embedding per line; a sparse
-    embedding as ``{"indices": [...], "values": [...]}`` of its non-zero dimensions). Atomic: a temporary file
-    next to ``output`` is renamed into place; any OS error is a :class:`CommandError` naming the file."""
+    """Write in-memory embeddings (``Pipeline.encode``'s result) to ``.npy`` (an (N, D) array), ``.jsonl`` (one
+    embedding per line; a sparse embedding as ``{"indices": [...], "values": [...]}`` of its non-zero dimensions)
+    or ``.parquet`` (``id``, ``embedding`` / ``indices``, ``values``) — the formats of ``stpipe encode``. Atomic:
+    a temporary file next to ``output`` is renamed into place; any OS error is a :class:`CommandError` naming the
+    file."""
+    from stpipe.corpus.runner import to_result
+    from stpipe.corpus.writers import Sparse, write_chunk
+
+    result = to_result(emb)
     target = Path(output)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            result = _write(emb, fh, output)
-        os.replace(tmp, target)
+        write_chunk(result, list(range(len(result))), target, with_ids=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CommandError(f"output '{output}': cannot write it: {exc.strerror or exc}") from None
-    return result
+    if isinstance(result, Sparse):
+        return (len(result), result.dim), "sparse float32"
+    return tuple(result.shape), str(result.dtype)
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:

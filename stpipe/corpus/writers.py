@@ -109,15 +109,18 @@ def write_chunk(result: Any, ids: list[Any], path: Path, with_ids: bool) -> None
     """One chunk in the output's format (``path``'s suffix), through a temporary name."""
     import numpy as np
 
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix == ".npy":
-        with open(tmp, "wb") as fh:
-            np.save(fh, _dense(result), allow_pickle=False)
-    elif path.suffix == ".jsonl":
-        tmp.write_bytes(_jsonl(result, ids if with_ids else None))
-    else:
-        _parquet(result, ids, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, _dense(result), allow_pickle=False)
+        elif path.suffix == ".jsonl":
+            tmp.write_bytes(_jsonl(result, ids if with_ids else None))
+        else:
+            _parquet(result, ids, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Partial:
@@ -190,7 +193,7 @@ class Partial:
     def _remove(self, manifest: dict[str, Any]) -> None:
         """Delete what this module wrote in the partial directory (never other files), then the directory."""
         names = {e["file"] for e in manifest.get("done", [])} | {MANIFEST, MANIFEST + ".tmp"}
-        names |= {p.name for p in self.dir.glob("chunk-*") if p.name.startswith("chunk-")}
+        names |= {p.name for p in [*self.dir.glob("chunk-*"), *self.dir.glob(".chunk-*.tmp")]}
         for name in names:
             (self.dir / name).unlink(missing_ok=True)
         try:
