@@ -1,7 +1,8 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, predict, rank, evaluate, validate, import, export, schema, report. MODEL is a YAML model
-definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks ``conf/model/<name>.yaml``,
+VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report. MODEL is a YAML
+model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
+``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
 
@@ -23,7 +24,9 @@ from stpipe.errors import ConfigWarning, StpipeError, UsageError
 USAGE = """usage: stpipe VERB [MODEL] [key=value ...] [options]
 
 verbs:
-  encode    embed inputs:   stpipe encode [MODEL] inputs=FILE output=OUT.npy|OUT.jsonl [task=query] [batch_size=32]
+  encode    embed inputs:   stpipe encode [MODEL] inputs=FILE output=OUT.npy|OUT.jsonl|OUT.parquet [task=query]
+            [inputs.column=text] [workers=N] [engine=ray] [shard.index=i shard.count=N] (streamed; resumable)
+  merge     join the shards of `encode shard.count=N` in input order:  stpipe merge DIR [out=FILE]
   predict   score pairs with a CrossEncoder:  stpipe predict MODEL inputs=PAIRS.tsv|PAIRS.jsonl [output=S.jsonl]
   rank      rank documents for a query (CrossEncoder):  stpipe rank MODEL query=TEXT inputs=DOCS.txt [top_k=10]
   evaluate  score a model on a data set, write metrics.json:  stpipe evaluate [MODEL] data=stsb-dev [out=DIR]
@@ -41,7 +44,7 @@ submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true)
 config, classes, routing tables), -h/--help
 """
 
-VERBS = ("encode", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report")
+VERBS = ("encode", "merge", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report")
 
 
 def _is_override(a: str) -> bool:
@@ -84,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = did_you_mean(verb, VERBS)
             raise UsageError(f"unknown verb '{verb}'" + (f"; {hint}" if hint else "") + f" (verbs: {', '.join(VERBS)})")
         model, overrides, flags = _split_args(rest)
+        if "--multirun" in flags:  # for Hydra's own multirun; compose() does the same for every other composition
+            from stpipe.config.run import inputs_override
+
+            overrides = [inputs_override(o) for o in overrides]
         if "--help" in flags:
             print(USAGE)
             return 0

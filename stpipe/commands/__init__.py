@@ -13,8 +13,9 @@ import importlib
 from collections.abc import Callable
 
 #: verb → module of this package
-VERB_MODULES = {"encode": "encode", "evaluate": "evaluate", "validate": "validate", "import": "import_",
-                "export": "export", "schema": "schema", "report": "report", "predict": "predict", "rank": "rank"}
+VERB_MODULES = {"encode": "encode", "merge": "merge", "evaluate": "evaluate", "validate": "validate",
+                "import": "import_", "export": "export", "schema": "schema", "report": "report", "predict": "predict",
+                "rank": "rank"}
 
 
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:

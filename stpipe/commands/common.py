@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stpipe.errors import ConfigError, StpipeError
+from stpipe.errors import CommandError, ConfigError, StpipeError
 
 
 class SweepInvalid(StpipeError):
@@ -117,6 +117,33 @@ def each_job(model: str | None, overrides: list[str], flags: set[str], job: Call
     from stpipe.experiments.sweep import multirun
 
     return multirun(model, overrides, verb)
+
+
+def read_lines(inputs: Any) -> tuple[list[str], Path, str]:
+    """The lines of a small inputs file read whole (``predict`` pairs, ``rank`` documents), its directory and its
+    name for messages; ``inputs`` is the run setting (``inputs=FILE`` is stored as ``inputs.path``), None or '-'
+    reads stdin. ``encode`` streams its inputs instead (:mod:`stpipe.corpus`)."""
+    if isinstance(inputs, dict) or hasattr(inputs, "get"):
+        inputs = inputs.get("path")
+    if inputs in (None, "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise CommandError("no inputs: give inputs=FILE or pipe the inputs to stdin")
+        try:
+            return sys.stdin.read().splitlines(), Path.cwd(), "<stdin>"
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"<stdin>: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                               f"{exc.start})") from None
+    path = Path(inputs)
+    if not path.is_file():
+        raise CommandError(f"inputs file '{inputs}' does not exist")
+    try:
+        return path.read_text(encoding="utf-8").splitlines(), path.parent, str(path)
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise CommandError(f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save the inputs "
+                           "file as UTF-8") from None
+    except OSError as exc:
+        raise CommandError(f"inputs file '{inputs}': cannot read it: {exc.strerror or exc}") from None
 
 
 def in_job_dir(path: str | None, job_dir: Path | None) -> str | None:

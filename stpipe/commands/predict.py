@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, in_job_dir, pipeline
-from stpipe.commands.encode import _lines, write_output
+from stpipe.commands.common import each_job, in_job_dir, pipeline, read_lines
+from stpipe.commands.encode import write_output
 from stpipe.errors import CommandError, ConfigError, Problem
 
 
@@ -51,13 +51,14 @@ def _pair(rec: Any, where: str) -> tuple[str, str]:
     return rec[0], rec[1]
 
 
-def read_pairs(inputs: str | None) -> list[tuple[str, str]]:
+def read_pairs(inputs: Any) -> list[tuple[str, str]]:
     """(query, document) pairs from a .tsv or .jsonl file (stdin for None or '-': TSV); CommandError naming
     ``file:line`` for a malformed line."""
+    inputs = inputs.get("path") if hasattr(inputs, "get") else inputs
     if inputs not in (None, "-") and not str(inputs).endswith((".tsv", ".jsonl")):
         raise CommandError(f"inputs '{inputs}': stpipe predict reads pairs from a .tsv file (query<TAB>document "
                            "per line) or a .jsonl file ([\"query\", \"document\"] per line)")
-    lines, _, name = _lines(inputs)
+    lines, _, name = read_lines(inputs)
     pairs: list[tuple[str, str]] = []
     for n, line in enumerate(lines, 1):
         if not line.strip():

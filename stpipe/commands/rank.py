@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, in_job_dir, pipeline
-from stpipe.commands.encode import _lines
+from stpipe.commands.common import each_job, in_job_dir, pipeline, read_lines
 from stpipe.commands.predict import require_cross_encoder, write_jsonl
 from stpipe.errors import CommandError, ConfigError, Problem
 
@@ -31,9 +30,9 @@ def check(composed: Any) -> None:
                           title="invalid run settings")
 
 
-def read_documents(inputs: str | None) -> list[str]:
+def read_documents(inputs: Any) -> list[str]:
     """Documents: the non-empty lines of a text file, or the strings / ``{"text"}`` records of a .jsonl file."""
-    lines, _, name = _lines(inputs)
+    lines, _, name = read_lines(inputs)
     docs: list[str] = []
     for n, line in enumerate(lines, 1):
         if not line.strip():

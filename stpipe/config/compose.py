@@ -30,7 +30,7 @@ from typing import Any
 
 from stpipe.config.interpolation import resolve
 from stpipe.config.overrides import compose_config, key_path, override_problem, parse_overrides
-from stpipe.config.run import run_problems
+from stpipe.config.run import inputs_override, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.errors import ConfigError, Problem, did_you_mean
 from stpipe.resources import conf_dir, resolve_model_path
@@ -164,8 +164,9 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     if isinstance(chosen, FsPath):  # a saved model directory
         return _compose_saved(str(chosen), overrides, parsed, config_dir)
     extra, user_file, file_sources = chosen
-    applied = extra + overrides
-    cfg = compose_config(config_dir, applied, user=overrides)
+    written = [inputs_override(o) for o in overrides]  # inputs=FILE is inputs.path (the sources keep the user's)
+    applied = extra + written
+    cfg = compose_config(config_dir, applied, user=written)
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
     with open_dict(cfg):
         del cfg["hydra"]

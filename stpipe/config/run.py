@@ -26,8 +26,20 @@ from stpipe.config.sources import SourceMap
 from stpipe.errors import Problem
 
 #: what ``stpipe encode`` can write
-OUTPUT_SUFFIXES = (".npy", ".jsonl")
+OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 RUN_SCHEMA = "run.schema.json"
+
+
+def inputs_override(override: str) -> str:
+    """``inputs=FILE`` → ``inputs.path=FILE``: ``inputs`` is a mapping {path, column, id_column}, so that
+    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``compose()`` applies it
+    to every composition, the CLI to the overrides of a sweep (``-m``) before Hydra's multirun sees them.
+
+    >>> inputs_override("inputs=x.csv"), inputs_override("inputs.column=text"), inputs_override("out=d")
+    ('inputs.path=x.csv', 'inputs.column=text', 'out=d')
+    """
+    key, eq, value = override.partition("=")
+    return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else override
 
 
 @cache
@@ -104,16 +116,17 @@ def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]
 
 def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | None = None) -> list[Problem]:
     """What the run settings need from the machine for ``verb`` (``encode``/``predict``/``rank``/``export``): the
-    inputs file exists, the output suffix is .npy or .jsonl (``rank``: .jsonl), the device is available. No weights
-    are read."""
+    inputs file exists, the output suffix fits the verb (encode: .npy, .jsonl or .parquet; predict: .npy or .jsonl;
+    rank: .jsonl), the shard index is below the count, the device is available. No weights are read."""
     problems: list[Problem] = []
     if verb in ("encode", "predict", "rank"):  # rank writes .jsonl only (hits are records)
-        suffixes = (".jsonl",) if verb == "rank" else OUTPUT_SUFFIXES
+        suffixes = {"rank": (".jsonl",), "predict": (".npy", ".jsonl")}.get(verb, OUTPUT_SUFFIXES)
         inputs = run.get("inputs")
+        inputs = inputs.get("path") if isinstance(inputs, Mapping) else inputs
         if isinstance(inputs, str) and inputs != "-" and not FsPath(inputs).is_file():
             what = "is a directory" if FsPath(inputs).is_dir() else "does not exist"
             problems.append(Problem(code="run.inputs", path=("inputs",), message=f"inputs file '{inputs}' {what}",
-                                    expected="a text file (one input per line) or a .jsonl file",
+                                    expected="a .txt (one input per line), .jsonl, .csv, .tsv or .parquet file",
                                     hint="check the path (relative to the current directory); without inputs= "
                                          "stpipe reads stdin"))
         output = run.get("output")
@@ -124,6 +137,12 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
                                     found=suffix, hint=f"e.g. output={FsPath(output).with_suffix(suffixes[0])}"))
         if isinstance(output, str) and output.endswith(suffixes):
             problems += _writable_problems("output", output, want_dir=False)
+        shard = run.get("shard")
+        if isinstance(shard, Mapping) and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int) \
+                and shard["index"] >= shard["count"]:
+            problems.append(Problem(code="run.shard", path=("shard", "index"), message=f"shard.index={shard['index']}"
+                                    f" is not below shard.count={shard['count']}", expected=f"0 … {shard['count'] - 1}",
+                                    hint="shards count from 0: shard.index=0 … shard.count-1"))
     if verb in ("export", "evaluate") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
     if verb in ("encode", "export", "evaluate", "predict", "rank"):

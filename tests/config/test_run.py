@@ -40,7 +40,7 @@ def test_inputs_output_and_stdin(tmp_path):
     out = run_file_problems({"inputs": str(tmp_path / "nope.txt"), "output": "e.csv"}, "encode")
     assert codes(out) == [("run.inputs", "inputs"), ("run.output", "output")]
     assert out[0].message == f"inputs file '{tmp_path / 'nope.txt'}' does not exist"
-    assert (out[1].expected, out[1].found, out[1].hint) == (".npy or .jsonl", ".csv", "e.g. output=e.npy")
+    assert (out[1].expected, out[1].found, out[1].hint) == (".npy or .jsonl or .parquet", ".csv", "e.g. output=e.npy")
     assert codes(run_file_problems({"inputs": str(tmp_path)}, "encode")) == [("run.inputs", "inputs")]
     assert run_file_problems({"inputs": "nope.txt", "output": "x.csv"}, "validate") == []  # validate reads neither
 
