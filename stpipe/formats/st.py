@@ -27,6 +27,7 @@ from stpipe.errors import ConfigError, LoadError, StpipeError
 from stpipe.formats import save_dir
 from stpipe.formats.layout import MODEL_CONFIG, MODULES_JSON, ST_VERSION, model_card, model_config, write_model_dir
 from stpipe.formats.requirements import check_requirements, version_tuple
+from stpipe.formats.save_dir import EXPORT_MANIFEST
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
 from stpipe.resources import resolve_model_path
@@ -72,6 +73,11 @@ def load(
     from stpipe.builder import build
 
     root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+    if Path(root, EXPORT_MANIFEST).is_file():  # a graph export (stpipe export … format=onnx|openvino)
+        from stpipe.formats import exported
+
+        return exported.load(root, device=device, prompts=prompts, default_prompt_name=default_prompt_name,
+                             similarity_fn_name=similarity_fn_name, truncate_dim=truncate_dim)
     definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     definition["prompts"] = {**definition["prompts"], **(prompts or {})}
     given = {"default_prompt_name": default_prompt_name, "similarity_fn_name": similarity_fn_name,
