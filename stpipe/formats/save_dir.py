@@ -42,7 +42,7 @@ MODEL_FILE_PATTERNS = (
     "video_preprocessor_config.json", "feature_extractor_config.json", "chat_template.json", "chat_template.jinja",
     "additional_chat_templates",
     # graph exports (stpipe.formats.exported): the manifest lists every entry the export wrote
-    "stpipe_export.json", "*.onnx", "openvino_model*.xml", "openvino_model*.bin",
+    "stpipe_export.json", "*.onnx", "openvino_model*.xml", "openvino_model*.bin", "onnx", "openvino",
 )
 #: the manifest of a graph export (stpipe.formats.exported.MANIFEST); its "files" are owned like modules.json's
 EXPORT_MANIFEST = "stpipe_export.json"

@@ -58,6 +58,7 @@ def load(
     similarity_fn_name: str | None = None,
     truncate_dim: int | None = None,
     max_active_dims: int | None = None,
+    backend: str | None = None,
 ) -> Pipeline:
     """Load a sentence-transformers model directory (or a cached hub id, or the bundled model's name).
 
@@ -68,7 +69,9 @@ def load(
     ``truncate_dim``/``max_active_dims`` win over the saved values (saved prompts fill only the names not given).
     ``pytorch_model.bin`` files are refused unless ``allow_pickle=True``; custom module types need
     ``trust_remote_code=True`` and a registration. Security settings come only from these arguments, never from
-    the files being loaded.
+    the files being loaded. ``backend`` ("onnx" / "openvino") runs every Transformer on its saved graph
+    (``onnx/model.onnx``, ``openvino/openvino_model.xml``; see :mod:`stpipe.runtimes.backend_model`). A directory
+    written by ``stpipe export … format=onnx|openvino`` loads as :func:`stpipe.formats.exported.load`.
     """
     from stpipe.builder import build
 
@@ -90,7 +93,7 @@ def load(
     # the caller's kwargs may be Python values (a torch.dtype, a quantization config), not YAML; and a saved model
     # is not held to the static checks of a hand-written definition (a custom module may not describe itself):
     # like sentence-transformers, the constructors and loaders check what they read
-    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()})
+    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()}, backend)
     try:
         pipeline = build(definition, validate=False, device=device, trust_remote_code=trust_remote_code,
                          allow_pickle=allow_pickle, base_dir=root)
@@ -99,17 +102,19 @@ def load(
     return _with_saved_names(pipeline, read_modules_json(root), device)
 
 
-def _with_caller_kwargs(nodes: list[Any], kwargs: dict[str, dict[str, Any]]) -> None:
-    """Merge the caller's Hugging Face kwargs into every Transformer node (Router routes included)."""
+def _with_caller_kwargs(nodes: list[Any], kwargs: dict[str, dict[str, Any]], backend: str | None = None) -> None:
+    """Merge the caller's Hugging Face kwargs (and ``backend``) into every Transformer node (Router routes too)."""
     for node in nodes:
         if not isinstance(node, dict):
             continue
         if node.get("type") == "Transformer":
+            if backend is not None:
+                node["backend"] = backend
             for key, extra in kwargs.items():
                 if extra:
                     node[key] = {**(node.get(key) or {}), **extra}
         for route in (node.get("sub_modules") or {}).values() if isinstance(node.get("sub_modules"), dict) else ():
-            _with_caller_kwargs(route if isinstance(route, list) else [], kwargs)
+            _with_caller_kwargs(route if isinstance(route, list) else [], kwargs, backend)
 
 
 def _load_error(exc: ConfigError, root: str) -> LoadError:
