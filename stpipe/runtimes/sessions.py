@@ -69,14 +69,23 @@ class OpenVinoSession(Session):
             raise LoadError(f"OpenVINO cannot load this graph: {exc}", path=str(path),
                             hint="the .xml or its .bin is truncated or missing; export it again") from None
         self.path = path
-        self.input_names = [next(iter(i.get_names())) for i in self._compiled.inputs]
-        self.output_names = [next(iter(o.get_names())) for o in self._compiled.outputs]
+        self.input_names = [_port_name(i) for i in self._compiled.inputs]
+        self.output_names = [_port_name(o) for o in self._compiled.outputs]
         self._request = self._compiled.create_infer_request()
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self._request.infer({k: feeds[k] for k in self.input_names})
         return {name: np.asarray(result[out]) for name, out in zip(self.output_names, self._compiled.outputs,
                                                                      strict=True)}
+
+
+#: the tensor names stpipe feeds and reads; an OpenVINO port may carry several names (aliases), in no fixed order
+_KNOWN_NAMES = ("input_ids", "attention_mask", "token_type_ids", "sentence_embedding", "last_hidden_state")
+
+
+def _port_name(port: Any) -> str:
+    names = port.get_names()
+    return next((n for n in _KNOWN_NAMES if n in names), None) or port.get_any_name()
 
 
 def open_session(fmt: str, path: str | Path, *, provider: str | None = None, threads: int | None = None,
