@@ -349,6 +349,11 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     from stpipe.formats.module_io import NodeContext, saved_module_node
 
     root = locate(path)
+    if Path(root, EXPORT_MANIFEST).is_file():
+        raise LoadError("this directory is an ONNX/OpenVINO graph export (stpipe export … format=), not a model "
+                        "definition", path=str(Path(root, EXPORT_MANIFEST)),
+                        hint="load it with stpipe.load(DIR) in Python; the CLI runs definitions and "
+                             "sentence-transformers directories (export those with format=onnx|openvino)")
     config, _ = read_model_config(root)
     model_type = config.get("model_type", "SentenceTransformer")
     ctx = NodeContext(root=root, relative_to=relative_to, trust_remote_code=trust_remote_code,

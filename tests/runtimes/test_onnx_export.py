@@ -187,3 +187,10 @@ def test_cli_export_round_trip(tiny_bert_dir, tmp_path, capsys):
     assert "onnx graph (int8)" in capsys.readouterr().out
     loaded = stpipe.load(tmp_path / "o")
     assert loaded.encode(TEXTS).shape == (4, 16) and loaded[0].precision == "int8"
+
+
+def test_the_cli_says_an_export_is_not_a_definition(onnx_dir, capsys):
+    from stpipe.cli import main
+
+    assert main(["validate", str(onnx_dir)]) == 2
+    assert "graph export" in capsys.readouterr().err
