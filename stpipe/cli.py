@@ -33,6 +33,7 @@ verbs:
   validate  check a model definition without loading weights:  stpipe validate [MODEL] [--explain] [-m sweep...]
   import    print a YAML model definition that rebuilds a saved sentence-transformers model:  stpipe import DIR
   export    write a model in sentence-transformers' format:  stpipe export [MODEL] out=DIR
+            or one ONNX/OpenVINO graph of it:  stpipe export [MODEL] out=DIR format=onnx|openvino [quantize=int8]
   schema    print the combined JSON Schema of model definitions
   report    one table of a sweep's points (terminal, report.md/.csv/.png):  stpipe report SWEEP_DIR [out=DIR]
 

@@ -23,7 +23,7 @@ TASKS: dict[str, tuple[str, str, str]] = {
 NOT_YET = ("text-generation", "any-to-any", "retrieval")
 BACKENDS = ("torch", "onnx", "openvino")
 #: the backends stpipe runs
-SUPPORTED_BACKENDS = ("torch",)
+SUPPORTED_BACKENDS = BACKENDS  # onnx/openvino: stpipe.runtimes (extras stpipe[onnx], stpipe[openvino])
 #: dtype names accepted in ``model_kwargs.torch_dtype`` / ``dtype`` → the torch attribute they name ("auto" stays)
 DTYPE_NAMES: dict[str, str] = {"float32": "float32", "float": "float32", "float16": "float16", "half": "float16",
                                "bfloat16": "bfloat16", "float64": "float64", "double": "float64"}

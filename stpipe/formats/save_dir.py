@@ -41,7 +41,11 @@ MODEL_FILE_PATTERNS = (
     "spiece.model", "sentencepiece.bpe.model", "*.tiktoken", "preprocessor_config.json", "processor_config.json",
     "video_preprocessor_config.json", "feature_extractor_config.json", "chat_template.json", "chat_template.jinja",
     "additional_chat_templates",
+    # graph exports (stpipe.formats.exported): the manifest lists every entry the export wrote
+    "stpipe_export.json", "*.onnx", "openvino_model*.xml", "openvino_model*.bin", "onnx", "openvino",
 )
+#: the manifest of a graph export (stpipe.formats.exported.MANIFEST); its "files" are owned like modules.json's
+EXPORT_MANIFEST = "stpipe_export.json"
 
 
 class _FS:
@@ -110,6 +114,8 @@ def owned_entries(target: Path) -> set[str]:
     """Names directly in ``target`` that its ``modules.json`` accounts for (empty without a readable one)."""
     from stpipe.modules.module import read_json
 
+    if (target / EXPORT_MANIFEST).is_file():
+        return _export_entries(target)
     try:
         entries = read_json(target / "modules.json")
     except LoadError:
@@ -127,6 +133,19 @@ def owned_entries(target: Path) -> set[str]:
             owned.update(n.name for n in target.iterdir() if is_model_file(n.name))
             owned.update(_router_folders(target))
     return owned
+
+
+def _export_entries(target: Path) -> set[str]:
+    """The entries a graph export's manifest lists (its ``files``), the manifest included."""
+    from stpipe.modules.module import read_json
+
+    try:
+        files = read_json(target / EXPORT_MANIFEST).get("files")
+    except (LoadError, AttributeError):
+        return set()
+    if not isinstance(files, list):
+        return set()
+    return {EXPORT_MANIFEST} | {Path(f).parts[0] for f in files if isinstance(f, str) and f and Path(f).parts}
 
 
 def _router_folders(folder: Path) -> set[str]:
@@ -237,7 +256,7 @@ def recover(target: str | os.PathLike) -> None:
     if target.exists():
         return
     for old, pid in _leftovers(target, "old"):
-        if not _alive(pid) and (old / "modules.json").is_file():
+        if not _alive(pid) and ((old / "modules.json").is_file() or (old / EXPORT_MANIFEST).is_file()):
             os.rename(old, target)
             logger.warning("%s: restored the model an interrupted save had moved aside", target)
             return

@@ -27,6 +27,7 @@ from stpipe.errors import ConfigError, LoadError, StpipeError
 from stpipe.formats import save_dir
 from stpipe.formats.layout import MODEL_CONFIG, MODULES_JSON, ST_VERSION, model_card, model_config, write_model_dir
 from stpipe.formats.requirements import check_requirements, version_tuple
+from stpipe.formats.save_dir import EXPORT_MANIFEST
 from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
 from stpipe.resources import resolve_model_path
@@ -58,6 +59,7 @@ def load(
     truncate_dim: int | None = None,
     max_active_dims: int | None = None,
     dtype: str | None = None,
+    backend: str | None = None,
 ) -> Pipeline:
     """Load a sentence-transformers model directory (or a cached hub id, or the bundled model's name).
 
@@ -69,12 +71,20 @@ def load(
     ``pytorch_model.bin`` files are refused unless ``allow_pickle=True``; custom module types need
     ``trust_remote_code=True`` and a registration. Security settings come only from these arguments, never from
     the files being loaded. ``dtype`` (fp32 | bf16 | fp16 | auto) is the precision to run in (default: as saved).
+    ``backend`` ("onnx" / "openvino") runs every Transformer on its saved graph
+    (``onnx/model.onnx``, ``openvino/openvino_model.xml``; see :mod:`stpipe.runtimes.backend_model`). A directory
+    written by ``stpipe export … format=onnx|openvino`` loads as :func:`stpipe.formats.exported.load`.
     """
     from stpipe.builder import build, torch_dtype_of
 
     torch_dtype_of(dtype, device)  # a bad dtype is a ConfigError naming `dtype`, before any file is read
 
     root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+    if Path(root, EXPORT_MANIFEST).is_file():  # a graph export (stpipe export … format=onnx|openvino)
+        from stpipe.formats import exported
+
+        return exported.load(root, device=device, prompts=prompts, default_prompt_name=default_prompt_name,
+                             similarity_fn_name=similarity_fn_name, truncate_dim=truncate_dim)
     definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     definition["prompts"] = {**definition["prompts"], **(prompts or {})}
     given = {"default_prompt_name": default_prompt_name, "similarity_fn_name": similarity_fn_name,
@@ -89,7 +99,7 @@ def load(
     # the caller's kwargs may be Python values (a torch.dtype, a quantization config), not YAML; and a saved model
     # is not held to the static checks of a hand-written definition (a custom module may not describe itself):
     # like sentence-transformers, the constructors and loaders check what they read
-    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()})
+    _with_caller_kwargs(definition["modules"], {k: {**shared, **(v or {})} for k, v in caller.items()}, backend)
     try:
         pipeline = build(definition, validate=False, device=device, trust_remote_code=trust_remote_code,
                          allow_pickle=allow_pickle, base_dir=root)
@@ -98,17 +108,19 @@ def load(
     return _with_saved_names(pipeline, read_modules_json(root), device)
 
 
-def _with_caller_kwargs(nodes: list[Any], kwargs: dict[str, dict[str, Any]]) -> None:
-    """Merge the caller's Hugging Face kwargs into every Transformer node (Router routes included)."""
+def _with_caller_kwargs(nodes: list[Any], kwargs: dict[str, dict[str, Any]], backend: str | None = None) -> None:
+    """Merge the caller's Hugging Face kwargs (and ``backend``) into every Transformer node (Router routes too)."""
     for node in nodes:
         if not isinstance(node, dict):
             continue
         if node.get("type") == "Transformer":
+            if backend is not None:
+                node["backend"] = backend
             for key, extra in kwargs.items():
                 if extra:
                     node[key] = {**(node.get(key) or {}), **extra}
         for route in (node.get("sub_modules") or {}).values() if isinstance(node.get("sub_modules"), dict) else ():
-            _with_caller_kwargs(route if isinstance(route, list) else [], kwargs)
+            _with_caller_kwargs(route if isinstance(route, list) else [], kwargs, backend)
 
 
 def _load_error(exc: ConfigError, root: str) -> LoadError:
@@ -350,6 +362,11 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     from stpipe.formats.module_io import NodeContext, saved_module_node
 
     root = locate(path)
+    if Path(root, EXPORT_MANIFEST).is_file():
+        raise LoadError("this directory is an ONNX/OpenVINO graph export (stpipe export … format=), not a model "
+                        "definition", path=str(Path(root, EXPORT_MANIFEST)),
+                        hint="load it with stpipe.load(DIR) in Python; the CLI runs definitions and "
+                             "sentence-transformers directories (export those with format=onnx|openvino)")
     config, config_file = read_model_config(root)
     model_type = config.get("model_type", "CrossEncoder" if ce.is_legacy_cross_encoder(root) else
                             "SentenceTransformer")

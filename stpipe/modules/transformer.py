@@ -117,7 +117,14 @@ class Transformer(InputModule):
         self.config_kwargs = dict(config_kwargs or {})
         if max_seq_length is not None:
             self.processor_kwargs.setdefault("model_max_length", max_seq_length)
-        self.model = load_model(self.model_name_or_path, self.transformer_task, self.model_kwargs, self.config_kwargs)
+        if self.backend == "torch":
+            self.model = load_model(self.model_name_or_path, self.transformer_task, self.model_kwargs,
+                                    self.config_kwargs)
+        else:  # an ONNX Runtime / OpenVINO graph of the model (stpipe.runtimes.backend_model)
+            from stpipe.runtimes.backend_model import load_graph_model
+
+            self.model = load_graph_model(self.model_name_or_path, self.transformer_task, self.backend,
+                                          self.model_kwargs, self.config_kwargs, tokenizer_name_or_path)
         self.processor = load_processor(tokenizer_name_or_path or self.model_name_or_path, self.processor_kwargs)
         tok = self.tokenizer
         if tok is not None:

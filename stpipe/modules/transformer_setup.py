@@ -53,11 +53,11 @@ def check_task(task: Any) -> str:
 
 
 def check_backend(backend: Any) -> str:
-    """``backend`` if it is "torch" (the only backend stpipe runs); ValueError otherwise."""
-    if backend == "torch":
+    """``backend`` if it is one stpipe runs (torch, onnx, openvino); ValueError otherwise."""
+    if backend in BACKENDS:
         return backend
-    what = "is not supported yet" if backend in BACKENDS else "is unknown"
-    raise ValueError(f"backend {backend!r} {what}: stpipe supports only the 'torch' backend for now")
+    hint = did_you_mean(str(backend), list(BACKENDS))
+    raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}" + (f" ({hint})" if hint else ""))
 
 
 def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:

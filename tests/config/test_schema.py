@@ -139,8 +139,8 @@ def test_bool_is_not_an_integer():
 
 
 def test_backend_hint():
-    p = one({"type": "Transformer", "model_name_or_path": "m", "backend": "onnx"})
-    assert p.code == "schema.enum" and "onnx and openvino are not supported yet" in p.hint
+    p = one({"type": "Transformer", "model_name_or_path": "m", "backend": "onxx"})
+    assert p.code == "schema.enum" and "did you mean 'onnx'?" in p.hint and "torch, onnx or openvino" in p.hint
 
 
 def test_nested_kwargs_keys():

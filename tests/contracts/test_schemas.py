@@ -24,9 +24,11 @@ BUILTINS = ("Transformer", "Pooling", "Dense", "Normalize", "Router", "StaticEmb
 def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
     from stpipe.experiments.reranking import RERANKING_FORMATS
+    from stpipe.formats.exported import QUANTIZE
     from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.hardware import DTYPES
     from stpipe.pipeline import MODEL_TYPES
+    from stpipe.runtimes import FORMATS
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
 
     t = TRANSFORMER.enums
@@ -57,6 +59,8 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "run.schema.json#/properties/modality/anyOf/3/items/enum": MODALITIES,
         "run.schema.json#/properties/overwrite/enum": OVERWRITE_MODES,
         "run.schema.json#/properties/precision/enum": PRECISIONS,
+        "run.schema.json#/properties/format/enum": (None, *FORMATS),
+        "run.schema.json#/properties/quantize/enum": (None, *QUANTIZE),
         "data.schema.json#/$defs/sts/properties/format/enum": STS_FORMATS,
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,

@@ -1,0 +1,229 @@
+"""Whole-pipeline graph exports (``stpipe export MODEL format=onnx|openvino out=DIR [quantize=int8]``) ⇄ Pipeline.
+
+An exported directory holds, per route (one route, ``""``, for a model without a Router)::
+
+    DIR/stpipe_export.json                       the manifest (below)
+    DIR/[ROUTE/]model.onnx                       format=onnx: inputs input_ids, attention_mask[, token_type_ids]
+    DIR/[ROUTE/]openvino_model.xml + .bin        format=openvino: the same graph as OpenVINO IR
+    DIR/[ROUTE/]tokenizer.json, tokenizer_config.json, …   the route's tokenizer
+
+Each graph is the route's whole module list — Transformer → Pooling → Dense → Normalize — with one output,
+``sentence_embedding``, runnable by onnxruntime or OpenVINO alone. ``quantize=int8`` quantises the MatMul/Gemm
+weights to QInt8, per output channel (ONNX Runtime's ``quantize_dynamic``; the OpenVINO int8 graph is that ONNX
+graph converted, as nncf is not a dependency). The manifest (``stpipe_export.json``) says what the directory is::
+
+    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8", "name", "model_type",
+     "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim", "embedding_dimension",
+     "routes": {ROUTE: {"graph", "tokenizer", "inputs", "dimension", "max_seq_length", "query_length",
+                        "document_length"}},
+     "router": null | {"default_route", "allow_empty_key", "route_mappings"},   # router_config.json's parameters
+     "files": [every entry of DIR the export wrote]}
+
+:func:`load` (reached through :func:`stpipe.load`, which recognises the manifest) gives a Pipeline of
+:class:`~stpipe.runtimes.encoder.GraphEncoder` (a Router of them for a Router model) whose ``encode`` runs the
+runtime. The export is written to a temporary directory and swapped in atomically
+(:mod:`stpipe.formats.save_dir`); only a directory that is a saved model or an earlier export is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stpipe.errors import LoadError
+from stpipe.formats import save_dir
+from stpipe.runtimes import FORMATS
+
+logger = logging.getLogger("stpipe")
+
+MANIFEST = save_dir.EXPORT_MANIFEST
+VERSION = 1
+QUANTIZE = ("int8",)
+GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
+_ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_exported(root: str | Path) -> bool:
+    return Path(root, MANIFEST).is_file()
+
+
+# ============================================================================================== export
+def _routes(pipeline: Any) -> tuple[dict[str, list[Any]], dict[str, Any] | None]:
+    """``{route: modules}`` and the Router's saved parameters (None without a Router)."""
+    from stpipe.modules.router import Router, format_route_key
+
+    modules = list(pipeline._modules.values())
+    if not isinstance(modules[0], Router):
+        return {"": modules}, None
+    router = modules[0]
+    if len(modules) > 1:  # modules after the Router run on every route: part of each route's graph
+        tail = modules[1:]
+    else:
+        tail = []
+    routes = {name: [*seq, *tail] for name, seq in router.sub_modules.items()}
+    for name in routes:
+        if not _ROUTE_NAME.fullmatch(name):
+            raise LoadError(f"route {name!r} cannot be a directory name of the export",
+                            hint="rename the route (letters, digits, _ . -)")
+    params = {"default_route": router.default_route, "allow_empty_key": router.allow_empty_key,
+              "route_mappings": {format_route_key(k): v for k, v in router.route_mappings.items()}}
+    return routes, params
+
+
+def _check_exportable(route: str, modules: list[Any]) -> None:
+    from stpipe.modules.transformer import Transformer
+
+    where = f"route '{route}'" if route else "the model"
+    first = modules[0]
+    if not isinstance(first, Transformer) or first.backend != "torch":
+        raise LoadError(f"{where} starts with {type(first).__name__}; a graph export needs a torch Transformer "
+                        "(text) as the first module", hint="export the model in sentence-transformers format instead")
+    if first.transformer_task != "feature-extraction" or "text" not in first.modality_config or \
+            first._lower_in_python:
+        raise LoadError(f"{where}: only text feature-extraction Transformers are exported to a graph")
+    for m in modules:
+        if getattr(m, "include_prompt", True) is False:
+            raise LoadError(f"{where}: Pooling(include_prompt=false) needs the prompt length at run time, which "
+                            "an exported graph does not take", hint="export with include_prompt: true")
+
+
+def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantize: str | None) -> dict[str, Any]:
+    """One route's graph and tokenizer into ``folder``; its manifest entry."""
+    from stpipe.runtimes import graph_export as gx
+
+    _check_exportable(route, modules)
+    first = modules[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stpipe-export-") as work:
+        fp32 = Path(work, "model.onnx")
+        inputs = gx.export_route(modules, fp32)
+        graph = fp32
+        if quantize == "int8":
+            graph = gx.quantize_int8(fp32, Path(work, "model_int8.onnx"))
+        if fmt == "onnx":
+            shutil.copyfile(graph, folder / GRAPH_FILES["onnx"])
+        else:
+            gx.onnx_to_openvino(graph, folder / GRAPH_FILES["openvino"])
+    first.tokenizer.save_pretrained(str(folder))
+    dim = None
+    for m in reversed(modules):
+        fn = getattr(m, "get_embedding_dimension", None) or getattr(m, "get_sentence_embedding_dimension", None)
+        dim = fn() if callable(fn) else None
+        if dim is not None:
+            break
+    prefix = f"{route}/" if route else ""
+    return {"graph": prefix + GRAPH_FILES[fmt], "tokenizer": route or ".", "inputs": inputs, "dimension": dim,
+            "max_seq_length": first.max_seq_length, "query_length": first.query_length,
+            "document_length": first.document_length}
+
+
+def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = None,
+           overwrite: str = "model") -> Path:
+    """Write ``pipeline`` as one graph per route (see the module docstring) to ``out``, atomically."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if quantize not in (None, *QUANTIZE):
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)} or None, got {quantize!r}")
+    if pipeline.model_type != "SentenceTransformer":
+        raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
+    target = Path(out).expanduser().resolve()
+    save_dir.clean_stale(target)
+    save_dir.check_replaceable(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    routes, router = _routes(pipeline)
+    tmp = save_dir.new_temp_dir(target)
+    try:
+        entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize) for r, mods in routes.items()}
+        dims = {e["dimension"] for e in entries.values()}
+        manifest = {
+            "stpipe_export": VERSION, "format": fmt, "precision": quantize or "fp32", "name": pipeline.name,
+            "model_type": pipeline.model_type, "similarity_fn_name": pipeline.similarity_fn_name,
+            "prompts": dict(pipeline.prompts), "default_prompt_name": pipeline.default_prompt_name,
+            "truncate_dim": pipeline.truncate_dim, "embedding_dimension": dims.pop() if len(dims) == 1 else None,
+            "routes": entries, "router": router,
+            "files": sorted([MANIFEST, *(p.name for p in tmp.iterdir())]),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        save_dir.swap_in(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LoadError(f"cannot write the export: {exc.strerror or exc}", path=str(target)) from None
+        raise
+    return target
+
+
+# ============================================================================================== load
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    from stpipe.modules.module import check_relative, read_json
+
+    f = Path(root, MANIFEST)
+    m = read_json(f)
+    if not isinstance(m, dict) or m.get("stpipe_export") != VERSION:
+        raise LoadError(f"not an stpipe export manifest (version {VERSION})", path=str(f))
+    if m.get("format") not in FORMATS:
+        raise LoadError(f"unknown format {m.get('format')!r}; valid: {', '.join(FORMATS)}", path=str(f))
+    routes = m.get("routes")
+    if not isinstance(routes, dict) or not routes or not all(isinstance(v, dict) for v in routes.values()):
+        raise LoadError("'routes' must be a non-empty object of route → graph entry", path=str(f))
+    for name, entry in routes.items():
+        for key in ("graph", "tokenizer"):
+            if not isinstance(entry.get(key), str):
+                raise LoadError(f"routes[{name!r}].{key} must be a path inside the export", path=str(f))
+            check_relative(entry[key])  # never a file outside the directory
+        if not isinstance(entry.get("inputs"), list):
+            raise LoadError(f"routes[{name!r}].inputs must be a list of input names", path=str(f))
+    if (m.get("router") is None) != (list(routes) == [""]):
+        raise LoadError("a Router export names its routes and has 'router'; a plain one has the route \"\"",
+                        path=str(f))
+    return m
+
+
+def load(root: str | Path, *, threads: int | None = None, provider: str | None = None, device: str | None = None,
+         prompts: Mapping[str, str] | None = None, default_prompt_name: str | None = None,
+         similarity_fn_name: str | None = None, truncate_dim: int | None = None) -> Any:
+    """The Pipeline of an exported directory; ``encode`` runs its graphs with ``threads`` intra-op threads
+    (default: torch's thread count) and, for ONNX, ``provider``."""
+    from transformers import AutoTokenizer
+
+    from stpipe.modules.router import Router, parse_route_key
+    from stpipe.pipeline import Pipeline
+    from stpipe.runtimes.encoder import GraphEncoder
+    from stpipe.runtimes.sessions import open_session
+
+    root = Path(root)
+    m = read_manifest(root)
+    fmt = m["format"]
+    encoders: dict[str, GraphEncoder] = {}
+    for name, e in m["routes"].items():
+        session = open_session(fmt, root / e["graph"], provider=provider, threads=threads)
+        missing = [i for i in e["inputs"] if i not in session.input_names]
+        if missing:
+            raise LoadError(f"the graph lacks the inputs the manifest names: {', '.join(missing)}",
+                            path=str(root / e["graph"]))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(root / e["tokenizer"]))
+        except Exception as exc:
+            raise LoadError(f"cannot load the saved tokenizer: {exc}", path=str(root / e["tokenizer"])) from None
+        encoders[name] = GraphEncoder(session, tokenizer, dimension=e.get("dimension"),
+                                      max_seq_length=e.get("max_seq_length"), query_length=e.get("query_length"),
+                                      document_length=e.get("document_length"), fmt=fmt, precision=m["precision"])
+    if m["router"] is None:
+        first: Any = encoders[""]
+    else:
+        r = m["router"]
+        mappings = {parse_route_key(k): v for k, v in (r.get("route_mappings") or {}).items()}
+        first = Router({k: [v] for k, v in encoders.items()}, default_route=r.get("default_route"),
+                       allow_empty_key=r.get("allow_empty_key", True), route_mappings=mappings)
+    return Pipeline([first], name=m.get("name"), model_type=m.get("model_type", "SentenceTransformer"),
+                    similarity_fn_name=similarity_fn_name or m.get("similarity_fn_name"),
+                    prompts={**(m.get("prompts") or {}), **(prompts or {})},
+                    default_prompt_name=default_prompt_name or m.get("default_prompt_name"),
+                    truncate_dim=truncate_dim if truncate_dim is not None else m.get("truncate_dim"),
+                    device=device or "cpu")
