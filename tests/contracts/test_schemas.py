@@ -22,6 +22,7 @@ BUILTINS = ("Transformer", "Pooling", "Dense", "Normalize", "Router", "StaticEmb
 
 
 def _runtime_constants() -> dict[str, tuple[Any, ...]]:
+    from stpipe.corpus.runner import ENGINES
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
     from stpipe.experiments.reranking import RERANKING_FORMATS
     from stpipe.formats.exported import QUANTIZE
@@ -60,6 +61,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "run.schema.json#/properties/overwrite/enum": OVERWRITE_MODES,
         "run.schema.json#/properties/precision/enum": PRECISIONS,
         "run.schema.json#/properties/format/enum": (None, *FORMATS),
+        "run.schema.json#/properties/engine/enum": ENGINES,
         "run.schema.json#/properties/quantize/enum": (None, *QUANTIZE),
         "data.schema.json#/$defs/sts/properties/format/enum": STS_FORMATS,
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
