@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, in_job_dir
+from stpipe.commands.common import apply_threads, each_job, in_job_dir
 from stpipe.config.run import OUTPUT_SUFFIXES
 from stpipe.errors import CommandError
 
@@ -59,6 +59,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
         output = in_job_dir(output, job_dir)
     if output and not output.endswith(OUTPUT_SUFFIXES):  # checked with the run settings; kept for API callers
         raise CommandError(f"output '{output}': use a .npy, .jsonl or .parquet file name")
+    apply_threads(run_.get("threads"))  # workers=N split this count between them
     r = encode_corpus(composed, output)
     shape, rows = r["shape"], r["rows"]
     dest = f" -> {r['target']}" if output else " (no output= given, nothing written)"
