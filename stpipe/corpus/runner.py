@@ -30,8 +30,8 @@ from stpipe.errors import CommandError
 ENGINES = ("local", "ray")
 """``engine=``: this machine (``workers=N`` processes) or a Ray actor pool (the schema's enum is this)."""
 
-ENCODE_KEYS = ("batch_size", "max_batch_tokens", "normalize_embeddings", "truncate_dim", "precision", "prompt_name", "prompt", "task",
-               "modality")
+ENCODE_KEYS = ("batch_size", "max_batch_tokens", "normalize_embeddings", "truncate_dim", "precision", "prompt_name",
+               "prompt", "task", "modality")
 DEFAULT_CHUNK_SIZE = 10_000
 
 
