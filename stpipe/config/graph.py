@@ -17,6 +17,8 @@ a third-party type by its class; dimensions start from the Hugging Face ``config
 * ``graph.max-seq-length`` — a Transformer's ``max_seq_length`` exceeds the positions its config.json allows;
 * ``graph.load-from`` — a ``load_from`` folder cannot be read, or its weights contradict the node's params;
 * ``graph.no-output`` — the pipeline never produces ``sentence_embedding`` (what ``encode`` returns);
+* ``graph.unconsumed-output`` — a task output that only a later module can turn into a result (a causal
+  Transformer's ``causal_logits``) reaches the end of a path without any module reading it;
 * ``graph.undescribable`` — a (third-party) type without a contract whose class cannot be imported: the walk
   cannot follow the features through it, and says so instead of skipping it.
 
@@ -39,6 +41,10 @@ from stpipe.resources import resolve_model_path
 __all__ = ["GraphContext", "Flow", "TraceEntry", "walk_graph", "check_graph"]
 
 #: what to suggest when a feature is missing
+#: task outputs some later module must read (what to add, for the hint)
+_MUST_CONSUME = {"causal_logits": "add a LogitScore after it (a reranker's score from chosen tokens' logits), or, "
+                                  "for embeddings, use transformer_task: feature-extraction with a Pooling "
+                                  "(pooling_mode: lasttoken)"}
 _PRODUCERS = {"token_embeddings": "a Transformer", "sentence_embedding": "a Pooling (after a Transformer)",
               "input_ids": "an input module such as a Transformer", "attention_mask": "a Transformer"}
 
@@ -53,10 +59,11 @@ class Flow:
     partial: dict[str, list[str]] = field(default_factory=dict)  # feature → routes that lack it
     routes: dict[str, tuple[Path, dict[str, int | None]]] = field(default_factory=dict)  # feature → (Router,
     # route → dim) where the routes of the Router before disagree
+    unread: dict[str, Path] = field(default_factory=dict)  # a _MUST_CONSUME feature → its producer, until read
 
     def copy(self) -> Flow:
         return Flow(dict(self.features), dict(self.origin), self.opaque, {k: list(v) for k, v in self.partial.items()},
-                    dict(self.routes))
+                    dict(self.routes), dict(self.unread))
 
 
 @dataclass
@@ -135,6 +142,11 @@ class _Walker:
         self.check_dims(io, spec.name, path, flow, loaded)
         self.check_positions(spec.name, params, path, loaded)
         before = dict(flow.features)
+        for key in dict(io.consumes):
+            flow.unread.pop(key, None)
+        for key in dict(io.produces):
+            if key in _MUST_CONSUME:
+                flow.unread[key] = path
         for key, dim in dict(io.produces).items():
             flow.features[key] = _dim(dim)
             flow.origin[key] = self._origin(key, _dim(dim), spec.name, path, params, io, before, flow.origin)
@@ -336,7 +348,8 @@ class _Walker:
                         "different routes cannot be compared",
                 expected="the same dimension on every route", found=shown,
                 hint="add a Dense at the end of a route to project it to the others' dimension"))
-        merged = Flow(opaque=any(f.opaque for f in ends.values()))
+        merged = Flow(opaque=any(f.opaque for f in ends.values()),
+                      unread={k: p for f in ends.values() for k, p in f.unread.items()})
         all_keys = {k for f in ends.values() for k in f.features}
         for key in all_keys:
             have = [r for r, f in ends.items() if key in f.features]
@@ -359,6 +372,14 @@ def walk_graph(definition: Any, ctx: GraphContext | None = None,
         return [], []
     w = _Walker(ctx or GraphContext(), skip or set())
     end = w.sequence(definition["modules"], ("modules",), Flow(), at_input=True)
+    for key, where in end.unread.items():
+        w.problems.append(Problem(code="graph.unconsumed-output", path=where + ("transformer_task",),
+                                  message=f"this module's output '{key}' is never read: no module after it turns "
+                                          "it into an embedding or a score",
+                                  expected=f"a module that reads '{key}'", found="nothing reads it",
+                                  hint=_MUST_CONSUME[key]))
+    if end.unread:
+        return w.problems, w.trace
     if not end.opaque and "sentence_embedding" not in end.features and definition["modules"]:
         w.problems.append(Problem(code="graph.no-output", path=("modules",),
                                   message="the pipeline never produces 'sentence_embedding'",
