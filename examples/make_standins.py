@@ -122,8 +122,13 @@ def write_tiny_wav2vec2(path: Path, *, seed: int = 0) -> Path:
     """A randomly initialised tiny Wav2Vec2Model (2 layers, hidden 32, 16 kHz) with its Wav2Vec2Processor (a
     normalising feature extractor with attention masks, and a character CTC tokenizer), saved to ``path``."""
     import torch
-    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Model,
-                              Wav2Vec2Processor)
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+        Wav2Vec2Processor,
+    )
 
     path.mkdir(parents=True, exist_ok=True)
     chars = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"]
