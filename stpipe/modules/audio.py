@@ -79,6 +79,12 @@ def _decoders() -> Any:
     return decoders
 
 
+def decodable(source: str) -> None:
+    """ValueError unless ``source`` (a media file path) can be decoded here: not a URL, torchcodec importable."""
+    _refuse_url(source)
+    _decoders()
+
+
 def _refuse_url(text: str) -> None:
     if looks_like_url(text):
         raise ValueError(f"{text!r} is a URL; stpipe runs offline and does not download inputs: download the file "

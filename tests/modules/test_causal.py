@@ -32,6 +32,7 @@ HIDDEN = {"text": {"method": "forward", "method_output_name": ["hidden_states", 
           "message": {"method": "forward", "method_output_name": ["hidden_states", -1], "format": "flat"}}
 
 
+@pytest.mark.slow
 def test_causal_embedder_hidden_states_lasttoken_match_sentence_transformers(chat_lm):
     """A text-generation Transformer whose last hidden layer is pooled at the last token (a causal embedder)."""
     from sentence_transformers import SentenceTransformer
@@ -49,6 +50,7 @@ def test_causal_embedder_hidden_states_lasttoken_match_sentence_transformers(cha
         assert np.abs(a - b).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_logit_scores_match_sentence_transformers(chat_lm, tmp_path):
     from sentence_transformers.cross_encoder.modules.logit_score import LogitScore as STLogitScore
 
@@ -72,6 +74,7 @@ def test_logit_scores_match_sentence_transformers(chat_lm, tmp_path):
     assert STLogitScore.load(str(tmp_path)).get_config_dict() == LogitScore.load(str(tmp_path)).get_config_dict()
 
 
+@pytest.mark.slow
 def test_right_padding_set_after_loading_is_refused(chat_lm):
     t = Transformer(str(chat_lm), transformer_task="text-generation")
     t.tokenizer.padding_side = "right"
@@ -82,6 +85,7 @@ def test_right_padding_set_after_loading_is_refused(chat_lm):
                     processing_kwargs={"text": {"logits_to_keep": -1}}).preprocess(["a"])
 
 
+@pytest.mark.slow
 def test_causal_output_nothing_reads_is_a_validation_error(chat_lm):
     """Validation reads config.json only: the task's output, causal_logits (width = vocab), must be read."""
     t = {"type": "Transformer", "model_name_or_path": str(chat_lm), "transformer_task": "any-to-any"}
