@@ -31,7 +31,7 @@ import torch
 
 from stpipe.contracts.transformer import CAUSAL_TASKS, CONFIG_FILES, KWARG_DICTS, TRANSFORMER
 from stpipe.modules.causal import finish_causal, set_left_padding
-from stpipe.modules.messages import infer_message_format
+from stpipe.modules.messages import chat_features, message_format
 from stpipe.modules.modality import modality_str, normalize_modality
 from stpipe.modules.module import InputModule
 from stpipe.modules.transformer_inputs import (
@@ -193,15 +193,11 @@ class Transformer(InputModule):
         if max_length is not None:
             text_defaults["max_length"] = max_length
         if modality == "message":
-            fmt = self.modality_config["message"].get("format", "auto")
-            if fmt == "auto":
-                fmt = infer_message_format(self.model.config.model_type, getattr(self.processor, "chat_template", None))
+            fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
             convs = to_messages(inputs, prompt, fmt)
             call = {"return_tensors": "pt", **pk.get("common", {}), **text_defaults, **pk.get("text", {}),
                     **pk.get("chat_template", {})}
-            call.pop("logits_to_keep", None)
-            call["truncation"] = bool(call.get("truncation"))
-            out = dict(self.processor.apply_chat_template(convs, tokenize=True, return_dict=True, **call))
+            out = chat_features(self.processor, convs, call, self.max_seq_length)
             out["modality"] = "message"
             return self._finish(out, pk)
         parts = modality if isinstance(modality, tuple) else (modality,)
