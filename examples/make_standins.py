@@ -23,6 +23,13 @@ name               stands in for                                        what it 
                                                                         vision towers, projection 16) + CLIPProcessor
 ``minilm-to-clip`` the untrained ``Dense`` projection of the seed's      a Dense(384 -> 16) module folder (seeded), from
                    multimodal example                                   MiniLM's space to tiny-clip's
+``tiny-wav2vec2``  facebook/wav2vec2-base (an audio encoder)            a randomly initialised tiny Wav2Vec2Model
+                                                                        (hidden 32, 16 kHz) + Wav2Vec2Processor
+``minilm-to-       an untrained projection of the text route of         a Dense(384 -> 32) module folder (seeded), from
+wav2vec2``         ``conf/model/audio_text.yaml``                       MiniLM's space to tiny-wav2vec2's
+``tiny-chat-lm``   a chat-template embedding model (a causal LM         a randomly initialised tiny Qwen2ForCausalLM
+                   pooled at its last token, e.g. Qwen3-Embedding)      (hidden 32), character tokenizer with a ChatML
+                                                                        chat template
 =================  ===================================================  ==============================================
 
 None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
@@ -41,7 +48,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip")
+STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "tiny-wav2vec2", "minilm-to-wav2vec2",
+            "tiny-chat-lm")
 
 #: the corpus the stand-in IDF table of ``minilm-mlm`` is computed from
 IDF_CORPUS = (
@@ -102,7 +110,8 @@ def write_tiny_chat_lm(path: Path, *, seed: int = 0) -> Path:
 
     path.mkdir(parents=True, exist_ok=True)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    symbols = list("abcdefghijklmnopqrstuvwxyz0123456789.,?!':") + ["\u0120", "\u010a"]  # Ġ (space), Ċ (newline)
+    symbols = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!':") + ["\u0120", "\u010a"]
+    # (Ġ and Ċ: byte-level space and newline)
     vocab = {t: i for i, t in enumerate(specials + symbols)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
     backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
@@ -218,6 +227,9 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
     "minilm-mlm": write_minilm_mlm,
     "tiny-clip": write_tiny_clip,
     "minilm-to-clip": write_projection,
+    "tiny-wav2vec2": write_tiny_wav2vec2,
+    "minilm-to-wav2vec2": lambda path: write_projection(path, seed=1, out_features=32),
+    "tiny-chat-lm": write_tiny_chat_lm,
 }
 
 
