@@ -2,8 +2,10 @@
 
 ``transformer_task`` picks the model class: ``feature-extraction`` (``AutoModel``; encoder-only for T5-like
 models), ``fill-mask`` (``AutoModelForMaskedLM``, logits → ``token_embeddings``), ``sequence-classification``
-(``num_labels=1`` unless set; logits → ``scores``). Inputs are routed by modality (text, image, audio,
-video, chat ``message``) through ``AutoProcessor``; dual encoders such as CLIP use
+(``num_labels=1`` unless set; logits → ``scores``), ``text-generation`` / ``any-to-any`` (causal LMs, left padding,
+logits → ``causal_logits``; :mod:`stpipe.modules.causal`). Inputs are routed by modality (text, image, audio,
+video, chat ``message``; :mod:`stpipe.modules.audio`, :mod:`stpipe.modules.messages`) through ``AutoProcessor``;
+dual encoders such as CLIP use
 ``get_text_features``/``get_image_features`` and produce ``sentence_embedding`` directly.
 
 Files (sentence-transformers 6.2): the model and processor via ``save_pretrained`` plus
