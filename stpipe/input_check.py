@@ -6,7 +6,8 @@ module asked. The first input that cannot be taken gives a ValueError that start
 position in the call) and goes on in sentence-transformers' words: audio sent to a text-only route, a chat
 conversation given to a model whose processor has no chat template, a value whose modality cannot be inferred.
 
-A module that lists ``message`` takes everything (sentence-transformers turns every batch into chat messages for
+A call of one input that the model as a whole cannot take keeps sentence-transformers' exact message (its index
+is 0). A module that lists ``message`` takes everything (sentence-transformers turns every batch into chat messages for
 it); a chat input needs ``message``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from stpipe.errors import RouteError
 from stpipe.modules.audio import decodable
-from stpipe.modules.modality import Modality, infer_modality, modality_str, supports
+from stpipe.modules.modality import Modality, check_batch_modality, infer_modality, modality_str, supports
 
 
 def _label(modality: Modality) -> str:
@@ -45,6 +46,8 @@ def check_inputs(first: Any, inputs: list[Any], model_type: str, task: str | Non
     """ValueError naming the first of ``inputs`` that ``first`` (the pipeline's first module) cannot take."""
     router = hasattr(first, "resolve_route") and hasattr(first, "sub_modules")
     supported = list(getattr(first, "modalities", ["text"]))
+    if len(inputs) == 1:  # one input: what the model as a whole refuses, in sentence-transformers' words
+        check_batch_modality(inputs, None, supported, f"{model_type} model")
     for i, x in enumerate(inputs):
         try:
             modality = infer_modality(x, supported)

@@ -118,8 +118,7 @@ def test_images_on_a_text_only_model_are_refused(capsys, files, standins, tmp_pa
     names an image file is its text there, as Pipeline.encode treats such a string (see test_cli_hostile)."""
     (tmp_path / "img.jsonl").write_text(json.dumps({"image": str(files / "img0.png")}) + "\n")
     rc, _, err = encode(capsys, "model=asymmetric", f"inputs={tmp_path / 'img.jsonl'}")
-    assert rc == 2 and "input 0 is image, but it resolves to route 'document'" in err
-    assert "Modality 'image' is not supported by route 'document'. Supported modalities: text." in err
+    assert rc == 2 and "Modality 'image' is not supported by this SentenceTransformer model" in err
     rc, out, err = encode(capsys, "model=asymmetric", f"inputs={files / 'images.txt'}")
     assert rc == 0 and "encoded 3 inputs" in out, err
 

@@ -96,7 +96,8 @@ def test_causal_output_nothing_reads_is_a_validation_error(chat_lm):
     report = inspect_definition({"modules": [{**t, "transformer_task": "text-generation"},
                                              {"type": "LogitScore", "true_token_id": 3}]})
     assert "graph.unconsumed-output" not in [p.code for p in report.errors]
-    assert report.trace[0].produced["causal_logits"] == 47  # the vocabulary size
+    vocab = json.loads((chat_lm / "config.json").read_text())["vocab_size"]
+    assert report.trace[0].produced["causal_logits"] == vocab  # logits over the vocabulary
     bad = inspect_definition({"modules": [{**t, "transformer_task": "text-generation"},
                                           {"type": "LogitScore", "true_token_id": -1}]})
     assert [(p.code, p.path_str) for p in bad.errors][:1] == [("schema.range", "modules[1].true_token_id")]

@@ -77,5 +77,6 @@ def test_chat_input_to_a_model_without_chat_template_names_the_input(tiny_bert_d
                                          r"SentenceTransformer model does not support chat-style 'message' inputs: "
                                          r"its processor has no chat template"):
         model.encode(["a", "b", CONVS[1]])
-    with pytest.raises(ValueError, match=r"^input 0 is a chat conversation"):
-        model.encode(CONVS[0])  # one conversation is one input
+    with pytest.raises(ValueError, match=r"^This SentenceTransformer model does not support chat-style 'message' "
+                                         r"inputs \(dicts or lists of dicts with 'role' and 'content'\)"):
+        model.encode(CONVS[0])  # one conversation is one input: sentence-transformers' words
