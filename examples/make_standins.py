@@ -27,6 +27,13 @@ name               stands in for                                        what it 
                                                                         BertForSequenceClassification; the classifier
                                                                         head is UNTRAINED (seeded), so its scores do
                                                                         not rank by relevance
+``tiny-wav2vec2``  facebook/wav2vec2-base (an audio encoder)            a randomly initialised tiny Wav2Vec2Model
+                                                                        (hidden 32, 16 kHz) + Wav2Vec2Processor
+``minilm-to-       an untrained projection of the text route of         a Dense(384 -> 32) module folder (seeded), from
+wav2vec2``         ``conf/model/audio_text.yaml``                       MiniLM's space to tiny-wav2vec2's
+``tiny-chat-lm``   a chat-template embedding model (a causal LM         a randomly initialised tiny Qwen2ForCausalLM
+                   pooled at its last token, e.g. Qwen3-Embedding)      (hidden 32), character tokenizer with a ChatML
+                                                                        chat template
 =================  ===================================================  ==============================================
 
 None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
@@ -45,7 +52,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank")
+STANDINS = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank", "tiny-wav2vec2",
+            "minilm-to-wav2vec2", "tiny-chat-lm")
 
 #: the corpus the stand-in IDF table of ``minilm-mlm`` is computed from
 IDF_CORPUS = (
@@ -89,6 +97,65 @@ def write_tiny_clip(path: Path, *, seed: int = 0) -> Path:
         projection_dim=16)
     torch.manual_seed(seed)
     CLIPModel(cfg).eval().save_pretrained(path)
+    return path
+
+
+#: a ChatML-style chat template (flat messages: ``content`` is a string), as small chat models ship it
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def write_tiny_chat_lm(path: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised tiny Qwen2ForCausalLM (2 layers, hidden 32) whose tokenizer is character-level
+    (byte-level symbols, no merges) and has a ChatML :data:`CHAT_TEMPLATE`, saved to ``path``."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    path.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    symbols = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!':") + ["\u0120", "\u010a"]
+    # (Ġ and Ċ: byte-level space and newline)
+    vocab = {t: i for i, t in enumerate(specials + symbols)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  additional_special_tokens=specials[1:], model_max_length=128)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(path)
+    cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, pad_token_id=0,
+                      bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(cfg).eval().save_pretrained(path)
+    return path
+
+
+def write_tiny_wav2vec2(path: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised tiny Wav2Vec2Model (2 layers, hidden 32, 16 kHz) with its Wav2Vec2Processor (a
+    normalising feature extractor with attention masks, and a character CTC tokenizer), saved to ``path``."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+        Wav2Vec2Processor,
+    )
+
+    path.mkdir(parents=True, exist_ok=True)
+    chars = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"]
+    (path / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}), encoding="utf-8")
+    tok = Wav2Vec2CTCTokenizer(str(path / "vocab.json"))
+    features = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                        return_attention_mask=True)
+    Wav2Vec2Processor(feature_extractor=features, tokenizer=tok).save_pretrained(path)
+    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                         conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 8, 4),
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_extract_norm="layer",
+                         do_stable_layer_norm=True, vocab_size=len(chars))
+    torch.manual_seed(seed)
+    Wav2Vec2Model(cfg).eval().save_pretrained(path)
     return path
 
 
@@ -186,6 +253,9 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
     "tiny-clip": write_tiny_clip,
     "minilm-to-clip": write_projection,
     "minilm-rerank": write_minilm_rerank,
+    "tiny-wav2vec2": write_tiny_wav2vec2,
+    "minilm-to-wav2vec2": lambda path: write_projection(path, seed=1, out_features=32),
+    "tiny-chat-lm": write_tiny_chat_lm,
 }
 
 

@@ -35,6 +35,7 @@ from stpipe import encoding as enc
 from stpipe import similarity as sim
 from stpipe.encoding import input_length, is_single_input
 from stpipe.errors import ArgumentError
+from stpipe.input_check import check_inputs
 from stpipe.modules.modality import check_batch_modality, normalize_modality, supports
 from stpipe.modules.module import Module
 from stpipe.modules.router import split_task_dicts
@@ -318,6 +319,8 @@ class Pipeline(torch.nn.Sequential):
             inputs, task = split_task_dicts(inputs)
         if modality is not None and inputs:  # the whole call at once, whatever the batches
             check_batch_modality(inputs, modality, self.modalities, f"{self.model_type} model")
+        elif inputs:  # each input, named by its index (a Router: by the route it resolves to)
+            check_inputs(self[0], inputs, self.model_type, task)
         if precision not in sim.PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported, must be one of {set(sim.PRECISIONS)}")
         prompt = enc.resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)

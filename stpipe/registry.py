@@ -110,7 +110,7 @@ class ModuleSpec:
 _CONTRACTS = {"Transformer": "transformer:TRANSFORMER", "Pooling": "pooling:POOLING", "Dense": "dense:DENSE",
               "Normalize": "normalize:NORMALIZE", "Router": "router:ROUTER",
               "StaticEmbedding": "static:STATIC_EMBEDDING", "SparseStaticEmbedding": "static:SPARSE_STATIC_EMBEDDING",
-              "SpladePooling": "static:SPLADE_POOLING"}
+              "SpladePooling": "static:SPLADE_POOLING", "LogitScore": "logit_score:LOGIT_SCORE"}
 
 
 def _builtin(name: str, target: str, st_type: str, *aliases: str) -> ModuleSpec:
@@ -158,6 +158,10 @@ _BUILTINS: list[ModuleSpec] = [
     _builtin(
         "SpladePooling", "stpipe.modules.sparse:SpladePooling", f"{_SPARSE}.splade_pooling.SpladePooling",
         f"{_ST}.sparse_encoder.models.SpladePooling", f"{_SPARSE}.SpladePooling",
+    ),
+    _builtin(
+        "LogitScore", "stpipe.modules.logit_score:LogitScore", f"{_ST}.cross_encoder.modules.logit_score.LogitScore",
+        f"{_ST}.cross_encoder.modules.LogitScore",
     ),
 ]
 

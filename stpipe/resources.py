@@ -84,7 +84,8 @@ def _store_entry(name: str) -> Path | None:
 
 
 #: models ``python examples/make_standins.py`` writes into the store (the seed examples' stand-ins)
-STANDIN_MODEL_NAMES = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank")
+STANDIN_MODEL_NAMES = ("minilm-static", "minilm-mlm", "tiny-clip", "minilm-to-clip", "minilm-rerank",
+                       "tiny-wav2vec2", "minilm-to-wav2vec2", "tiny-chat-lm")
 #: seconds one Hugging Face Hub request may take before a download attempt fails (``HF_HUB_ETAG_TIMEOUT`` wins)
 HUB_TIMEOUT = 5.0
 #: files never downloaded: other runtimes' copies of the weights (stpipe loads safetensors through torch)

@@ -91,3 +91,22 @@ def test_example_writes_missing_standins_itself(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "writing stand-in models tiny-clip, minilm-to-clip" in r.stdout
     assert sorted(p.name for p in (tmp_path / "empty-store").iterdir()) == ["minilm-to-clip", "tiny-clip"]
+
+
+def test_audio_text(store):
+    r = run("audio_text.py", store)
+    assert r.returncode == 0, r.stderr
+    assert "modalities [('audio', 'text'), 'audio', 'text'], dimension 32" in r.stdout
+    assert "audio (2, 32), text (2, 32), mixed (2, 32)" in r.stdout
+    assert "Similarity audio vs text: tensor([[" in r.stdout
+    assert "from the file: (32,)" in r.stdout or ("refused: input 0 (" in r.stdout and "stpipe[audio]" in r.stdout)
+
+
+def test_chat_embedder(store):
+    r = run("chat_embedder.py", store)
+    assert r.returncode == 0, r.stderr
+    assert "modalities ['text', 'message'], dimension 32" in r.stdout
+    assert ("'<|im_start|>system\\nGiven a question, retrieve passages that answer it<|im_end|>\\n<|im_start|>user\\n"
+            "what is the capital of france?<|im_end|>\\n'") in r.stdout
+    assert "query (32,), documents (2, 32), conversation (32,)" in r.stdout
+    assert "Similarity conversation vs documents: tensor([[" in r.stdout

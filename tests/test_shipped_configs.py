@@ -52,7 +52,8 @@ def test_every_shipped_model_definition_validates_and_points_to_the_schema(path,
     assert definition["modules"]
 
 
-@pytest.mark.parametrize("name", ["minilm", "asymmetric", "sparse", "multimodal", "hybrid"])
+@pytest.mark.parametrize("name", ["minilm", "asymmetric", "sparse", "multimodal", "hybrid", "audio_text",
+                                  "chat_embedder"])
 def test_every_model_of_the_group_builds_and_encodes(name, standins):
     pipe = stpipe.build(conf_dir() / "model" / f"{name}.yaml")
     out = pipe.encode_query(["What is the capital of France?"])

@@ -17,8 +17,9 @@ a third-party type by its class; dimensions start from the Hugging Face ``config
 * ``graph.max-seq-length`` — a Transformer's ``max_seq_length`` exceeds the positions its config.json allows;
 * ``graph.load-from`` — a ``load_from`` folder cannot be read, or its weights contradict the node's params;
 * ``graph.no-output`` / ``graph.unconsumed`` — the pipeline never produces what its model type returns
-  (``sentence_embedding``; a CrossEncoder's ``scores``), or ends in a task output nothing reads
-  (:mod:`stpipe.config.graph_output`);
+  (``sentence_embedding``; a CrossEncoder's ``scores``), or a task output nothing reads reaches the end of a path
+  (a causal Transformer's ``causal_logits`` that no LogitScore / Pooling reads, a classifier's ``scores`` in an
+  embedding model) (:mod:`stpipe.config.graph_output`);
 * ``graph.undescribable`` — a (third-party) type without a contract whose class cannot be imported: the walk
   cannot follow the features through it, and says so instead of skipping it.
 
@@ -34,7 +35,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.graph_output import output_problems
+from stpipe.config.graph_output import MUST_CONSUME, output_problems
 from stpipe.config.model_files import GraphContext, Saved, max_positions, saved_params, shape_conflicts
 from stpipe.errors import ConfigError, Path, Problem, format_path
 from stpipe.resources import resolve_model_path
@@ -42,6 +43,7 @@ from stpipe.resources import resolve_model_path
 __all__ = ["GraphContext", "Flow", "TraceEntry", "walk_graph", "check_graph"]
 
 #: what to suggest when a feature is missing
+#: task outputs some later module must read (what to add, for the hint)
 _PRODUCERS = {"token_embeddings": "a Transformer", "sentence_embedding": "a Pooling (after a Transformer)",
               "input_ids": "an input module such as a Transformer", "attention_mask": "a Transformer"}
 
@@ -56,10 +58,11 @@ class Flow:
     partial: dict[str, list[str]] = field(default_factory=dict)  # feature → routes that lack it
     routes: dict[str, tuple[Path, dict[str, int | None]]] = field(default_factory=dict)  # feature → (Router,
     # route → dim) where the routes of the Router before disagree
+    unread: dict[str, Path] = field(default_factory=dict)  # a MUST_CONSUME feature → its producer, until read
 
     def copy(self) -> Flow:
         return Flow(dict(self.features), dict(self.origin), self.opaque, {k: list(v) for k, v in self.partial.items()},
-                    dict(self.routes))
+                    dict(self.routes), dict(self.unread))
 
 
 @dataclass
@@ -138,6 +141,11 @@ class _Walker:
         self.check_dims(io, spec.name, path, flow, loaded)
         self.check_positions(spec.name, params, path, loaded)
         before = dict(flow.features)
+        for key in dict(io.consumes):
+            flow.unread.pop(key, None)
+        for key in dict(io.produces):
+            if key in MUST_CONSUME:
+                flow.unread[key] = path
         for key, dim in dict(io.produces).items():
             flow.features[key] = _dim(dim)
             flow.origin[key] = self._origin(key, _dim(dim), spec.name, path, params, io, before, flow.origin)
@@ -339,7 +347,8 @@ class _Walker:
                         "different routes cannot be compared",
                 expected="the same dimension on every route", found=shown,
                 hint="add a Dense at the end of a route to project it to the others' dimension"))
-        merged = Flow(opaque=any(f.opaque for f in ends.values()))
+        merged = Flow(opaque=any(f.opaque for f in ends.values()),
+                      unread={k: p for f in ends.values() for k, p in f.unread.items()})
         all_keys = {k for f in ends.values() for k in f.features}
         for key in all_keys:
             have = [r for r, f in ends.items() if key in f.features]
@@ -363,7 +372,7 @@ def walk_graph(definition: Any, ctx: GraphContext | None = None,
     w = _Walker(ctx or GraphContext(), skip or set())
     end = w.sequence(definition["modules"], ("modules",), Flow(), at_input=True)
     if not end.opaque:  # the feature the model type returns (sentence_embedding, a CrossEncoder's scores)
-        w.problems.extend(output_problems(definition, end.features, w.trace))
+        w.problems.extend(output_problems(definition, end.features, w.trace, end.unread))
     return w.problems, w.trace
 
 

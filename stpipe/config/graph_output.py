@@ -21,13 +21,25 @@ RETURNS = {"SentenceTransformer": "sentence_embedding", "SparseEncoder": "senten
 #: outputs of a Transformer task that only some model types (or a later module) use → who uses them
 TASK_OUTPUTS = {"scores": "a CrossEncoder (model_type: CrossEncoder)",
                 "causal_logits": "a module that turns logits into scores or embeddings (e.g. a logit-score module)"}
+#: task outputs that must be read by a later module on every path (a Flow tracks them as ``unread``) → the fix
+MUST_CONSUME = {"causal_logits": "add a LogitScore after it (a reranker's score from chosen tokens' logits), or, "
+                                 "for embeddings, use transformer_task: feature-extraction with a Pooling "
+                                 "(pooling_mode: lasttoken)"}
 _FIX = {"sentence_embedding": "add a Pooling after the Transformer (encode() returns sentence embeddings)",
         "scores": "end the modules in 'scores': a Transformer with transformer_task: sequence-classification, or a "
                   "module with module_output_name: scores"}
 
 
-def output_problems(definition: Mapping[str, Any], features: Mapping[str, Any], trace: Sequence[Any]) -> list[Problem]:
-    """The problems of a walk that ended with ``features`` (``trace``: the visited nodes, in order)."""
+def output_problems(definition: Mapping[str, Any], features: Mapping[str, Any], trace: Sequence[Any],
+                    unread: Mapping[str, Sequence[Any]] | None = None) -> list[Problem]:
+    """The problems of a walk that ended with ``features`` (``trace``: the visited nodes, in order; ``unread``: a
+    :data:`MUST_CONSUME` feature → the path of the module that produced it, on a path where nothing read it)."""
+    if unread:
+        return [Problem(code="graph.unconsumed", path=tuple(where) + ("transformer_task",),
+                        message=f"this module's output '{key}' is never read: no module after it turns it into an "
+                                "embedding or a score", expected=f"a module that reads '{key}'",
+                        found="nothing reads it", hint=MUST_CONSUME[key])
+                for key, where in unread.items()]
     kind = definition.get("model_type") or "SentenceTransformer"
     want = RETURNS.get(kind, "sentence_embedding")
     if want in features or not definition.get("modules"):

@@ -19,8 +19,12 @@ TASKS: dict[str, tuple[str, str, str]] = {
     "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
     "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
     "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
+    "text-generation": ("AutoModelForCausalLM", "logits", "causal_logits"),
+    "any-to-any": ("AutoModelForMultimodalLM", "logits", "causal_logits"),
 }
-NOT_YET = ("text-generation", "any-to-any", "retrieval")
+#: causal tasks: left padding, ``logits_to_keep`` (default 1) passed to the model, ``causal_logits`` out
+CAUSAL_TASKS = ("text-generation", "any-to-any")
+NOT_YET = ("retrieval",)
 BACKENDS = ("torch", "onnx", "openvino")
 #: the backends stpipe runs
 SUPPORTED_BACKENDS = BACKENDS  # onnx/openvino: stpipe.runtimes (extras stpipe[onnx], stpipe[openvino])
@@ -89,7 +93,7 @@ def describe_output(params: Mapping[str, Any], hf: Mapping[str, Any] | None) -> 
         return "scores", 1
     if hf is None:
         return feature, None
-    if task == "fill-mask":
+    if task == "fill-mask" or task in CAUSAL_TASKS:  # logits over the vocabulary
         return feature, hf.get("vocab_size") or (hf.get("text_config") or {}).get("vocab_size")
     if task == "feature-extraction" and (hf.get("model_type") in DUAL_ENCODERS or (
             "text_config" in hf and "vision_config" in hf and "projection_dim" in hf)):

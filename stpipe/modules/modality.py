@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from stpipe.contracts.modality import MODALITIES, Modality, check_modality, modality_str, normalize_modality
@@ -22,12 +23,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 
 
 def is_image_path(x: Any) -> bool:
-    """A string a Transformer with an image processor loads as an image: a ``data:image/`` URI or an existing
-    image file."""
-    from pathlib import Path
+    """A string a Transformer with an image processor takes as an image: a ``data:image/`` URI, an image URL or an
+    existing image file."""
+    from stpipe.modules.audio import is_media_source
 
-    return isinstance(x, str) and (x.startswith("data:image/") or (
-        x.lower().endswith(IMAGE_SUFFIXES) and Path(x).is_file()))
+    return isinstance(x, str) and (x.startswith("data:image/") or is_media_source(x, IMAGE_SUFFIXES))
 
 
 def _is_image(x: Any) -> bool:
@@ -38,28 +38,76 @@ def _is_image(x: Any) -> bool:
     return isinstance(x, Image)
 
 
+def _array_modality(x: Any) -> Modality | None:
+    """audio (1–2 dimensions), image (3), video (4–5) for a numpy array or torch tensor; None for other types."""
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    if not isinstance(x, np.ndarray) and not (torch is not None and isinstance(x, torch.Tensor)):
+        return None
+    kind = {1: "audio", 2: "audio", 3: "image", 4: "video", 5: "video"}.get(x.ndim)
+    if kind is None:
+        raise ValueError(f"Unsupported tensor dimensionality: {x.ndim}D. Expected 1-2D for audio, 3D for image, or "
+                         "4-5D for video.")
+    return kind
+
+
+def _dict_modality(x: dict) -> Modality:
+    if "role" in x and "content" in x:
+        return "message"
+    if "array" in x:
+        if "sampling_rate" in x:
+            return "audio"
+        if "video_metadata" in x:
+            return "video"
+        raise ValueError("Dict input with 'array' key must also include 'sampling_rate' (for audio) or "
+                         f"'video_metadata' (for video). Got keys: {sorted(map(str, x))}")
+    if not x:
+        raise ValueError("an empty dict is not a valid input")
+    unknown = [k for k in x if k not in MODALITIES[:4]]
+    if unknown:
+        hints = []
+        if "video_metadata" in unknown:
+            hints.append('attach video metadata to the video itself: {"video": {"array": frames, "video_metadata": '
+                         '{...}}}')
+        if "sampling_rate" in unknown:
+            hints.append('attach the sampling rate to the audio itself: {"audio": {"array": waveform, '
+                         '"sampling_rate": 16000}}')
+        raise ValueError(f"input dict has keys {unknown} that are not modalities; use keys among "
+                         f"{list(MODALITIES[:4])}" + "".join(f"; {h}" for h in hints))
+    return normalize_modality(list(x))  # type: ignore[return-value]
+
+
 def infer_modality(x: Any, supported: list[Modality] | None = None) -> Modality:
-    """Modality of one input; ValueError for a value stpipe cannot classify. A string that is an image file path
-    (or a ``data:image/`` URI) is an image when ``supported`` includes images, else text (sentence-transformers)."""
-    if isinstance(x, str):
-        return "image" if supported is not None and "image" in supported and is_image_path(x) else "text"
+    """Modality of one input, in sentence-transformers' order: a PIL image; a torchcodec decoder; a string that is
+    an image, video or audio URL / existing file (that kind only when ``supported`` includes it, else text: a
+    string is text when ``supported`` is None); a text or a text pair; a chat message (a role/content dict, or a
+    list starting with one); an audio / video dict (``array`` + ``sampling_rate`` / ``video_metadata``); a dict
+    of modalities (one key → that modality, several → a sorted tuple); a numpy array or tensor by its number of
+    dimensions. ValueError for anything else."""
+    from stpipe.modules.audio import decoder_kind, is_audio_source, is_video_source
+
     if _is_image(x):
         return "image"
-    if isinstance(x, (tuple, list)) and x and all(isinstance(i, str) for i in x):
+    kind = decoder_kind(x)
+    if kind is not None:
+        return kind
+    if isinstance(x, str):
+        for media, test in (("image", is_image_path), ("video", is_video_source), ("audio", is_audio_source)):
+            if test(x):
+                return media if supported is not None and media in supported else "text"
+        return "text"
+    if isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(i, str) for i in x):
         return "text"  # a text pair
     if isinstance(x, dict):
-        if not x:
-            raise ValueError("an empty dict is not a valid input")
-        if "role" in x and "content" in x:
-            return "message"
-        unknown = [k for k in x if k not in MODALITIES[:4]]
-        if unknown:
-            raise ValueError(f"input dict has keys {unknown} that are not modalities; use keys among "
-                             f"{list(MODALITIES[:4])}")
-        return normalize_modality(list(x))  # type: ignore[return-value]
-    if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
+        return _dict_modality(x)
+    if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0] and "content" in x[0]:
         return "message"
-    raise ValueError(f"cannot infer the modality of an input of type {type(x).__name__}")
+    kind = _array_modality(x)
+    if kind is not None:
+        return kind
+    raise ValueError(f"cannot infer the modality of an input of type {type(x).__name__}; expected a str, a dict, a "
+                     "PIL image, a numpy array or a torch tensor")
 
 
 def infer_batch_modality(inputs: list[Any], supported: list[Modality] | None = None) -> Modality:

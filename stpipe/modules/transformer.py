@@ -2,8 +2,10 @@
 
 ``transformer_task`` picks the model class: ``feature-extraction`` (``AutoModel``; encoder-only for T5-like
 models), ``fill-mask`` (``AutoModelForMaskedLM``, logits → ``token_embeddings``), ``sequence-classification``
-(``num_labels=1`` unless set; logits → ``scores``). Inputs are routed by modality (text, image, audio,
-video, chat ``message``) through ``AutoProcessor``; dual encoders such as CLIP use
+(``num_labels=1`` unless set; logits → ``scores``), ``text-generation`` / ``any-to-any`` (causal LMs, left padding,
+logits → ``causal_logits``; :mod:`stpipe.modules.causal`). Inputs are routed by modality (text, image, audio,
+video, chat ``message``; :mod:`stpipe.modules.audio`, :mod:`stpipe.modules.messages`) through ``AutoProcessor``;
+dual encoders such as CLIP use
 ``get_text_features``/``get_image_features`` and produce ``sentence_embedding`` directly.
 
 Files (sentence-transformers 6.2): the model and processor via ``save_pretrained`` plus
@@ -29,7 +31,9 @@ from typing import Any, Self
 
 import torch
 
-from stpipe.contracts.transformer import CONFIG_FILES, KWARG_DICTS, TRANSFORMER
+from stpipe.contracts.transformer import CAUSAL_TASKS, CONFIG_FILES, KWARG_DICTS, TRANSFORMER
+from stpipe.modules.causal import finish_causal, set_left_padding
+from stpipe.modules.messages import chat_features, message_format
 from stpipe.modules.modality import modality_str, normalize_modality
 from stpipe.modules.module import InputModule
 from stpipe.modules.transformer_inputs import (
@@ -134,6 +138,8 @@ class Transformer(InputModule):
                 max_pos = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
                 if isinstance(max_pos, int) and max_pos != -1:
                     tok.model_max_length = min(tok.model_max_length, max_pos)
+        if self.transformer_task in CAUSAL_TASKS:  # the last position must be a real token (LogitScore)
+            set_left_padding(self.processor)
         self._lower_in_python = bool(do_lower_case) and not add_lowercase(tok)
         self.modality_config, self.module_output_name = infer_modality_config(
             self.model, self.processor, self.transformer_task, modality_config, module_output_name)
@@ -196,14 +202,13 @@ class Transformer(InputModule):
         if max_length is not None:
             text_defaults["max_length"] = max_length
         if modality == "message":
-            convs = to_messages(inputs, prompt, self.modality_config["message"].get("format", "flat"))
+            fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
+            convs = to_messages(inputs, prompt, fmt)
             call = {"return_tensors": "pt", **pk.get("common", {}), **text_defaults, **pk.get("text", {}),
                     **pk.get("chat_template", {})}
-            call.pop("logits_to_keep", None)
-            call["truncation"] = bool(call.get("truncation"))
-            out = dict(self.processor.apply_chat_template(convs, tokenize=True, return_dict=True, **call))
+            out = chat_features(self.processor, convs, call, self.max_seq_length)
             out["modality"] = "message"
-            return out
+            return self._finish(out, pk)
         parts = modality if isinstance(modality, tuple) else (modality,)
         call: dict[str, Any] = {"return_tensors": "pt", **pk.get("common", {})}
         per_modality = {"text": text_defaults, "audio": {"padding": True}}
@@ -226,6 +231,12 @@ class Transformer(InputModule):
         out["modality"] = modality
         if prompt_length is not None:
             out["prompt_length"] = prompt_length
+        return self._finish(out, pk)
+
+    def _finish(self, out: dict[str, Any], pk: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Causal tasks: check the left padding and pass ``logits_to_keep`` (``processing_kwargs.text``) on."""
+        if self.transformer_task in CAUSAL_TASKS:
+            finish_causal(out, pk, self.processor)
         return out
 
     def _prompt_length(self, prompt: str) -> int:

@@ -13,13 +13,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from stpipe.contracts.transformer import PROCESSING_KEYS
+from stpipe.modules.audio import looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
     infer_modality,
-    is_image_path,
     normalize_modality,
     unsupported_modality_error,
 )
@@ -54,47 +52,34 @@ def merge_processing_kwargs(instance: dict[str, dict[str, Any]], call: Any) -> d
 
 # ------------------------------------------------------------------------------------ inputs
 def _input_modality(x: Any, supported: set) -> Any:
-    import numpy as np
-    from PIL.Image import Image
-
-    if isinstance(x, Image):
-        return "image"
-    if isinstance(x, str):
-        return "image" if is_image_path(x) and "image" in supported else "text"
-    if isinstance(x, (np.ndarray, torch.Tensor)):
-        kind = {1: "audio", 2: "audio", 3: "image", 4: "video", 5: "video"}.get(x.ndim)
-        if kind is None:
-            raise ValueError(f"cannot infer the modality of an array with {x.ndim} dimensions")
-        return kind
-    if isinstance(x, dict) and "array" in x:
-        if "sampling_rate" in x:
-            return "audio"
-        if "video_metadata" in x:
-            return "video"
-        raise ValueError("a dict with 'array' needs 'sampling_rate' (audio) or 'video_metadata' (video)")
-    return infer_modality(x)
+    return infer_modality(x, list(supported))
 
 
-def _unwrap(x: Any, modality: str, extra: dict[str, Any]) -> Any:
+def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
     if isinstance(x, dict) and modality in x and len(x) == 1:
         x = x[modality]
     if isinstance(x, list) and modality == "text":
         x = tuple(x)
-    if isinstance(x, tuple) and (len(x) != 2 or not all(isinstance(s, str) for s in x)):
+    if isinstance(x, tuple) and modality == "text" and (len(x) != 2 or not all(isinstance(s, str) for s in x)):
         raise ValueError(f"a text pair must be two strings, got {x!r}")
+    if modality == "audio":
+        return unwrap_audio(x, extra)
+    if modality == "video":
+        return unwrap_video(x, extra)
     if isinstance(x, str) and modality == "image":
         from transformers.image_utils import load_image
 
+        if looks_like_url(x):
+            raise ValueError(f"{x!r} is a URL; stpipe runs offline and does not download inputs: download the "
+                             "image and pass its path (or a PIL image)")
         return load_image(x)
-    if isinstance(x, dict) and "array" in x:
-        extra.setdefault("sampling_rate", x.get("sampling_rate"))
-        return x["array"]
     return x
 
 
 def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = None
                   ) -> tuple[list[Any], Any, dict[str, Any]]:
-    """(inputs ready for the processor, the batch's modality, extra processor kwargs)."""
+    """(inputs ready for the processor, the batch's modality, extra processor kwargs: an audio batch's
+    ``sampling_rate``, a video batch's ``video_metadata``)."""
     supported = set(config)
     mods = [normalize_modality(_input_modality(x, supported)) for x in inputs]
     if "message" in supported:  # a chat model: every batch goes through the chat template
@@ -103,12 +88,15 @@ def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = N
     mod = distinct.pop() if len(distinct) == 1 else "message"  # a mixed batch, as sentence-transformers infers it
     if mod not in supported:
         raise unsupported_modality_error(mods, mod, list(config), "Transformer module")
-    extra: dict[str, Any] = {}
+    extra: dict[str, dict[str, Any]] = {}
     if isinstance(mod, tuple):
         inputs = [{m: _unwrap(x[m], m, extra) for m in mod} for x in inputs]
+        videos = [x["video"] for x in inputs] if "video" in mod else []
     else:
         inputs = [_unwrap(x, mod, extra) for x in inputs]
-    return inputs, mod, extra
+        videos = inputs if mod == "video" else []
+    reconcile_video_metadata(videos, extra)
+    return inputs, mod, {k: v for per_modality in extra.values() for k, v in per_modality.items()}
 
 
 def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[dict[str, Any]]]:

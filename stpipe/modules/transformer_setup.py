@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
+from stpipe.contracts.modality_edge_cases import edge_case
 from stpipe.contracts.transformer import (  # noqa: F401 - re-exported
     BACKENDS,
     DTYPE_NAMES,
@@ -29,6 +30,7 @@ from stpipe.contracts.transformer import (  # noqa: F401 - re-exported
     dimension_from_config,
 )
 from stpipe.errors import LoadError, did_you_mean
+from stpipe.modules.messages import message_entry
 from stpipe.modules.modality import MODALITIES, modality_str, normalize_modality
 from stpipe.resources import local_model
 
@@ -229,6 +231,13 @@ def infer_modality_config(model: torch.nn.Module, processor: Any, transformer_ta
         check_methods(model, config)
         return config, module_output_name
     _, method_out, feature = TASKS[transformer_task]
+    model_type = getattr(model.config, "model_type", None)
+    fixed = edge_case(transformer_task, model_type)  # sentence-transformers' per-model-type table comes first
+    if fixed is not None:
+        config, feature = fixed
+        if has_chat_template(processor) and "message" not in config:
+            config["message"] = message_entry(config, method_out, model_type, processor)
+        return config, _check_output_name(module_output_name, feature)
     modalities = processor_modalities(processor)
     if returns_field(model.forward, method_out):
         config = {m: {"method": "forward", "method_output_name": method_out} for m in modalities}
@@ -239,13 +248,16 @@ def infer_modality_config(model: torch.nn.Module, processor: Any, transformer_ta
             if fn is not None:
                 out = "pooler_output" if returns_field(fn, "pooler_output") else None
                 config[m] = {"method": f"get_{m}_features", "method_output_name": out}
-    if has_chat_template(processor) and "message" not in config and "text" in config:
-        fmt = "flat" if is_tokenizer(processor) else "structured"
-        config["message"] = {**config["text"], "format": fmt}
+    if has_chat_template(processor) and "message" not in config and feature != "sentence_embedding":
+        config["message"] = message_entry(config, method_out, model_type, processor)  # not on a dual encoder
+    return config, _check_output_name(module_output_name, feature)
+
+
+def _check_output_name(module_output_name: str | None, feature: str) -> str:
     if module_output_name and module_output_name != feature:
         raise ValueError(f"module_output_name={module_output_name!r} needs a modality_config that produces it; "
                          f"without one this module writes '{feature}'")
-    return config, feature
+    return feature
 
 
 def returns_field(fn: Any, name: str) -> bool:

@@ -71,7 +71,9 @@ def test_graph_of_every_builtin_type_imports_no_torch(tmp_path):
                          {"type": "Normalize"}],
             "static": [{"type": "StaticEmbedding", "tokenizer": "t", "embedding_dim": 3}],
             "splade": [{"type": "Transformer", "model_name_or_path": "all-MiniLM-L6-v2",
-                        "transformer_task": "fill-mask"}, {"type": "SpladePooling"}]}}]}
+                        "transformer_task": "fill-mask"}, {"type": "SpladePooling"}],
+            "rerank": [{"type": "Transformer", "model_name_or_path": "all-MiniLM-L6-v2",
+                        "transformer_task": "text-generation"}, {"type": "LogitScore", "true_token_id": 1}]}}]}
     body = ("from stpipe.config.validate import inspect_definition\n"
             f"report = inspect_definition({definition!r})\n"
             "assert sorted({t.type for t in report.trace}) == " + repr(sorted(registry.names())) + "\n"

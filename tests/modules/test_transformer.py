@@ -416,7 +416,7 @@ def test_bad_dtype(cased_dir):
 @pytest.mark.parametrize("kw, message", [
     ({"backend": "onnx"}, "backend 'onnx': no graph file model.onnx or onnx/model.onnx in the model directory"),
     ({"backend": "tf"}, "unknown backend 'tf'; valid: torch, onnx, openvino"),
-    ({"transformer_task": "text-generation"}, "transformer_task 'text-generation' is not supported yet"),
+    ({"transformer_task": "retrieval"}, "transformer_task 'retrieval' is not supported yet"),
     ({"transformer_task": "fill_mask"}, "did you mean 'fill-mask'"),
     ({"modality_config": {"text": {"method": "forward", "method_output_name": "x"}}}, "module_output_name"),
     ({"modality_config": {"text": {"method": "forward"}}, "module_output_name": "x"}, "'method_output_name'"),

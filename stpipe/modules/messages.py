@@ -1,0 +1,144 @@
+"""Chat-template (``message``) inputs of ``Transformer``, as sentence-transformers 6.2 formats them.
+
+A processor with a chat template adds the ``message`` modality, and then every batch goes through
+``apply_chat_template``: a text becomes a ``user`` turn, a text pair ``query`` / ``document`` turns, an image /
+audio / video a typed content item, and a prompt a leading ``system`` message (its length is not tracked, so
+``include_prompt=False`` has no effect on chat inputs). The message *format* is ``flat`` (``content`` is the value
+itself) or ``structured`` (``content`` is a list of ``{"type": …}`` items): ``modality_config.message.format``
+when given, else inferred from the template as sentence-transformers does — a few known model types, then
+"structured" when the template indexes content items (``content[0]``, ``.type`` …), else "flat".
+
+>>> infer_message_format("llama", "{{ m['content'] }}"), infer_message_format("x", "{{ m.content[0].text }}")
+('flat', 'structured')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: model types whose template the heuristic below misreads (sentence-transformers' table)
+KNOWN_FORMATS = {"apertus": "flat", "deepseek_v3": "flat", "gpt_oss": "flat", "seed_oss": "flat"}
+STRUCTURED_PATTERNS = ("content[0]", ".type", "'type'", '"type"', "item.type", "message.content[")
+
+
+def infer_message_format(model_type: str | None, template: Any) -> str:
+    """"flat" or "structured" for a chat template (see the module docstring)."""
+    if model_type in KNOWN_FORMATS:
+        return KNOWN_FORMATS[model_type]
+    if not isinstance(template, str) or not template:
+        return "structured"
+    return "structured" if any(p in template for p in STRUCTURED_PATTERNS) else "flat"
+
+
+def message_entry(config: dict[Any, dict[str, Any]], method_out: str, model_type: str | None,
+                  processor: Any) -> dict[str, Any]:
+    """The ``message`` entry a chat-template processor adds: the text entry's method (else ``forward``), and the
+    inferred format."""
+    base = dict(config.get("text", {"method": "forward", "method_output_name": method_out}))
+    base.pop("format", None)
+    return {**base, "format": infer_message_format(model_type, getattr(processor, "chat_template", None))}
+
+
+def is_conversation(x: Any) -> bool:
+    """A chat input: a role/content dict, or a list starting with one."""
+    def message(m: Any) -> bool:
+        return isinstance(m, dict) and "role" in m and "content" in m
+
+    return message(x) or (isinstance(x, list) and bool(x) and message(x[0]))
+
+
+def message_format(spec: dict[str, Any], model_type: str | None, processor: Any) -> str:
+    """``modality_config.message.format``, with "auto" (or no format) inferred from the chat template."""
+    fmt = spec.get("format", "auto")
+    return infer_message_format(model_type, getattr(processor, "chat_template", None)) if fmt == "auto" else fmt
+
+
+# ---------------------------------------------------------------------------------------------- the chat call
+#: the apply_chat_template arguments that size the output (never given to the suffix renders)
+SIZE_KWARGS = ("padding", "truncation", "max_length", "return_tensors")
+
+
+def chat_features(processor: Any, convs: list[list[dict[str, Any]]], call: dict[str, Any],
+                  default_max_length: int | None) -> dict[str, Any]:
+    """``apply_chat_template`` over a batch of conversations. When truncation is on (unless ``restore_suffix:
+    false`` in ``processing_kwargs.chat_template``), the template's fixed tail that right-truncation cut off is
+    written back over the last real tokens of each truncated row, as sentence-transformers does: last-token pooling
+    and causal rerankers read the final position."""
+    call = dict(call)
+    call.pop("logits_to_keep", None)
+    restore = call.pop("restore_suffix", True)
+    truncation, max_length = call.get("truncation"), call.get("max_length")
+    active = bool(restore) and (bool(truncation) or (truncation is None and max_length is not None)) \
+        and truncation != "do_not_truncate"
+    call["truncation"] = bool(truncation)
+    out = dict(processor.apply_chat_template(convs, tokenize=True, return_dict=True, **call))
+    if active:
+        render = {k: v for k, v in call.items() if k not in SIZE_KWARGS}
+        restore_suffix(out, convs, lambda conv: _render(processor, conv, render), max_length or default_max_length)
+    return out
+
+
+def _render(processor: Any, conv: list[dict[str, Any]], call: dict[str, Any]) -> list[int]:
+    ids = processor.apply_chat_template([conv], tokenize=True, return_dict=True, padding=False, truncation=False,
+                                        **call)["input_ids"]
+    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    return ids[0] if ids and isinstance(ids[0], list) else ids
+
+
+def _text_only(conv: list[dict[str, Any]]) -> bool:
+    for m in conv:
+        c = m.get("content") if isinstance(m, dict) else None
+        if not (isinstance(c, str) or (isinstance(c, list) and all(
+                isinstance(i, dict) and i.get("type", "text") == "text" for i in c))):
+            return False
+    return True
+
+
+def _skeleton(conv: list[dict[str, Any]], filler: str) -> list[dict[str, Any]]:
+    """Every non-system content replaced by ``filler`` (system messages kept: a prompt may render in the tail)."""
+    return [m if m.get("role") == "system" else
+            {**m, "content": [{"type": "text", "text": filler}] if isinstance(m.get("content"), list) else filler}
+            for m in conv]
+
+
+def template_suffix(conv: list[dict[str, Any]], render: Any) -> list[int]:
+    """The token ids a conversation's template always ends with: the common tail of two renders with different
+    fillers ([] for media conversations, or when the renders never differ)."""
+    if not conv or not _text_only(conv):
+        return []
+    try:
+        first, second = render(_skeleton(conv, "0")), render(_skeleton(conv, "1 2 3 4"))
+    except Exception:  # never let the suffix break tokenization
+        return []
+    count = 0
+    for a, b in zip(reversed(first), reversed(second), strict=False):
+        if a != b:
+            break
+        count += 1
+    return first[len(first) - count:] if 0 < count < min(len(first), len(second)) else []
+
+
+def restore_suffix(out: dict[str, Any], convs: list[list[dict[str, Any]]], render: Any,
+                   max_length: int | None) -> None:
+    """Write each truncated row's template suffix back over its last real tokens (in place)."""
+    import torch
+
+    ids, mask = out.get("input_ids"), out.get("attention_mask")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or not isinstance(mask, torch.Tensor) or not mask.numel():
+        return
+    limit, width = max_length or 0, ids.shape[-1]
+    if width < limit:
+        return
+    lengths, left = mask.long().sum(dim=1).tolist(), (mask[:, 0] == 0).tolist()
+    cache: dict[str, list[int]] = {}
+    for row in range(min(ids.shape[0], len(convs))):
+        if lengths[row] < limit:
+            continue
+        key = repr(_skeleton(convs[row], ""))
+        if key not in cache:
+            cache[key] = template_suffix(convs[row], render)
+        suffix = cache[key]
+        keep = min(len(suffix), lengths[row])
+        if keep:
+            end = width if left[row] else lengths[row]
+            ids[row, end - keep:end] = torch.as_tensor(suffix[-keep:], dtype=ids.dtype)
