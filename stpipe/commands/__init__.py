@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 #: verb → module of this package
 VERB_MODULES = {"encode": "encode", "evaluate": "evaluate", "validate": "validate", "import": "import_",
-                "export": "export", "schema": "schema", "report": "report"}
+                "export": "export", "schema": "schema", "report": "report",
+                "train": "train"}
 
 
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:

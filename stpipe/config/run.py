@@ -122,9 +122,9 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
                                     found=suffix, hint=f"e.g. output={FsPath(output).with_suffix('.npy')}"))
         if isinstance(output, str) and output.endswith(OUTPUT_SUFFIXES):
             problems += _writable_problems("output", output, want_dir=False)
-    if verb in ("export", "evaluate") and isinstance(run.get("out"), str):
+    if verb in ("export", "evaluate", "train") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
-    if verb in ("encode", "export", "evaluate"):
+    if verb in ("encode", "export", "evaluate", "train"):
         p = _device_problem(run.get("device"))
         if p is not None:
             problems.append(p)
