@@ -67,5 +67,6 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     print(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}")
     print(f"model saved to {result['model']}")
     if job_dir is None:
-        write_json(out / "metrics.json", {"verb": "train", "status": "ok", **result})
+        groups = [{**g, "names": len(g["names"])} for g in result["param_groups"]]
+        write_json(out / "metrics.json", {"verb": "train", "status": "ok", **result, "param_groups": groups})
     return result

@@ -73,7 +73,8 @@ def plot_metrics(jsonl: Path, png: Path, metric: str | None) -> str:
         ax2 = ax.twinx()
         ax2.plot(*zip(*ev), "o-", label=f"eval {metric}", color="tab:orange")
         ax2.set_ylabel(metric)
-    fig.legend(loc="upper right")
+    if loss or ev:
+        fig.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)

@@ -93,7 +93,10 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
         print(plot_metrics(out / "metrics.jsonl", out / "training.png", main))
     return {"main_metric": main if evaluator is not None else None, "metrics": metrics,
             "global_step": int(output.global_step), "model": str(out / "model"),
-            "resumed_from": str(resume) if resume else None, "train_seconds": round(seconds, 3), "trainer": trainer}
+            "resumed_from": str(resume) if resume else None,
+            "param_groups": [{"lr": g.get("initial_lr", g["lr"]), "weight_decay": g["weight_decay"],
+                              "names": g.get("names", [])} for g in trainer.optimizer.param_groups],
+            "train_seconds": round(seconds, 3), "trainer": trainer}
 
 
 def _main_metric_name(plan: TrainingPlan) -> str:

@@ -109,7 +109,8 @@ def freeze(model: torch.nn.Module, patterns: list[str]) -> int:
     if unused:
         names = sorted(set(q.values()))[:5]
         raise ConfigError([Problem(code="training.freeze", path=("training", "freeze"), message=f"{unused[0]!r} "
-                                   "matches no parameter", hint="parameter names look like: " + ", ".join(names))])
+                                   "matches no parameter", hint="parameter names look like: " + ", ".join(names))],
+                          title="invalid training settings")
     return count
 
 
@@ -118,13 +119,14 @@ def param_groups(model: torch.nn.Module, lr: float, mapping: Mapping[str, float]
     """One optimiser group per (learning rate, weight decay): a parameter takes the rate of the first
     ``mapping`` pattern it matches, else ``lr``; no decay for biases and norms (as transformers)."""
     q = qualified_names(model)
-    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    groups: dict[tuple[float, float], list[tuple[str, torch.nn.Parameter]]] = {}
     for n, p in model.named_parameters():
         if not p.requires_grad:
             continue
         rate = next((float(r) for pat, r in mapping.items() if _matches(pat, n, q[n])), float(lr))
-        groups.setdefault((rate, weight_decay if n in decay_names else 0.0), []).append(p)
-    return [{"params": ps, "lr": rate, "weight_decay": wd} for (rate, wd), ps in groups.items()]
+        groups.setdefault((rate, weight_decay if n in decay_names else 0.0), []).append((n, p))
+    return [{"params": [p for _, p in ps], "names": [n for n, _ in ps], "lr": rate, "weight_decay": wd}
+            for (rate, wd), ps in groups.items()]
 
 
 class PipelineTrainer(Trainer):
