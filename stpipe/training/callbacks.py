@@ -30,6 +30,23 @@ class MetricsLog(TrainerCallback):
             fh.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
 
 
+def mean_logged_loss(path: Path) -> float | None:
+    """The training loss over the whole run from the log: each logged ``loss`` (the mean since the previous log)
+    weighted by its steps — the same for a resumed run as for an uninterrupted one (transformers' own
+    ``train_loss`` averages only the steps of the last session)."""
+    if not path.is_file():
+        return None
+    total = steps = 0.0
+    prev = 0
+    for ln in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(ln) if ln.strip() else {}
+        if "loss" in row:
+            total += float(row["loss"]) * (row["step"] - prev)
+            steps += row["step"] - prev
+            prev = row["step"]
+    return total / steps if steps else None
+
+
 class EarlyStopping(TrainerCallback):
     """Stops when ``eval_<metric>`` has not improved by more than ``threshold`` for ``patience`` evaluations."""
 

@@ -36,7 +36,7 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
     """Train ``pipeline`` as ``plan`` says; returns ``{"main_metric", "metrics", "global_step", "model",
     "resumed_from"}`` (metrics: the final evaluation's, plus ``train_loss``)."""
     require_accelerate()
-    from stpipe.training.callbacks import EarlyStopping, MetricsLog, plot_metrics
+    from stpipe.training.callbacks import EarlyStopping, MetricsLog, mean_logged_loss, plot_metrics
     from stpipe.training.losses import build_loss
     from stpipe.training.trainer import (
         Collator,
@@ -81,7 +81,9 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - t0
-    metrics: dict[str, float] = {"train_loss": float(output.training_loss), "global_step": float(output.global_step)}
+    logged = mean_logged_loss(out / "metrics.jsonl")
+    metrics: dict[str, float] = {"train_loss": float(output.training_loss if logged is None else logged),
+                                 "global_step": float(output.global_step)}
     if evaluator is not None:
         result = evaluator(pipeline)
         main = result["main_metric"]
