@@ -15,6 +15,10 @@ from typing import Any
 from stpipe.errors import ConfigError, Problem, UsageError
 
 SCHEMA = "training.schema.json"
+#: training.precision (schemas/training.schema.json)
+TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")
+#: training.lr_scheduler: transformers' scheduler names offered
+LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 TITLE = "invalid training settings"
 
 

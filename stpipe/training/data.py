@@ -28,6 +28,8 @@ from stpipe.training.losses import LABEL_COLUMNS
 SCHEMA = "training_data.schema.json"
 TITLE = "invalid training data"
 STSB_COLUMNS = ("sentence1", "sentence2", "score")
+#: data.format (schemas/training_data.schema.json): the STS readers' formats, or null (from the file)
+FORMATS = ("stsb", "csv", "tsv", "jsonl", None)
 
 
 @dataclass

@@ -26,6 +26,8 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
+    from stpipe.training.config import LR_SCHEDULERS, TRAINING_PRECISIONS
+    from stpipe.training.data import FORMATS as TRAINING_FORMATS
 
     t = TRANSFORMER.enums
     return {
@@ -58,6 +60,9 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/retrieval/properties/format/enum": RETRIEVAL_FORMATS,
+        "training.schema.json#/properties/lr_scheduler/enum": LR_SCHEDULERS,
+        "training.schema.json#/properties/precision/enum": TRAINING_PRECISIONS,
+        "training_data.schema.json#/properties/format/enum": TRAINING_FORMATS,
     }
 
 
