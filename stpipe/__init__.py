@@ -6,6 +6,7 @@ Public API (imported lazily, so ``import stpipe`` stays cheap)::
     pipe = stpipe.build("conf/model/minilm.yaml")      # YAML path or dict → validated → Pipeline
     pipe = stpipe.load("path/to/saved/model")          # sentence-transformers format → Pipeline
     stpipe.validate({"modules": [...]})                 # raises ConfigError listing every problem
+    stpipe.train(pipe, data=…, loss="cosent", output_dir="out")   # fine-tune (README "Training")
 
 Writing a module of your own (``stpipe.Module``, ``stpipe.InputModule``, ``stpipe.FeatureIO``,
 ``stpipe.register`` or the ``stpipe.modules`` entry-point group): see ``docs/plugins.md``.
@@ -29,6 +30,7 @@ _EXPORTS = {
     "Problem": "stpipe.errors:Problem",
     "RouteError": "stpipe.errors:RouteError",
     "register": "stpipe.registry:register",
+    "train": "stpipe.training:train",
     # the plugin API (docs/plugins.md): the module contract and its static description
     "Module": "stpipe.modules.module:Module",
     "InputModule": "stpipe.modules.module:InputModule",
@@ -37,7 +39,7 @@ _EXPORTS = {
 }
 
 __all__ = ["build", "load", "validate", "Pipeline", "CrossEncoder", "ConfigError", "LoadError", "StpipeError",
-           "Problem", "RouteError", "register", "Module", "InputModule", "FeatureIO", "Contract",
+           "Problem", "RouteError", "register", "train", "Module", "InputModule", "FeatureIO", "Contract",
            "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from stpipe.modules.module import InputModule, Module
     from stpipe.pipeline import Pipeline
     from stpipe.registry import register
+    from stpipe.training import train
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report. MODEL is a YAML
-model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
+VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report, train. MODEL is a
+YAML model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
 ``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
@@ -35,6 +35,8 @@ verbs:
   export    write a model in sentence-transformers' format:  stpipe export [MODEL] out=DIR
             or one ONNX/OpenVINO graph of it:  stpipe export [MODEL] out=DIR format=onnx|openvino [quantize=int8]
   schema    print the combined JSON Schema of model definitions
+  train     fine-tune a model (checkpoints, final model, metrics.jsonl):  stpipe train [MODEL] data=stsb-train
+            loss=cosent [training.learning_rate=2e-5] [training.eval_data=stsb-dev] [out=DIR]
   report    one table of a sweep's points (terminal, report.md/.csv/.png):  stpipe report SWEEP_DIR [out=DIR]
 
 MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
@@ -45,7 +47,8 @@ submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true)
 config, classes, routing tables), -h/--help
 """
 
-VERBS = ("encode", "merge", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report")
+VERBS = ("encode", "merge", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report",
+         "train")
 
 
 def _is_override(a: str) -> bool:
@@ -126,3 +129,7 @@ def _show_warning(verb: str, default):
 
 
 __all__ = ["main", "USAGE", "VERBS"]
+
+
+if __name__ == "__main__":  # `accelerate launch -m stpipe.cli train …`
+    sys.exit(main())

@@ -15,7 +15,7 @@ from collections.abc import Callable
 #: verb → module of this package
 VERB_MODULES = {"encode": "encode", "merge": "merge", "evaluate": "evaluate", "validate": "validate",
                 "import": "import_", "export": "export", "schema": "schema", "report": "report", "predict": "predict",
-                "rank": "rank"}
+                "rank": "rank", "train": "train"}
 
 
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:

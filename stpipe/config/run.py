@@ -143,9 +143,9 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
             problems.append(Problem(code="run.shard", path=("shard", "index"), message=f"shard.index={shard['index']}"
                                     f" is not below shard.count={shard['count']}", expected=f"0 … {shard['count'] - 1}",
                                     hint="shards count from 0: shard.index=0 … shard.count-1"))
-    if verb in ("export", "evaluate") and isinstance(run.get("out"), str):
+    if verb in ("export", "evaluate", "train") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
-    if verb in ("encode", "export", "evaluate", "predict", "rank"):
+    if verb in ("encode", "export", "evaluate", "predict", "rank", "train"):
         p = _device_problem(run.get("device"))
         if p is not None:
             problems.append(p)

@@ -31,6 +31,8 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.runtimes import FORMATS
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
+    from stpipe.training.config import LR_SCHEDULERS, TRAINING_PRECISIONS
+    from stpipe.training.data import FORMATS as TRAINING_FORMATS
 
     t = TRANSFORMER.enums
     return {
@@ -68,6 +70,9 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/retrieval/properties/format/enum": RETRIEVAL_FORMATS,
         "data.schema.json#/$defs/reranking/properties/format/enum": RERANKING_FORMATS,
+        "training.schema.json#/properties/lr_scheduler/enum": LR_SCHEDULERS,
+        "training.schema.json#/properties/precision/enum": TRAINING_PRECISIONS,
+        "training_data.schema.json#/properties/format/enum": TRAINING_FORMATS,
     }
 
 
