@@ -15,11 +15,10 @@ Saved as ``config.json`` (``true_token_id``, ``false_token_id``, ``module_input_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any
 
 from stpipe.contracts.logit_score import LOGIT_SCORE
-from stpipe.modules.module import Module
+from stpipe.modules.module import ConfigModule
 
 
 def _token_id(name: str, value: Any, optional: bool) -> int | None:
@@ -31,7 +30,7 @@ def _token_id(name: str, value: Any, optional: bool) -> int | None:
     return value
 
 
-class LogitScore(Module):
+class LogitScore(ConfigModule):
     """Logits of chosen vocabulary tokens at the last position → ``scores``."""
 
     contract = LOGIT_SCORE
@@ -62,21 +61,3 @@ class LogitScore(Module):
             scores = scores - logits[:, self.false_token_id]
         features["scores"] = scores.unsqueeze(1)
         return features
-
-    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
-        self.save_config(output_path)
-
-    @classmethod
-    def load(cls, model_name_or_path: str = "", subfolder: str = "", token: bool | str | None = None,
-             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
-             init_defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
-             **kwargs: Any) -> Self:
-        """Saved config < ``init_defaults`` (only where the file says nothing) < ``overrides``."""
-        config: dict[str, Any] = {}
-        if model_name_or_path:
-            config = cls.load_config(model_name_or_path, subfolder, token=token, cache_folder=cache_folder,
-                                     revision=revision, local_files_only=local_files_only)
-        for k, v in (init_defaults or {}).items():
-            config.setdefault(k, v)
-        config.update(overrides or {})
-        return cls(**{k: v for k, v in config.items() if k in cls.config_keys})

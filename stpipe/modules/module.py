@@ -305,3 +305,27 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
         raise LoadError(f"cannot read safetensors weights ({exc})", path=str(path),
                         hint="the file is truncated or corrupt; re-save or re-download the model") from exc
+
+
+class ConfigModule(Module):
+    """A module whose whole state is its config (no weights): ``save`` writes the config file, ``load`` reads it —
+    or takes the defaults when there is no path (Normalize, LogitScore)."""
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        self.save_config(output_path)
+
+    @classmethod
+    def load(cls, model_name_or_path: str = "", subfolder: str = "", token: bool | str | None = None,
+             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
+             init_defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+             **kwargs: Any) -> Self:
+        """Saved config < ``init_defaults`` (only where the file says nothing) < ``overrides``; keys other than
+        ``config_keys`` are dropped."""
+        config: dict[str, Any] = {}
+        if model_name_or_path:
+            config = cls.load_config(model_name_or_path, subfolder, token=token, cache_folder=cache_folder,
+                                     revision=revision, local_files_only=local_files_only)
+        for k, v in (init_defaults or {}).items():
+            config.setdefault(k, v)
+        config.update(overrides or {})
+        return cls(**{k: v for k, v in config.items() if k in cls.config_keys})

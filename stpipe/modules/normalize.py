@@ -11,17 +11,16 @@ checkpoints have no folder at all (all-MiniLM-L6-v2's ``2_Normalize``): a missin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from stpipe.contracts.normalize import NORMALIZE
-from stpipe.modules.module import Module
+from stpipe.modules.module import ConfigModule
 
 
-class Normalize(Module):
+class Normalize(ConfigModule):
     """Unit-length embeddings (for cosine similarity as a dot product)."""
 
     contract = NORMALIZE
@@ -42,22 +41,3 @@ class Normalize(Module):
                                                  if x.dtype in (torch.float16, torch.bfloat16)
                                                  else F.normalize(x, p=2, dim=-1))
         return features
-
-    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
-        self.save_config(output_path)
-
-    @classmethod
-    def load(cls, model_name_or_path: str = "", subfolder: str = "", token: bool | str | None = None,
-             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
-             init_defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
-             **kwargs: Any) -> Self:
-        """Saved config, or the defaults when there is no path / no file."""
-        config: dict[str, Any] = {}
-        if model_name_or_path:
-            config = cls.load_config(model_name_or_path, subfolder, token=token, cache_folder=cache_folder,
-                                     revision=revision, local_files_only=local_files_only)
-        for k, v in (init_defaults or {}).items():
-            config.setdefault(k, v)
-        config.update(overrides or {})
-        config = {k: v for k, v in config.items() if k in cls.config_keys}
-        return cls(**config)
