@@ -47,7 +47,7 @@ _ST = "sentence_transformers"
 
 def import_target(target: str | type) -> Any:
     """``"package.module:Name"`` → that object, imported now (a class given as itself is returned as it is). The
-    registries (modules here, evaluators in :mod:`stpipe.experiments.evaluators`) keep targets as strings so that
+    registries (module types, and the :class:`Catalogue` of losses and of evaluators) keep targets as strings so that
     nothing is imported before it is used."""
     if not isinstance(target, str):
         return target
@@ -56,30 +56,21 @@ def import_target(target: str | type) -> Any:
 
 
 @dataclass
-class ModuleSpec:
-    """What the registry knows about one module type."""
+class Spec:
+    """One registered name (a module type, a loss, an evaluator): its class, imported on first use."""
 
     name: str
     target: str | type  # "package.module:Class" (imported on first use) or the class itself
-    st_type: str | None = None  # dotted path written to modules.json / router_config.json
     aliases: tuple[str, ...] = ()
     origin: str = "builtin"  # builtin | python | entry-point
-    contract_target: str | Contract | None = None  # "stpipe.contracts.x:NAME" (built-ins) or None
     _cls: type | None = field(default=None, repr=False)
 
     @property
-    def cls(self) -> type[Module]:
-        """The Module class (imported on first use: for a built-in, this imports torch)."""
+    def cls(self) -> type:
+        """The class (imported on first use: for a built-in module type, this imports torch)."""
         if self._cls is None:
             self._cls = import_target(self.target)
         return self._cls
-
-    @property
-    def contract(self) -> Contract | None:
-        """The torch-free contract of a built-in type (None for third-party types: ask :attr:`cls`)."""
-        if isinstance(self.contract_target, str):
-            self.contract_target = import_target(self.contract_target)
-        return self.contract_target
 
     @property
     def class_path(self) -> str:
@@ -87,6 +78,21 @@ class ModuleSpec:
         if isinstance(self.target, type):
             return f"{self.target.__module__}.{self.target.__qualname__}"
         return self.target.replace(":", ".")
+
+
+@dataclass
+class ModuleSpec(Spec):
+    """What the registry knows about one module type."""
+
+    st_type: str | None = None  # dotted path written to modules.json / router_config.json
+    contract_target: str | Contract | None = None  # "stpipe.contracts.x:NAME" (built-ins) or None
+
+    @property
+    def contract(self) -> Contract | None:
+        """The torch-free contract of a built-in type (None for third-party types: ask :attr:`cls`)."""
+        if isinstance(self.contract_target, str):
+            self.contract_target = import_target(self.contract_target)
+        return self.contract_target
 
     def describe(self, params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx: Any = None) -> FeatureIO:
         """The static description of a node of this type: the contract's, else the class's ``describe``."""
@@ -297,3 +303,81 @@ def st_type_of(obj: Any) -> str:
 
 
 Factory = Callable[..., "Module"]
+
+
+class Catalogue:
+    """A registry of named classes beside module types — losses (:mod:`stpipe.training.losses`) and evaluators
+    (:mod:`stpipe.experiments.evaluators`): built-ins listed eagerly as import targets, plugins registered from
+    Python (:meth:`register`) or declared in an entry-point group (read once, when a name is looked up or listed).
+    A built-in name is never replaced; a name that is unknown or does not import is a ConfigError at ``path``.
+
+    >>> c = Catalogue("widget", "stpipe.widgets", [Spec("Gear", "fractions:Fraction", ("gear",))],
+    ...               hint="register one")
+    >>> c.get("gear").__name__, c.names()
+    ('Fraction', ['Gear'])
+    >>> try:
+    ...     c.get("Gaer", ("widget",))
+    ... except ConfigError as e:
+    ...     print(e.problems[0].code, "-", e.problems[0].message, "-", e.problems[0].hint)
+    registry.unknown-widget - unknown widget 'Gaer' - did you mean 'Gear'?
+    """
+
+    def __init__(self, kind: str, group: str, builtins: list[Spec], *, hint: str,
+                 title: str = "invalid model definition",
+                 default_name: Callable[[type], str] = lambda c: c.__name__) -> None:
+        self.kind, self.group, self.hint, self.title = kind, group, hint, title
+        self._default_name = default_name
+        self._specs = {s.name: s for s in builtins}
+        self._loaded = False
+
+    def _table(self) -> dict[str, Spec]:
+        if not self._loaded:
+            self._loaded = True
+            for ep in entry_points(group=self.group):
+                self._specs.setdefault(ep.name, Spec(ep.name, ep.value, origin="entry-point"))
+        table = dict(self._specs)
+        for s in self._specs.values():
+            for a in s.aliases:
+                table.setdefault(a, s)
+        return table
+
+    def register(self, cls: type | None = None, *, name: str | None = None) -> Any:
+        """Register ``cls`` under ``name`` (default: the catalogue's default name of the class); a decorator too."""
+
+        def deco(c: type) -> type:
+            key = name or self._default_name(c)
+            known = self._table().get(key)
+            if known is not None and known.origin == "builtin":
+                raise ValueError(f"'{key}' is a built-in {self.kind}; register yours under another name")
+            self._specs[key] = Spec(key, c, origin="python")
+            return c
+
+        return deco(cls) if cls is not None else deco
+
+    def unregister(self, name: str) -> None:
+        """Remove a registered (non built-in) name."""
+        if name in self._specs and self._specs[name].origin != "builtin":
+            del self._specs[name]
+
+    def names(self) -> list[str]:
+        """Every registered name (without aliases), sorted."""
+        self._table()
+        return sorted(self._specs)
+
+    def get(self, name: Any, path: tuple = ()) -> type:
+        """The class registered as ``name`` (or an alias)."""
+        table = self._table()
+        s = table.get(name) if isinstance(name, str) else None
+        if s is None:
+            hint = did_you_mean(name, list(table)) if isinstance(name, str) else None
+            raise ConfigError([Problem(code=f"registry.unknown-{self.kind}", path=tuple(path),
+                                       message=f"unknown {self.kind} {name!r}",
+                                       expected="one of: " + ", ".join(self.names()), found=repr(name),
+                                       hint=hint or self.hint)], title=self.title)
+        try:
+            return s.cls
+        except Exception as exc:  # a plugin that does not import
+            raise ConfigError([Problem(code=f"registry.unknown-{self.kind}", path=tuple(path),
+                                       message=f"{self.kind} {name!r} ({s.class_path}) cannot be imported: {exc}",
+                                       hint="install the package that provides it, or fix its import")],
+                              title=self.title) from None

@@ -26,97 +26,33 @@ unknown evaluator 'retreival' - did you mean 'retrieval'?
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import numpy as np
 
-from stpipe.errors import ConfigError, Problem, did_you_mean
+from stpipe.errors import ConfigError, Problem
 from stpipe.experiments.data import TITLE, DataConfig, collect, data_config_from, raise_problems
 from stpipe.experiments.metrics import pearson, spearman
-from stpipe.registry import import_target
+from stpipe.registry import Catalogue, Spec
 
 ENTRY_POINT_GROUP = "stpipe.evaluators"
 
 
-@dataclass
-class EvaluatorSpec:
-    """What the evaluator registry knows about one evaluator."""
-
-    name: str
-    target: str | type  # "package.module:Class" (imported on first use) or the class itself
-    origin: str = "builtin"  # builtin | python | entry-point
-    _cls: type | None = field(default=None, repr=False)
-
-    @property
-    def cls(self) -> type:
-        if self._cls is None:
-            self._cls = import_target(self.target)
-        return self._cls
-
-
-_specs: dict[str, EvaluatorSpec] = {
-    "sts": EvaluatorSpec("sts", "stpipe.experiments.evaluators:STSEvaluator"),
-    "retrieval": EvaluatorSpec("retrieval", "stpipe.experiments.retrieval:RetrievalEvaluator"),
-    "reranking": EvaluatorSpec("reranking", "stpipe.experiments.reranking:RerankingEvaluator"),  # CrossEncoders
-}
-_entry_points_loaded = False
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _specs:
-            _specs[ep.name] = EvaluatorSpec(ep.name, ep.value, origin="entry-point")
-
-
-def register_evaluator(cls: type | None = None, *, name: str | None = None) -> Any:
-    """Register an evaluator class under ``name`` (default: its ``name`` attribute, else its class name); usable
-    as a decorator. A built-in name cannot be replaced."""
-
-    def deco(c: type) -> type:
-        key = name or getattr(c, "name", None) or c.__name__
-        if key in _specs and _specs[key].origin == "builtin":
-            raise ValueError(f"'{key}' is a built-in evaluator; register yours under another name")
-        _specs[key] = EvaluatorSpec(key, c, origin="python")
-        return c
-
-    return deco(cls) if cls is not None else deco
-
-
-def unregister_evaluator(name: str) -> None:
-    """Remove a registered (non built-in) evaluator."""
-    if name in _specs and _specs[name].origin != "builtin":
-        del _specs[name]
-
-
-def evaluator_names() -> list[str]:
-    """Every registered evaluator name, sorted."""
-    _load_entry_points()
-    return sorted(_specs)
+#: the evaluator registry (the same mechanism as losses'; module types have :mod:`stpipe.registry` itself)
+EVALUATORS = Catalogue("evaluator", ENTRY_POINT_GROUP, [
+    Spec("sts", "stpipe.experiments.evaluators:STSEvaluator"),
+    Spec("retrieval", "stpipe.experiments.retrieval:RetrievalEvaluator"),
+    Spec("reranking", "stpipe.experiments.reranking:RerankingEvaluator"),  # CrossEncoders
+], hint="plugins register evaluators in the 'stpipe.evaluators' entry-point group", title=TITLE,
+    default_name=lambda c: getattr(c, "name", None) or c.__name__)
+register_evaluator = EVALUATORS.register
+unregister_evaluator = EVALUATORS.unregister
+evaluator_names = EVALUATORS.names
 
 
 def evaluator_class(name: str, path: tuple = ("evaluator",)) -> type:
     """The evaluator class registered as ``name``; a ConfigError with the names and a "did you mean" otherwise."""
-    _load_entry_points()
-    s = _specs.get(name)
-    if s is None:
-        available = evaluator_names()
-        raise ConfigError([Problem(code="registry.unknown-evaluator", path=tuple(path),
-                                   message=f"unknown evaluator '{name}'", expected="one of: " + ", ".join(available),
-                                   found=repr(name), hint=did_you_mean(name, available) or
-                                   "plugins register evaluators in the 'stpipe.evaluators' entry-point group")],
-                          title=TITLE)
-    try:
-        return s.cls
-    except Exception as exc:  # a plugin that does not import
-        raise ConfigError([Problem(code="registry.unknown-evaluator", path=tuple(path),
-                                   message=f"evaluator '{name}' ({s.target}) cannot be imported: {exc}")],
-                          title=TITLE) from None
+    return EVALUATORS.get(name, path)
 
 
 class Evaluator:

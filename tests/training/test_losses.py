@@ -84,3 +84,42 @@ def test_bad_lines_and_missing_columns_are_named(tmp_path):
         read_training_data({"path": str(f), "columns": {"question": "qq"}})
     assert e.value.problems[0].message == "no column 'qq' in the file" and "did you mean 'q'?" in \
         e.value.problems[0].hint
+
+
+class HalfCosine:
+    """A plugin loss: takes scored pairs, one parameter."""
+
+    schema = {"weight": {"type": "number"}}
+    min_inputs = max_inputs = 2
+    needs_label = True
+    input_names = ("sentence1", "sentence2")
+
+    def __init__(self, weight: float = 0.5) -> None:
+        self.weight = weight
+
+
+def test_plugin_losses_register_like_evaluators(monkeypatch):
+    from stpipe import registry
+    from stpipe.training.losses import LOSSES, loss_names, register_loss, unregister_loss
+
+    with pytest.raises(ValueError, match="built-in loss"):  # an alias of a built-in is taken too
+        register_loss(HalfCosine, name="cosent")
+    register_loss(HalfCosine)
+    try:
+        assert "HalfCosine" in loss_names()
+        assert build_loss({"name": "HalfCosine", "weight": 2.0}).weight == 2.0
+        assert [p.path for p in loss_problems({"name": "HalfCosine", "wieght": 2})] == [("loss", "wieght")]
+    finally:
+        unregister_loss("HalfCosine")
+    problem = loss_problems({"name": "HalfCosine"})[0]
+    assert (problem.code, problem.path) == ("registry.unknown-loss", ("loss", "name"))
+
+    class EP:  # an installed plugin's entry point whose module does not import
+        name, value = "BrokenLoss", "no_such_package.losses:BrokenLoss"
+
+    monkeypatch.setattr(LOSSES, "_loaded", False)
+    monkeypatch.setattr(LOSSES, "_specs", dict(LOSSES._specs))
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EP()] if group == "stpipe.losses" else [])
+    assert "BrokenLoss" in loss_names()
+    problem = loss_problems({"name": "BrokenLoss"})[0]
+    assert problem.path == ("loss", "name") and "cannot be imported" in problem.message

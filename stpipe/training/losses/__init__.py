@@ -23,12 +23,10 @@ Built-ins: CoSENTLoss, CosineSimilarityLoss (:mod:`.pairs`), MultipleNegativesRa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
-from stpipe.errors import ConfigError, Path, Problem, did_you_mean
-from stpipe.registry import import_target
+from stpipe.errors import ConfigError, Path, Problem
+from stpipe.registry import Catalogue, Spec
 
 ENTRY_POINT_GROUP = "stpipe.losses"
 TITLE = "invalid loss"
@@ -36,75 +34,22 @@ TITLE = "invalid loss"
 LABEL_COLUMNS = ("score", "label")
 
 
-@dataclass
-class LossSpec:
-    """What the loss registry knows about one loss."""
-
-    name: str
-    target: str | type
-    aliases: tuple[str, ...] = ()
-    origin: str = "builtin"
-    _cls: type | None = field(default=None, repr=False)
-
-    @property
-    def cls(self) -> type:
-        if self._cls is None:
-            self._cls = import_target(self.target)
-        return self._cls
-
-
-_specs: dict[str, LossSpec] = {s.name: s for s in (
-    LossSpec("CoSENTLoss", "stpipe.training.losses.pairs:CoSENTLoss", ("cosent",)),
-    LossSpec("CosineSimilarityLoss", "stpipe.training.losses.pairs:CosineSimilarityLoss", ("cosine",)),
-    LossSpec("MultipleNegativesRankingLoss", "stpipe.training.losses.ranking:MultipleNegativesRankingLoss",
-             ("mnrl",)),
-    LossSpec("SpladeLoss", "stpipe.training.losses.ranking:SpladeLoss", ("splade",)),
-    LossSpec("MatryoshkaLoss", "stpipe.training.losses.matryoshka:MatryoshkaLoss", ("matryoshka",)),
-)}
-_entry_points_loaded = False
-
-
-def _lookup() -> dict[str, LossSpec]:
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            _specs.setdefault(ep.name, LossSpec(ep.name, ep.value, origin="entry-point"))
-    table = dict(_specs)
-    for s in _specs.values():
-        for a in s.aliases:
-            table.setdefault(a, s)
-    return table
-
-
-def register_loss(cls: type | None = None, *, name: str | None = None) -> Any:
-    """Register a loss class under ``name`` (default: its class name); usable as a decorator."""
-
-    def deco(c: type) -> type:
-        key = name or c.__name__
-        if key in _lookup() and _lookup()[key].origin == "builtin":
-            raise ValueError(f"'{key}' is a built-in loss; register yours under another name")
-        _specs[key] = LossSpec(key, c, origin="python")
-        return c
-
-    return deco(cls) if cls is not None else deco
-
-
-def loss_names() -> list[str]:
-    """Every registered loss name (without aliases), sorted."""
-    _lookup()
-    return sorted(_specs)
+#: the loss registry (the same mechanism as evaluators'; module types have :mod:`stpipe.registry` itself)
+LOSSES = Catalogue("loss", ENTRY_POINT_GROUP, [
+    Spec("CoSENTLoss", "stpipe.training.losses.pairs:CoSENTLoss", ("cosent",)),
+    Spec("CosineSimilarityLoss", "stpipe.training.losses.pairs:CosineSimilarityLoss", ("cosine",)),
+    Spec("MultipleNegativesRankingLoss", "stpipe.training.losses.ranking:MultipleNegativesRankingLoss", ("mnrl",)),
+    Spec("SpladeLoss", "stpipe.training.losses.ranking:SpladeLoss", ("splade",)),
+    Spec("MatryoshkaLoss", "stpipe.training.losses.matryoshka:MatryoshkaLoss", ("matryoshka",)),
+], hint="choose one with loss=<name> (conf/loss/<name>.yaml)", title=TITLE)
+register_loss = LOSSES.register
+unregister_loss = LOSSES.unregister
+loss_names = LOSSES.names
 
 
 def loss_class(name: Any, path: Path = ("loss", "name")) -> type:
     """The loss class registered as ``name`` (or an alias); a ConfigError with the names otherwise."""
-    table = _lookup()
-    if not isinstance(name, str) or name not in table:
-        hint = did_you_mean(str(name), list(table)) if isinstance(name, str) else None
-        raise ConfigError([Problem(code="registry.unknown-loss", path=tuple(path), message=f"unknown loss {name!r}",
-                                   expected="one of: " + ", ".join(loss_names()), found=repr(name),
-                                   hint=hint or "choose one with loss=<name> (conf/loss/<name>.yaml)")], title=TITLE)
-    return table[name].cls
+    return LOSSES.get(name, path)
 
 
 def loss_problems(node: Any, base: Path = ("loss",)) -> list[Problem]:
@@ -172,4 +117,4 @@ def build_loss(node: Mapping[str, Any]) -> Any:
 
 
 __all__ = ["LABEL_COLUMNS", "build_loss", "column_problems", "loss_class", "loss_names", "loss_problems",
-           "register_loss"]
+           "register_loss", "unregister_loss"]
