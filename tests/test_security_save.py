@@ -193,3 +193,28 @@ def test_stale_temporaries_of_killed_saves_are_cleaned(pipes, tmp_path):
     (tmp_path / f".model.tmp-{os.getpid()}-0123abcd").mkdir()  # a save in progress (a live process): kept
     pipes[1].save(target)
     assert leftovers(tmp_path) == [f".model.tmp-{os.getpid()}-0123abcd", ".model.tmp-mine"]
+
+
+def test_a_failed_single_file_write_keeps_the_old_file(tmp_path):
+    """save_dir.atomic_file (embeddings, predictions, corpus chunks): the old file or the new one, never half."""
+    target = tmp_path / "emb.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError), save_dir.atomic_file(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["emb.jsonl"]
+    with save_dir.atomic_file(target) as tmp:
+        tmp.write_text("new\n")
+    assert target.read_text() == "new\n" and sorted(os.listdir(tmp_path)) == ["emb.jsonl"]
+
+
+def test_a_failed_directory_write_keeps_the_old_model(pipes, tmp_path):
+    """save_dir.replacing (ST saves, graph exports): an error inside leaves the old model and no temporary."""
+    out = tmp_path / "m"
+    pipes[0].save(str(out))
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(LoadError, match="cannot write the export: No space left"), \
+            save_dir.replacing(out, "model", "export") as tmp:
+        (tmp / "modules.json").write_text("[]")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert sorted(p.name for p in out.iterdir()) == before and sorted(os.listdir(tmp_path)) == ["m"]

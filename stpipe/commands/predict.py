@@ -83,17 +83,14 @@ def read_pairs(inputs: Any) -> list[tuple[str, str]]:
 
 def write_jsonl(records: list[Any], output: str) -> None:
     """One JSON record per line, written atomically (see :func:`stpipe.commands.encode.write_output`)."""
-    import os
+    from stpipe.formats.save_dir import atomic_file
 
     target = Path(output)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_file(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CommandError(f"output '{output}': cannot write it: {exc.strerror or exc}") from None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
+from stpipe.formats.save_dir import atomic_file
 
 SHARD = re.compile(r"^(?P<stem>.+)\.shard-(?P<index>\d{5})-of-(?P<count>\d{5})(?P<suffix>\.npy|\.jsonl|\.parquet)$")
 BLOCK = 1 << 22
@@ -28,10 +29,6 @@ def shard_name(output: str, index: int, count: int) -> str:
         return output
     p = Path(output)
     return str(p.with_name(f"{p.stem}.shard-{index:05d}-of-{count:05d}{p.suffix}"))
-
-
-def temp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], Any, int]:
@@ -100,16 +97,12 @@ def _concat_parquet(parts: Sequence[Path], fh: Any) -> int:
 def concat(parts: Sequence[Path], target: Path) -> int:
     """Join ``parts`` (all of ``target``'s format) into ``target`` atomically; the number of rows."""
     join = {".npy": _concat_npy, ".jsonl": _concat_jsonl, ".parquet": _concat_parquet}[target.suffix]
-    tmp = temp_name(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
+        with atomic_file(target) as tmp, open(tmp, "wb") as fh:
             rows = join(parts, fh)
-        os.replace(tmp, target)
     except OSError as exc:
         raise CommandError(f"output '{target}': cannot write it: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return rows
 
 

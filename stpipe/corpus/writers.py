@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
+from stpipe.formats.save_dir import atomic_file
 
 MANIFEST = "manifest.json"
 
@@ -109,8 +109,7 @@ def write_chunk(result: Any, ids: list[Any], path: Path, with_ids: bool) -> None
     """One chunk in the output's format (``path``'s suffix), through a temporary name."""
     import numpy as np
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         if path.suffix == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, _dense(result), allow_pickle=False)
@@ -118,9 +117,6 @@ def write_chunk(result: Any, ids: list[Any], path: Path, with_ids: bool) -> None
             tmp.write_bytes(_jsonl(result, ids if with_ids else None))
         else:
             _parquet(result, ids, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class Partial:
@@ -174,9 +170,8 @@ class Partial:
 
     def _commit(self) -> None:
         manifest = {"key": self.key, "target": self.target.name, "chunks": self.chunks, "done": self.done}
-        tmp = self.dir / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.dir / MANIFEST)
+        with atomic_file(self.dir / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1))
 
     def finish(self) -> int:
         """Join the chunks into the target (atomically) and remove the partial directory; the rows."""

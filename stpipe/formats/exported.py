@@ -133,12 +133,8 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
     if pipeline.model_type != "SentenceTransformer":
         raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
     target = Path(out).expanduser().resolve()
-    save_dir.clean_stale(target)
-    save_dir.check_replaceable(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
     routes, router = _routes(pipeline)
-    tmp = save_dir.new_temp_dir(target)
-    try:
+    with save_dir.replacing(target, overwrite, "export") as tmp:
         entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize) for r, mods in routes.items()}
         dims = {e["dimension"] for e in entries.values()}
         manifest = {
@@ -150,12 +146,6 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
             "files": sorted([MANIFEST, *(p.name for p in tmp.iterdir())]),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        save_dir.swap_in(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise LoadError(f"cannot write the export: {exc.strerror or exc}", path=str(target)) from None
-        raise
     return target
 
 

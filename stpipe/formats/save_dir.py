@@ -11,6 +11,9 @@
   next save and load) puts the old model back if a kill fell between the two renames.
 * **Leftovers** (:func:`clean_stale`): temporaries of a save whose process is gone are removed by the next save.
 
+:func:`replacing` puts the three together for a writer of a whole directory (ST format, graph exports);
+:func:`atomic_file` is the same promise for one file (embeddings, predictions, a corpus run's chunks).
+
 Every filesystem operation of a save goes through :data:`fs`, so tests can kill a save after any step.
 """
 
@@ -25,6 +28,8 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +203,41 @@ def check_replaceable(target: Path, overwrite: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------- replacement
+@contextmanager
+def replacing(target: Path, overwrite: str = "model", what: str = "model") -> Iterator[Path]:
+    """A new temporary directory for the complete ``target``: the caller writes into it; when the block ends
+    without error it is swapped in (:func:`swap_in`), otherwise removed. Before anything is written, leftovers of
+    killed saves are cleaned and ``target`` must be replaceable (:func:`check_replaceable`). OS errors (disk
+    full …) become a LoadError naming the target ("cannot write the {what}")."""
+    clean_stale(target)
+    check_replaceable(target, overwrite)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LoadError(f"cannot create the directory: {exc.strerror or exc}", path=str(target.parent)) from None
+    tmp = new_temp_dir(target)
+    try:
+        yield tmp
+        swap_in(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LoadError(f"cannot write the {what}: {exc.strerror or exc}", path=str(target)) from None
+        raise
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """A temporary path next to ``target`` (``.NAME.PID.tmp``) to write the whole file to: renamed onto ``target``
+    when the block ends without error, removed in every case, so ``target`` is always the old or the new file."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def new_temp_dir(target: Path, kind: str = "tmp") -> Path:
     """A fresh ``.NAME.KIND-PID-RAND`` directory next to ``target``, with the usual permissions."""
     path = target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -330,21 +329,8 @@ def save(pipeline: Pipeline, path: str | os.PathLike, safe_serialization: bool =
     model files); the replacement is atomic, and temporaries of earlier killed saves are cleaned up
     (:mod:`stpipe.formats.save_dir`). Write errors (disk full …) are a LoadError naming the target."""
     target = Path(path).expanduser().resolve()
-    save_dir.clean_stale(target)
-    save_dir.check_replaceable(target, overwrite)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LoadError(f"cannot create the directory: {exc.strerror}", path=str(target.parent)) from None
-    tmp = save_dir.new_temp_dir(target)
-    try:
+    with save_dir.replacing(target, overwrite) as tmp:
         write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card, shown_as=target)
-        save_dir.swap_in(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise LoadError(f"cannot write the model: {exc.strerror or exc}", path=str(target)) from None
-        raise
 
 
 # ============================================================================================== definition
