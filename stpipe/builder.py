@@ -350,7 +350,7 @@ class Builder:
             return local_model(str(value), self.base_dir, revision=hub.get("revision"),
                                cache_folder=hub.get("cache_dir"), token=hub.get("token"),
                                local_files_only=bool(hub.get("local_files_only")))
-        if key == "load_from" and isinstance(value, (str, os.PathLike)):
+        if key in ("load_from", "export_dir") and isinstance(value, (str, os.PathLike)):
             return resolve_model_path(str(value), self.base_dir)
         return value
 

@@ -116,7 +116,8 @@ class ModuleSpec(Spec):
 _CONTRACTS = {"Transformer": "transformer:TRANSFORMER", "Pooling": "pooling:POOLING", "Dense": "dense:DENSE",
               "Normalize": "normalize:NORMALIZE", "Router": "router:ROUTER",
               "StaticEmbedding": "static:STATIC_EMBEDDING", "SparseStaticEmbedding": "static:SPARSE_STATIC_EMBEDDING",
-              "SpladePooling": "static:SPLADE_POOLING", "LogitScore": "logit_score:LOGIT_SCORE"}
+              "SpladePooling": "static:SPLADE_POOLING", "LogitScore": "logit_score:LOGIT_SCORE",
+              "GraphEncoder": "graph:GRAPH_ENCODER"}
 
 
 def _builtin(name: str, target: str, st_type: str, *aliases: str) -> ModuleSpec:
@@ -169,6 +170,8 @@ _BUILTINS: list[ModuleSpec] = [
         "LogitScore", "stpipe.modules.logit_score:LogitScore", f"{_ST}.cross_encoder.modules.logit_score.LogitScore",
         f"{_ST}.cross_encoder.modules.LogitScore",
     ),
+    # an export's route (no sentence-transformers counterpart: its modules.json never names it)
+    _builtin("GraphEncoder", "stpipe.runtimes.encoder:GraphEncoder", "stpipe.runtimes.encoder.GraphEncoder"),
 ]
 
 _specs: dict[str, ModuleSpec] = {}

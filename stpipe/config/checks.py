@@ -318,7 +318,8 @@ def _locate(value: str, base_dir: Any, wanted: tuple[str, ...], hub: Any = None)
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 _PATH_PARAMS = {"Transformer": {"model_name_or_path": ("config.json",), "tokenizer_name_or_path": _TOKENIZER_FILES},
                 "StaticEmbedding": {"tokenizer": ("tokenizer.json",)},
-                "SparseStaticEmbedding": {"tokenizer": _TOKENIZER_FILES, "path": ("idf.json",)}}
+                "SparseStaticEmbedding": {"tokenizer": _TOKENIZER_FILES, "path": ("idf.json",)},
+                "GraphEncoder": {"export_dir": ("stpipe_export.json",)}}
 
 
 @check("check.model-path")

@@ -19,8 +19,9 @@ graph converted, as nncf is not a dependency). The manifest (``stpipe_export.jso
      "router": null | {"default_route", "allow_empty_key", "route_mappings"},   # router_config.json's parameters
      "files": [every entry of DIR the export wrote]}
 
-:func:`load` (reached through :func:`stpipe.load`, which recognises the manifest) gives a Pipeline of
-:class:`~stpipe.runtimes.encoder.GraphEncoder` (a Router of them for a Router model) whose ``encode`` runs the
+:func:`to_definition` turns the manifest into a model definition of
+:class:`~stpipe.runtimes.encoder.GraphEncoder` nodes (a Router of them for a Router model), which
+:func:`stpipe.load`, ``stpipe import`` and ``stpipe encode DIR`` build like any definition; its ``encode`` runs the
 runtime. The export is written to a temporary directory and swapped in atomically
 (:mod:`stpipe.formats.save_dir`); only a directory that is a saved model or an earlier export is replaced.
 """
@@ -29,10 +30,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -175,45 +176,39 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     return m
 
 
-def load(root: str | Path, *, threads: int | None = None, provider: str | None = None, device: str | None = None,
-         prompts: Mapping[str, str] | None = None, default_prompt_name: str | None = None,
-         similarity_fn_name: str | None = None, truncate_dim: int | None = None) -> Any:
-    """The Pipeline of an exported directory; ``encode`` runs its graphs with ``threads`` intra-op threads
-    (default: torch's thread count) and, for ONNX, ``provider``."""
-    from transformers import AutoTokenizer
+def to_definition(root: str | Path, *, relative_to: str | Path | None = None, provider: str | None = None,
+                  threads: int | None = None) -> dict[str, Any]:
+    """The model definition of an export: one :class:`~stpipe.runtimes.encoder.GraphEncoder` node per route (a
+    Router of them, with the manifest's router parameters, for a Router model) and the manifest's model settings
+    — what :func:`stpipe.load`, ``stpipe import`` and ``stpipe encode DIR`` build. ``export_dir`` is absolute, or
+    relative to ``relative_to`` when given (resolved against the definition's directory when built)."""
+    from stpipe.formats.st import literal
+    from stpipe.modules.router import parse_route_key
+    from stpipe.modules.router_io import yaml_mappings
 
-    from stpipe.modules.router import Router, parse_route_key
-    from stpipe.pipeline import Pipeline
-    from stpipe.runtimes.encoder import GraphEncoder
-    from stpipe.runtimes.sessions import open_session
-
-    root = Path(root)
+    root = Path(root).resolve()
     m = read_manifest(root)
-    fmt = m["format"]
-    encoders: dict[str, GraphEncoder] = {}
-    for name, e in m["routes"].items():
-        session = open_session(fmt, root / e["graph"], provider=provider, threads=threads)
-        missing = [i for i in e["inputs"] if i not in session.input_names]
-        if missing:
-            raise LoadError(f"the graph lacks the inputs the manifest names: {', '.join(missing)}",
-                            path=str(root / e["graph"]))
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(root / e["tokenizer"]))
-        except Exception as exc:
-            raise LoadError(f"cannot load the saved tokenizer: {exc}", path=str(root / e["tokenizer"])) from None
-        encoders[name] = GraphEncoder(session, tokenizer, dimension=e.get("dimension"),
-                                      max_seq_length=e.get("max_seq_length"), query_length=e.get("query_length"),
-                                      document_length=e.get("document_length"), fmt=fmt, precision=m["precision"])
+    where = os.path.relpath(root, Path(relative_to).resolve()) if relative_to is not None else str(root)
+
+    def node(route: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "GraphEncoder", "export_dir": where, "route": route}
+        out.update({k: v for k, v in (("provider", provider), ("threads", threads)) if v is not None})
+        return out
+
     if m["router"] is None:
-        first: Any = encoders[""]
+        first = node("")
     else:
         r = m["router"]
-        mappings = {parse_route_key(k): v for k, v in (r.get("route_mappings") or {}).items()}
-        first = Router({k: [v] for k, v in encoders.items()}, default_route=r.get("default_route"),
-                       allow_empty_key=r.get("allow_empty_key", True), route_mappings=mappings)
-    return Pipeline([first], name=m.get("name"), model_type=m.get("model_type", "SentenceTransformer"),
-                    similarity_fn_name=similarity_fn_name or m.get("similarity_fn_name"),
-                    prompts={**(m.get("prompts") or {}), **(prompts or {})},
-                    default_prompt_name=default_prompt_name or m.get("default_prompt_name"),
-                    truncate_dim=truncate_dim if truncate_dim is not None else m.get("truncate_dim"),
-                    device=device or "cpu")
+        first = {"type": "Router", "sub_modules": {name: [node(name)] for name in m["routes"]},
+                 "default_route": r.get("default_route"), "allow_empty_key": r.get("allow_empty_key", True),
+                 "route_mappings": yaml_mappings({parse_route_key(k): v
+                                                  for k, v in (r.get("route_mappings") or {}).items()})}
+    definition: dict[str, Any] = {"name": m.get("name") or root.name,
+                                  "model_type": m.get("model_type", "SentenceTransformer"),
+                                  "similarity_fn_name": m.get("similarity_fn_name") or "cosine",
+                                  "prompts": {"query": "", "document": "", **(m.get("prompts") or {})},
+                                  "default_prompt_name": m.get("default_prompt_name")}
+    if m.get("truncate_dim") is not None:
+        definition["truncate_dim"] = m["truncate_dim"]
+    definition["modules"] = [first]
+    return literal(definition)

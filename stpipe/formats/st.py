@@ -72,18 +72,14 @@ def load(
     the files being loaded. ``dtype`` (fp32 | bf16 | fp16 | auto) is the precision to run in (default: as saved).
     ``backend`` ("onnx" / "openvino") runs every Transformer on its saved graph
     (``onnx/model.onnx``, ``openvino/openvino_model.xml``; see :mod:`stpipe.runtimes.backend_model`). A directory
-    written by ``stpipe export … format=onnx|openvino`` loads as :func:`stpipe.formats.exported.load`.
+    written by ``stpipe export … format=onnx|openvino`` is built from its manifest's definition
+    (:func:`stpipe.formats.exported.to_definition`: GraphEncoder nodes running its graphs).
     """
     from stpipe.builder import build, torch_dtype_of
 
     torch_dtype_of(dtype, device)  # a bad dtype is a ConfigError naming `dtype`, before any file is read
 
     root = locate(path, token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-    if Path(root, EXPORT_MANIFEST).is_file():  # a graph export (stpipe export … format=onnx|openvino)
-        from stpipe.formats import exported
-
-        return exported.load(root, device=device, prompts=prompts, default_prompt_name=default_prompt_name,
-                             similarity_fn_name=similarity_fn_name, truncate_dim=truncate_dim)
     definition = to_definition(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     definition["prompts"] = {**definition["prompts"], **(prompts or {})}
     given = {"default_prompt_name": default_prompt_name, "similarity_fn_name": similarity_fn_name,
@@ -348,11 +344,10 @@ def to_definition(path: str | os.PathLike, *, relative_to: str | os.PathLike | N
     from stpipe.formats.module_io import NodeContext, saved_module_node
 
     root = locate(path)
-    if Path(root, EXPORT_MANIFEST).is_file():
-        raise LoadError("this directory is an ONNX/OpenVINO graph export (stpipe export … format=), not a model "
-                        "definition", path=str(Path(root, EXPORT_MANIFEST)),
-                        hint="load it with stpipe.load(DIR) in Python; the CLI runs definitions and "
-                             "sentence-transformers directories (export those with format=onnx|openvino)")
+    if Path(root, EXPORT_MANIFEST).is_file():  # a graph export (stpipe export … format=onnx|openvino)
+        from stpipe.formats import exported
+
+        return exported.to_definition(root, relative_to=relative_to)
     config, config_file = read_model_config(root)
     model_type = config.get("model_type", "CrossEncoder" if ce.is_legacy_cross_encoder(root) else
                             "SentenceTransformer")

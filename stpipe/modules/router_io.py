@@ -281,7 +281,8 @@ def load_router(cls: type[Router], model_path: str, subfolder: str = "", overrid
 
 
 # ============================================================================================ YAML form
-def _yaml_mappings(mappings: Mapping[RouteKey, str]) -> list[dict[str, Any]]:
+def yaml_mappings(mappings: Mapping[RouteKey, str]) -> list[dict[str, Any]]:
+    """``{(task, modality): route}`` → the YAML list of ``{task, modality, route}`` entries (None = omitted)."""
     out = []
     for (task, modality), route in mappings.items():
         entry: dict[str, Any] = {} if task is None else {"task": task}
@@ -337,7 +338,7 @@ def router_node(router: Router, child_node: Callable[[nn.Module, str], dict[str,
     subs = _route_nodes({r: [(id(module), mid) for module, mid, _ in route] for r, route in entries.items()},
                         lambda key, mid: make(modules[key], mid))
     return {"type": "Router", "sub_modules": subs, "default_route": router.default_route,
-            "allow_empty_key": router.allow_empty_key, "route_mappings": _yaml_mappings(router.route_mappings)}
+            "allow_empty_key": router.allow_empty_key, "route_mappings": yaml_mappings(router.route_mappings)}
 
 
 def router_node_from_dir(model_path: str, subfolder: str = "",
@@ -360,7 +361,7 @@ def router_node_from_dir(model_path: str, subfolder: str = "",
     for key in ("default_route", "allow_empty_key"):
         if key in params:
             out[key] = params[key]
-    out["route_mappings"] = _yaml_mappings(params["route_mappings"])
+    out["route_mappings"] = yaml_mappings(params["route_mappings"])
     return out
 
 

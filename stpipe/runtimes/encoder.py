@@ -1,5 +1,9 @@
 """``GraphEncoder``: the input module of a loaded export — tokenise with the saved tokenizer, run one graph.
 
+A registered module type (``{type: GraphEncoder, export_dir: DIR, route: ""}``): :func:`stpipe.load` of an export,
+``stpipe import DIR`` and ``stpipe encode DIR`` all build it from the definition
+:func:`stpipe.formats.exported.to_definition` reads off the manifest.
+
 It takes texts (``preprocess``: prompt prepended, padded to the longest input of the batch, truncated to
 ``max_seq_length`` / ``query_length`` / ``document_length``) and writes ``sentence_embedding`` (``forward``), so a
 :class:`~stpipe.pipeline.Pipeline` of it — or a Router of them, one per route — keeps ``encode``'s whole API
@@ -10,30 +14,53 @@ torch weights; saving it again is refused (the exported directory is the saved f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from stpipe.contracts.graph import GRAPH_ENCODER, MANIFEST
 from stpipe.errors import ArgumentError, LoadError
 from stpipe.modules.module import InputModule
-from stpipe.runtimes.sessions import Session
 
 
 class GraphEncoder(InputModule):
-    """Texts → ``sentence_embedding`` through one ONNX Runtime / OpenVINO graph."""
+    """Texts → ``sentence_embedding`` through the graph of one route of an export (see the module docstring)."""
 
+    contract = GRAPH_ENCODER
+    config_keys: ClassVar[list[str]] = list(GRAPH_ENCODER.config_keys)
     forward_kwargs = {"task"}
+    describe = staticmethod(GRAPH_ENCODER.describe)
 
-    def __init__(self, session: Session, tokenizer: Any, *, dimension: int | None, max_seq_length: int | None = None,
-                 query_length: int | None = None, document_length: int | None = None, fmt: str = "onnx",
-                 precision: str = "fp32") -> None:
+    def __init__(self, export_dir: str, route: str = "", provider: str | None = None,
+                 threads: int | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        from stpipe.formats.exported import read_manifest
+        from stpipe.runtimes.sessions import open_session
+
         super().__init__()
-        self.session, self._tokenizer = session, tokenizer
-        self.dimension, self.fmt, self.precision = dimension, fmt, precision
-        self.query_length, self.document_length = query_length, document_length
-        if max_seq_length is not None:
-            tokenizer.model_max_length = max_seq_length
+        root = Path(export_dir)
+        m = read_manifest(root)
+        entry = m["routes"].get(route)
+        if entry is None:
+            raise LoadError(f"the export has no route {route!r}; its routes: "
+                            f"{', '.join(repr(r) for r in m['routes'])}", path=str(root / MANIFEST))
+        self.export_dir, self.route, self.provider, self.threads = str(export_dir), route, provider, threads
+        self.session = open_session(m["format"], root / entry["graph"], provider=provider, threads=threads)
+        missing = [i for i in entry["inputs"] if i not in self.session.input_names]
+        if missing:
+            raise LoadError(f"the graph lacks the inputs the manifest names: {', '.join(missing)}",
+                            path=str(root / entry["graph"]))
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(root / entry["tokenizer"]))
+        except Exception as exc:
+            raise LoadError(f"cannot load the saved tokenizer: {exc}", path=str(root / entry["tokenizer"])) from None
+        self.dimension, self.fmt, self.precision = entry.get("dimension"), m["format"], m["precision"]
+        self.query_length, self.document_length = entry.get("query_length"), entry.get("document_length")
+        if entry.get("max_seq_length") is not None:
+            self._tokenizer.model_max_length = entry["max_seq_length"]
 
     @property
     def tokenizer(self) -> Any:  # type: ignore[override]

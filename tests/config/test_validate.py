@@ -94,8 +94,8 @@ error [schema.enum] modules[1].pooling_mode: 'meen' is not an allowed value
 
 GOLDEN_TYPE = """\
 error [registry.unknown-type] modules[1].type: unknown module type 'Poolng'
-    expected: one of: Dense, LogitScore, Normalize, Pooling, Router, SparseStaticEmbedding, SpladePooling, \
-StaticEmbedding, Transformer
+    expected: one of: Dense, GraphEncoder, LogitScore, Normalize, Pooling, Router, SparseStaticEmbedding, \
+SpladePooling, StaticEmbedding, Transformer
     found: 'Poolng'
     hint: did you mean 'Pooling'?"""
 

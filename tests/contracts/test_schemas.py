@@ -18,7 +18,7 @@ from stpipe.contracts.transformer import MESSAGE_FORMATS, SIDES, TRANSFORMER
 from stpipe.resources import schemas_dir
 
 BUILTINS = ("Transformer", "Pooling", "Dense", "Normalize", "Router", "StaticEmbedding", "SparseStaticEmbedding",
-            "SpladePooling", "LogitScore")
+            "SpladePooling", "LogitScore", "GraphEncoder")
 
 
 def _runtime_constants() -> dict[str, tuple[Any, ...]]:

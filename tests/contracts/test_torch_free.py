@@ -62,6 +62,8 @@ def test_graph_of_every_builtin_type_imports_no_torch(tmp_path):
     header = json.dumps({"linear.weight": {"dtype": "F32", "shape": [3, 384], "data_offsets": [0, 4608]}}).encode()
     (tmp_path / "d" / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4608))
     (tmp_path / "d" / "config.json").write_text(json.dumps({"in_features": 384, "out_features": 3}))
+    (tmp_path / "x").mkdir()  # an export's manifest (read as JSON, like a Dense's safetensors header)
+    (tmp_path / "x" / "stpipe_export.json").write_text(json.dumps({"routes": {"": {"dimension": 5}}}))
     definition = {"modules": [
         {"type": "Router", "sub_modules": {
             "query": [{"type": "SparseStaticEmbedding", "tokenizer": "all-MiniLM-L6-v2"}],
@@ -73,10 +75,13 @@ def test_graph_of_every_builtin_type_imports_no_torch(tmp_path):
             "splade": [{"type": "Transformer", "model_name_or_path": "all-MiniLM-L6-v2",
                         "transformer_task": "fill-mask"}, {"type": "SpladePooling"}],
             "rerank": [{"type": "Transformer", "model_name_or_path": "all-MiniLM-L6-v2",
-                        "transformer_task": "text-generation"}, {"type": "LogitScore", "true_token_id": 1}]}}]}
+                        "transformer_task": "text-generation"}, {"type": "LogitScore", "true_token_id": 1}],
+            "graph": [{"type": "GraphEncoder", "export_dir": str(tmp_path / "x")}]}}]}
     body = ("from stpipe.config.validate import inspect_definition\n"
             f"report = inspect_definition({definition!r})\n"
             "assert sorted({t.type for t in report.trace}) == " + repr(sorted(registry.names())) + "\n"
             "dense = next(t for t in report.trace if t.type == 'Dense')\n"
-            "assert dense.produced == {'sentence_embedding': 3}, dense\n")
+            "assert dense.produced == {'sentence_embedding': 3}, dense\n"
+            "graph = next(t for t in report.trace if t.type == 'GraphEncoder')\n"
+            "assert graph.produced == {'sentence_embedding': 5}, graph\n")
     assert _heavy_after(body) == []

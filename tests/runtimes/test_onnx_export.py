@@ -195,8 +195,33 @@ def test_cli_export_round_trip(tiny_bert_dir, tmp_path, capsys):
     assert loaded.encode(TEXTS).shape == (4, 16) and loaded[0].precision == "int8"
 
 
-def test_the_cli_says_an_export_is_not_a_definition(onnx_dir, capsys):
+def test_the_cli_runs_an_export_like_any_saved_model(torch_pipe, onnx_dir, tmp_path, capsys):
+    """`stpipe validate/encode/import DIR` on an export build the same GraphEncoder definition stpipe.load does."""
+    import yaml
+
     from stpipe.cli import main
 
-    assert main(["validate", str(onnx_dir)]) == 2
-    assert "graph export" in capsys.readouterr().err
+    assert main(["validate", str(onnx_dir)]) == 0
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
+    assert main(["encode", str(onnx_dir), f"inputs={tmp_path / 'in.txt'}", f"output={tmp_path / 'e.npy'}"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), torch_pipe.encode(TEXTS), atol=1e-4)
+    capsys.readouterr()
+    assert main(["import", str(onnx_dir)]) == 0
+    (tmp_path / "m.yaml").write_text(capsys.readouterr().out)
+    node = yaml.safe_load((tmp_path / "m.yaml").read_text())["modules"][0]
+    assert node["type"] == "GraphEncoder" and node["route"] == ""
+    assert stpipe.build(tmp_path / "m.yaml").encode(TEXTS).shape == (4, 16)
+
+
+def test_an_export_node_is_validated_before_anything_loads(onnx_dir, tmp_path):
+    from stpipe.config.validate import validate
+
+    tail = [{"type": "Dense", "in_features": 32, "out_features": 4}]  # the export writes 16-wide embeddings
+    with pytest.raises(ConfigError) as exc:
+        validate({"modules": [{"type": "GraphEncoder", "export_dir": str(onnx_dir)}, *tail]})
+    assert [p.path for p in exc.value.errors] == [("modules", 1, "in_features")]
+    with pytest.raises(ConfigError) as exc:
+        validate({"modules": [{"type": "GraphEncoder", "export_dir": str(tmp_path)}]})
+    assert [(p.code, p.path) for p in exc.value.errors] == [("check.model-path", ("modules", 0, "export_dir"))]
+    with pytest.raises(ConfigError, match="no route 'query'.*its routes: ''"):
+        stpipe.build({"modules": [{"type": "GraphEncoder", "export_dir": str(onnx_dir), "route": "query"}]})
