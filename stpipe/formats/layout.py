@@ -8,14 +8,14 @@ import inspect
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from stpipe import registry
 from stpipe.errors import LoadError, StpipeError
 from stpipe.formats import save_dir
-from stpipe.pipeline import Pipeline
+
+if TYPE_CHECKING:  # reading a saved model (stpipe validate DIR) imports this module without torch
+    from stpipe.pipeline import Pipeline
 
 ST_VERSION = "6.2.0"  # the sentence-transformers format version stpipe writes
 MODULES_JSON = "modules.json"
@@ -24,6 +24,7 @@ MODEL_CONFIG = "config_sentence_transformers.json"
 
 def model_config(pipeline: Pipeline) -> dict[str, Any]:
     """The content of ``config_sentence_transformers.json`` for this pipeline."""
+    import torch
     import transformers
 
     config: dict[str, Any] = {
