@@ -119,7 +119,7 @@ def unwrap_audio(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-def _is_frames(value: Any) -> bool:
+def is_frames(value: Any) -> bool:
     from stpipe.modules.modality import infer_modality
 
     if not isinstance(value, (list, tuple)) or not value:
@@ -132,7 +132,7 @@ def _is_frames(value: Any) -> bool:
 
 def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
     """The frames the video processor takes; ``extra["video"]["video_metadata"]`` gets one entry per video."""
-    if _is_frames(value):
+    if is_frames(value):
         value = {"array": value, "video_metadata": None}
     if isinstance(value, (list, tuple)):
         out = []
@@ -160,11 +160,14 @@ def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
 
 def reconcile_video_metadata(videos: list[Any], extra: dict[str, dict[str, Any]]) -> None:
     """No video carried metadata → none is passed; otherwise fill the gaps from each video's frame count
-    (ValueError for a video only known by its path)."""
+    (ValueError for a video only known by its path). ``videos``: the unwrapped video of each input, where a list
+    holds several videos (a video given as frames is one such list entry, so its frames are counted)."""
     video = extra.get("video")
     if not video or "video_metadata" not in video:
         return
     entries = video["video_metadata"]
+    # one entry per video: an unwrapped input is one video (an array) or a list of videos (frame lists, arrays)
+    videos = [v for value in videos for v in (value if isinstance(value, (list, tuple)) else [value])]
     if all(e is None for e in entries):
         del video["video_metadata"]
         if not video:

@@ -47,6 +47,57 @@ def is_conversation(x: Any) -> bool:
     return message(x) or (isinstance(x, list) and bool(x) and message(x[0]))
 
 
+MEDIA = ("image", "audio", "video")
+
+
+def is_media_pair(x: Any) -> bool:
+    """A (query, document) pair with a half that is not a string (an image, a modality dict …): it goes through
+    the chat template as ``query`` / ``document`` turns, as sentence-transformers does with non-text pairs."""
+    if not isinstance(x, (tuple, list)) or len(x) != 2 or all(isinstance(h, str) for h in x):
+        return False
+    return not any(is_conversation(h) or (isinstance(h, list) and h and isinstance(h[0], dict)) for h in x)
+
+
+def media_kinds(x: Any, supported: list[Any]) -> list[str]:
+    """The media kinds (image, audio, video) one input carries: a conversation's typed content items, a pair's
+    halves, a modality dict's keys, else the input's own modality ([] where it cannot be inferred)."""
+    from stpipe.modules.modality import infer_modality
+
+    found: set[str] = set()
+    if is_conversation(x):
+        for m in [x] if isinstance(x, dict) else x:
+            content = m.get("content") if isinstance(m, dict) else None
+            for item in content if isinstance(content, list) else []:
+                if isinstance(item, dict) and item.get("type") in MEDIA:
+                    found.add(item["type"])
+    elif is_media_pair(x):
+        for half in x:
+            found.update(media_kinds(half, supported))
+    else:
+        try:
+            modality = infer_modality(x, supported)
+        except (ValueError, TypeError):
+            return []
+        found.update(m for m in (modality if isinstance(modality, tuple) else (modality,)) if m in MEDIA)
+    return [m for m in MEDIA if m in found]
+
+
+def count_media(out: dict[str, Any], convs: list[list[dict[str, Any]]]) -> None:
+    """``num_images_per_sample`` / ``num_videos_per_sample`` (the typed content items of each conversation) when the
+    processor returned ``pixel_values`` / ``video_grid_thw``, as sentence-transformers adds them: processors that
+    flatten the visual tokens of a batch lose which sample they belong to (in place)."""
+    import torch
+
+    def count(conv: list[dict[str, Any]], kind: str) -> int:
+        return sum(1 for m in conv if isinstance(m.get("content"), list)
+                   for item in m["content"] if isinstance(item, dict) and item.get("type") == kind)
+
+    for key, kind, name in (("pixel_values", "image", "num_images_per_sample"),
+                            ("video_grid_thw", "video", "num_videos_per_sample")):
+        if key in out:
+            out[name] = torch.tensor([count(c, kind) for c in convs], dtype=torch.long)
+
+
 def message_format(spec: dict[str, Any], model_type: str | None, processor: Any) -> str:
     """``modality_config.message.format``, with "auto" (or no format) inferred from the chat template."""
     fmt = spec.get("format", "auto")

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from stpipe.contracts.transformer import PROCESSING_KEYS
-from stpipe.modules.audio import looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
+from stpipe.contracts.transformer import CAUSAL_TASKS, PROCESSING_KEYS
+from stpipe.modules.audio import is_frames, looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
+from stpipe.modules.messages import MEDIA, is_media_pair, media_kinds
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
     infer_modality,
@@ -52,7 +53,36 @@ def merge_processing_kwargs(instance: dict[str, dict[str, Any]], call: Any) -> d
 
 # ------------------------------------------------------------------------------------ inputs
 def _input_modality(x: Any, supported: set) -> Any:
-    return infer_modality(x, list(supported))
+    """An input's modality; a pair with a non-text half is a chat input (query / document turns)."""
+    return "message" if is_media_pair(x) else infer_modality(x, list(supported))
+
+
+def input_problem(x: Any, config: Mapping[Any, Any], processor_modalities: list[str], task: str) -> str | None:
+    """Why a Transformer cannot take input ``x`` although its modality is configured (None when it can), said after
+    "input <i>": media its processor has no sub-processor for, given to a chat-template model (the template would
+    leave them out, silently in sentence-transformers); media alone given to a causal model without a chat
+    template (its processor makes no prompt tokens, and the model fails on missing ``input_ids``)."""
+    if "message" in config:
+        missing = [k for k in media_kinds(x, list(config)) if k not in processor_modalities]
+        if not missing:
+            return None
+        kind, have = missing[0], ", ".join(processor_modalities) or "nothing"
+        return (f"carries {kind}, but this Transformer's processor has no {kind} processor (it takes {have}), so the "
+                f"chat template would leave the {kind} out. Use a model whose processor takes {kind}, or leave the "
+                f"{kind} out")
+    if task not in CAUSAL_TASKS:
+        return None
+    try:
+        modality = normalize_modality(infer_modality(x, list(config)))
+    except (ValueError, TypeError):
+        return None
+    spec = config.get(modality)
+    if modality not in MEDIA or not isinstance(spec, Mapping) or spec.get("method") != "forward":
+        return None
+    return (f"is {modality} alone, but this {task} model's processor has no chat template to put it into a prompt, "
+            f"so the model would get no input_ids. Give the processor a chat template (processor_kwargs: "
+            f"{{chat_template: ...}}), or pass the {modality} with its prompt text ({{'text': '... <the processor's "
+            f"{modality} token> ...', '{modality}': ...}}) under a modality_config entry '{modality}+text'")
 
 
 def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
@@ -99,6 +129,12 @@ def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = N
     return inputs, mod, {k: v for per_modality in extra.values() for k, v in per_modality.items()}
 
 
+def _items(kind: str, value: Any) -> list[Any]:
+    if not isinstance(value, (list, tuple)) or (kind == "video" and is_frames(value)):
+        return [value]
+    return [list(v) if kind == "video" and isinstance(v, tuple) else v for v in value]
+
+
 def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[dict[str, Any]]]:
     """Inputs → chat conversations: text → a user turn, a pair → query/document turns, prompt → system."""
     flat = fmt == "flat"
@@ -106,8 +142,8 @@ def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[di
     def content(x: Any) -> Any:
         if isinstance(x, str):
             return x if flat else [{"type": "text", "text": x}]
-        if isinstance(x, dict):
-            return [{"type": k, k: v} for k, v in x.items()]
+        if isinstance(x, dict):  # a list value is several items of its kind (a list of frames: one video)
+            return [{"type": k, k: v} for k, vs in x.items() for v in _items(k, vs)]
         kind = normalize_modality(_input_modality(x, {"image", "audio", "video"}))
         return [{"type": kind, kind: x}]
 
