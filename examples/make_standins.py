@@ -37,6 +37,7 @@ wav2vec2``         ``conf/model/audio_text.yaml``                       MiniLM's
 =================  ===================================================  ==============================================
 
 None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
+:func:`write_tiny_llava` (a tiny multimodal LM, LLaVA) is no stand-in: the ``any-to-any`` parity tests build it.
 """
 
 from __future__ import annotations
