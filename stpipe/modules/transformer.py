@@ -216,8 +216,8 @@ class Transformer(InputModule):
         if modality == "message":
             fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
             convs = to_messages(inputs, prompt, fmt)
-            call = {"return_tensors": "pt", **pk.get("common", {}), **text_defaults, **pk.get("text", {}),
-                    **pk.get("chat_template", {})}
+            call = {**pk, "common": {"return_tensors": "pt", **pk.get("common", {})},
+                    "text": {**text_defaults, **pk.get("text", {})}}
             out = chat_features(self.processor, convs, call, self.max_seq_length)
             count_media(out, convs)
             out["modality"] = "message"

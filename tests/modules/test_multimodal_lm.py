@@ -43,7 +43,8 @@ def _images(n: int) -> list[Image.Image]:
 def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava):
     """Features, causal_logits, last-token embeddings and CrossEncoder scores on the same LLaVA weights: texts,
     PIL images, 3-D arrays, {text, image} dicts, conversations with image items, mixed batches, (text, image)
-    pairs. The chat template puts every batch through ``message`` (with ``num_images_per_sample``)."""
+    pairs. The chat template puts every batch through ``message`` (with ``num_images_per_sample``), and
+    ``processing_kwargs.image`` reaches the image processor there."""
     from sentence_transformers import CrossEncoder, SentenceTransformer
     from sentence_transformers.base.modules import Transformer as STTransformer
     from sentence_transformers.cross_encoder.modules.logit_score import LogitScore as STLogitScore
@@ -67,6 +68,10 @@ def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava):
             assert all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
             diff = (ref_t(a)["causal_logits"] - ours_t(b)["causal_logits"]).abs().max()
             assert diff <= 1e-5
+        raw = {"image": {"do_normalize": False}}  # reaches the image processor through the chat template
+        a, b = ref_t.preprocess(ims, processing_kwargs=raw), ours_t.preprocess(ims, processing_kwargs=raw)
+        assert torch.equal(a["pixel_values"], b["pixel_values"])
+        assert not torch.equal(b["pixel_values"], ours_t.preprocess(ims)["pixel_values"])
     kw = dict(transformer_task="any-to-any", module_output_name="token_embeddings",
               modality_config={"text": HIDDEN, "image": HIDDEN, "message": {**HIDDEN, "format": "structured"}})
     ref = SentenceTransformer(modules=[STTransformer(str(chat), **kw), STPooling(32, "lasttoken")], device="cpu")
