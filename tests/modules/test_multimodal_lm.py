@@ -40,7 +40,7 @@ def _images(n: int) -> list[Image.Image]:
 
 
 @pytest.mark.slow
-def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava):
+def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava, tmp_path):
     """Features, causal_logits, last-token embeddings and CrossEncoder scores on the same LLaVA weights: texts,
     PIL images, 3-D arrays, {text, image} dicts, conversations with image items, mixed batches, (text, image)
     pairs. The chat template puts every batch through ``message`` (with ``num_images_per_sample``), and
@@ -74,9 +74,12 @@ def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava):
         assert not torch.equal(b["pixel_values"], ours_t.preprocess(ims)["pixel_values"])
     kw = dict(transformer_task="any-to-any", module_output_name="token_embeddings",
               modality_config={"text": HIDDEN, "image": HIDDEN, "message": {**HIDDEN, "format": "structured"}})
-    ref = SentenceTransformer(modules=[STTransformer(str(chat), **kw), STPooling(32, "lasttoken")], device="cpu")
     ours = build({"modules": [{"type": "Transformer", "model_name_or_path": str(chat), **kw},
                               {"type": "Pooling", "pooling_mode": "lasttoken"}]}, device="cpu")
+    ours.save(str(tmp_path / "saved"))  # sentence-transformers loads what stpipe saves
+    ref = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert isinstance(ref[0], STTransformer) and isinstance(ref[1], STPooling)
+    assert ref[0].modality_config == ours[0].modality_config and ref[1].pooling_mode == "lasttoken"
     # conversations in a call of their own: sentence-transformers 6.2 wraps a conversation that shares a batch with
     # other inputs into a {"type": "message"} content item, which the template drops (stpipe keeps its turns)
     for inputs in (["what is this?", *ims, {"text": "a cat", "image": ims[0]}], [conv, conv[:1] * 2]):
