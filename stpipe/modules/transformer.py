@@ -217,7 +217,9 @@ class Transformer(InputModule):
             fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
             convs = to_messages(inputs, prompt, fmt)
             call = {**pk, "common": {"return_tensors": "pt", **pk.get("common", {})},
-                    "text": {**text_defaults, **pk.get("text", {})}}
+                    "text": {**text_defaults, **pk.get("text", {})},
+                    "audio": {"padding": True, **pk.get("audio", {}), **extra.get("audio", {})},
+                    "video": {**pk.get("video", {}), **extra.get("video", {})}}
             out = chat_features(self.processor, convs, call, self.max_seq_length)
             count_media(out, convs)
             out["modality"] = "message"
@@ -228,7 +230,7 @@ class Transformer(InputModule):
         for m in parts:
             call.update(per_modality.get(m, {}))
             call.update(pk.get(m, {}))
-        call.update(extra)
+        call.update({k: v for per_modality in extra.values() for k, v in per_modality.items()})
         call.pop("logits_to_keep", None)
         columns = {m: [x[m] for x in inputs] for m in parts} if len(parts) > 1 else {modality: inputs}
         prompt_length = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from stpipe.contracts.transformer import CAUSAL_TASKS, PROCESSING_KEYS
 from stpipe.modules.audio import is_frames, looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
-from stpipe.modules.messages import MEDIA, is_media_pair, media_kinds
+from stpipe.modules.messages import MEDIA, is_conversation, is_media_pair, media_kinds
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
     infer_modality,
@@ -108,12 +108,13 @@ def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
 
 def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = None
                   ) -> tuple[list[Any], Any, dict[str, Any]]:
-    """(inputs ready for the processor, the batch's modality, extra processor kwargs: an audio batch's
-    ``sampling_rate``, a video batch's ``video_metadata``)."""
+    """(inputs ready for the processor, the batch's modality, extra processor kwargs by modality: an audio batch's
+    ``{"audio": {"sampling_rate": …}}``, a video batch's ``{"video": {"video_metadata": [...]}}``)."""
     supported = set(config)
     mods = [normalize_modality(_input_modality(x, supported)) for x in inputs]
     if "message" in supported:  # a chat model: every batch goes through the chat template
-        return inputs, "message", {}
+        inputs, extra = chat_inputs(inputs, supported)
+        return inputs, "message", extra
     distinct = set(mods)
     mod = distinct.pop() if len(distinct) == 1 else "message"  # a mixed batch, as sentence-transformers infers it
     if mod not in supported:
@@ -126,7 +127,7 @@ def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = N
         inputs = [_unwrap(x, mod, extra) for x in inputs]
         videos = inputs if mod == "video" else []
     reconcile_video_metadata(videos, extra)
-    return inputs, mod, {k: v for per_modality in extra.values() for k, v in per_modality.items()}
+    return inputs, mod, extra
 
 
 def _items(kind: str, value: Any) -> list[Any]:
@@ -136,13 +137,18 @@ def _items(kind: str, value: Any) -> list[Any]:
 
 
 def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[dict[str, Any]]]:
-    """Inputs → chat conversations: text → a user turn, a pair → query/document turns, prompt → system."""
+    """Inputs (as :func:`chat_inputs` leaves them) → chat conversations: a text or a modality dict → a user turn,
+    a pair → query/document turns, prompt → a leading system message. ``flat`` content is the value itself (a
+    dict of several modalities falls back to typed items); ``structured`` content is typed items, a list value
+    giving several items of its kind (a list of frames: one video)."""
     flat = fmt == "flat"
 
     def content(x: Any) -> Any:
         if isinstance(x, str):
             return x if flat else [{"type": "text", "text": x}]
-        if isinstance(x, dict):  # a list value is several items of its kind (a list of frames: one video)
+        if isinstance(x, dict) and "array" not in x:
+            if flat and len(x) == 1:
+                return next(iter(x.values()))
             return [{"type": k, k: v} for k, vs in x.items() for v in _items(k, vs)]
         kind = normalize_modality(_input_modality(x, {"image", "audio", "video"}))
         return [{"type": kind, kind: x}]
@@ -153,14 +159,41 @@ def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[di
             conv = [x]
         elif isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
             conv = list(x)
-        elif isinstance(x, (tuple, list)) and len(x) == 2:
-            conv = [{"role": "query", "content": content(x[0])}, {"role": "document", "content": content(x[1])}]
+        elif isinstance(x, (tuple, list)) and len(x) == 2:  # a pair: each half as given
+            conv = [{"role": role, "content": half if flat else content(half)}
+                    for role, half in zip(("query", "document"), x, strict=True)]
         else:
             conv = [{"role": "user", "content": content(x)}]
         if prompt:
             conv = [{"role": "system", "content": content(prompt)}, *conv]
         convs.append(conv)
     return convs
+
+
+def chat_inputs(inputs: list[Any], supported: set) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """A chat batch as sentence-transformers prepares it: texts, pairs and conversations as given, every other input
+    as a dict of its modalities with audio / video unwrapped (``{array, sampling_rate}`` → the waveform, the rate to
+    the audio kwargs; ``{array, video_metadata}`` → the frames, the metadata to the video kwargs, per video)."""
+    extra: dict[str, dict[str, Any]] = {}
+    out, videos = [], []
+    for x in inputs:
+        if isinstance(x, str) or is_conversation(x) or is_media_pair(x) or (
+                isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(h, str) for h in x)):
+            out.append(x)
+            continue
+        modality = normalize_modality(infer_modality(x, list(supported)))
+        if isinstance(modality, tuple):
+            typed = dict(x)  # the caller's key order
+        else:
+            typed = {modality: x[modality] if isinstance(x, dict) and list(x) == [modality] else x}
+        if "audio" in typed:
+            typed["audio"] = unwrap_audio(typed["audio"], extra)
+        if "video" in typed:
+            typed["video"] = unwrap_video(typed["video"], extra)
+            videos.append(typed["video"])
+        out.append(typed)
+    reconcile_video_metadata(videos, extra)
+    return out, extra
 
 
 def call_processor(processor: Any, columns: dict[Any, list[Any]], call: dict[str, Any]) -> Any:

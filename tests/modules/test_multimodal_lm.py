@@ -4,7 +4,8 @@ against sentence-transformers 6.2.
 Video *outputs* cannot be compared here: every transformers video processor (``BaseVideoProcessor``) needs
 torchvision, and the only torchvision wheel this machine has is a CUDA build that does not load with the CPU torch,
 so sentence-transformers 6.2 routes no model as ``video`` (a VideoMAE processor is an image processor to it). What
-is compared is the input side both share: modality inference, unwrapping and the per-video metadata.
+is compared is the input side both share: modality inference, unwrapping, the per-video metadata and the chat
+conversations a chat model's template gets.
 """
 
 from __future__ import annotations
@@ -186,4 +187,32 @@ def test_video_inputs_parse_as_sentence_transformers_parses_them():
             assert _shapes(ours) == _shapes(columns)
         else:
             assert _shapes(ours) == _shapes(columns[modality])
-        assert our_extra == dict(extra.get("video", {})), inputs
+        assert our_extra == {k: v for k, v in extra.items() if v}, inputs
+
+
+def test_chat_batches_with_video_and_audio_become_sentence_transformers_messages():
+    """A chat model (``message`` listed) gets every batch as conversations: ``{array, video_metadata}`` /
+    ``{array, sampling_rate}`` dicts are unwrapped into ``video`` / ``audio`` items (their metadata and rate go to
+    the processor's video / audio kwargs), frame lists stay one video, pairs become query/document turns —
+    the conversations and kwargs sentence-transformers builds, in both message formats."""
+    from sentence_transformers.base.modality import InputFormatter
+
+    from stpipe.modules.transformer_inputs import to_messages
+
+    clip, meta, wav = np.zeros((5, 3, 8, 8), dtype=np.uint8), {"fps": 2.0}, np.zeros(800, dtype=np.float32)
+    batches = [[{"array": clip, "video_metadata": meta}, clip], [{"video": [Image.new("RGB", (8, 8))] * 2}],
+               [{"text": "a", "video": {"array": clip, "video_metadata": meta}}, {"text": "b", "video": clip}],
+               [{"array": wav, "sampling_rate": 16000}, {"text": "hear", "audio": wav}],
+               [("q", Image.new("RGB", (8, 8))), ("q", "d")], ["a", clip, {"image": [Image.new("RGB", (8, 8))] * 2}]]
+    supported = ["text", "image", "audio", "video", "message"]
+    config = {m: {"method": "forward", "method_output_name": "logits"} for m in supported}
+    for fmt in ("structured", "flat"):
+        for inputs in batches:
+            formatter = InputFormatter("x", fmt, None, supported)
+            modality, columns, extra = formatter.parse_inputs(inputs)
+            if modality != "message":
+                modality, columns = formatter.batch_to_message(modality, columns)
+            expected = formatter.prepend_prompt_to_messages(columns["message"], "P")
+            ours, our_modality, our_extra = parse_inputs(list(inputs), config)
+            assert our_modality == "message" and our_extra == {k: v for k, v in extra.items() if v}
+            assert _shapes(to_messages(ours, "P", fmt)) == _shapes(expected), (fmt, inputs)
