@@ -59,17 +59,17 @@ def _input_modality(x: Any, supported: set) -> Any:
 
 def input_problem(x: Any, config: Mapping[Any, Any], processor_modalities: list[str], task: str) -> str | None:
     """Why a Transformer cannot take input ``x`` although its modality is configured (None when it can), said after
-    "input <i>": media its processor has no sub-processor for, given to a chat-template model (the template would
-    leave them out, silently in sentence-transformers); media alone given to a causal model without a chat
-    template (its processor makes no prompt tokens, and the model fails on missing ``input_ids``)."""
+    "input <i>": media its processor has no sub-processor for, given to a chat-template model (the template drops
+    them or renders them as text: silently, in sentence-transformers); media alone given to a causal model without
+    a chat template (its processor makes no prompt tokens, and the model fails on missing ``input_ids``)."""
     if "message" in config:
         missing = [k for k in media_kinds(x, list(config)) if k not in processor_modalities]
         if not missing:
             return None
         kind, have = missing[0], ", ".join(processor_modalities) or "nothing"
-        return (f"carries {kind}, but this Transformer's processor has no {kind} processor (it takes {have}), so the "
-                f"chat template would leave the {kind} out. Use a model whose processor takes {kind}, or leave the "
-                f"{kind} out")
+        return (f"carries {kind}, but this Transformer's processor has no {kind} processor (it takes {have}): the "
+                f"{kind} would never reach the model (its chat template drops it or renders it as text). Use a model "
+                f"whose processor takes {kind}, or leave the {kind} out")
     if task not in CAUSAL_TASKS:
         return None
     try:
