@@ -148,6 +148,9 @@ def test_media_the_processor_cannot_take_are_refused_with_their_index(llava):
     audio = {"text": "hear", "audio": {"array": np.zeros(800, dtype=np.float32), "sampling_rate": 16000}}
     with pytest.raises(ValueError, match=r"^input 2 carries audio, but .* no audio processor"):
         model[0].preprocess(["a", _images(1)[0], audio])
+    # a conversation sharing a batch with other inputs keeps its turns (sentence-transformers 6.2 drops them)
+    ids = model[0].preprocess(["a", [{"role": "user", "content": "hi there"}]])["input_ids"][1]
+    assert "userhithere" in model[0].tokenizer.decode(ids, skip_special_tokens=True).replace(" ", "")
 
 
 def _shapes(v):
