@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from stpipe.errors import RouteError
-from stpipe.modules.audio import decodable
+from stpipe.modules.audio import decodable, refuse_url
 from stpipe.modules.messages import is_media_pair
 from stpipe.modules.modality import Modality, check_batch_modality, infer_modality, modality_str, supports
 
@@ -60,9 +60,9 @@ def check_inputs(first: Any, inputs: list[Any], model_type: str, task: str | Non
             modality = "message" if is_media_pair(x) else infer_modality(x, supported)
         except ValueError as exc:
             raise ValueError(f"input {i}: {exc}") from None
-        if modality in ("audio", "video") and isinstance(x, str):  # a file: decodable here?
+        if modality in ("image", "audio", "video") and isinstance(x, str):  # a file: readable here?
             try:
-                decodable(x)
+                refuse_url(x) if modality == "image" else decodable(x)
             except ValueError as exc:
                 raise ValueError(f"input {i} ({x!r}): {exc}") from None
         if not router:

@@ -81,11 +81,11 @@ def _decoders() -> Any:
 
 def decodable(source: str) -> None:
     """ValueError unless ``source`` (a media file path) can be decoded here: not a URL, torchcodec importable."""
-    _refuse_url(source)
+    refuse_url(source)
     _decoders()
 
 
-def _refuse_url(text: str) -> None:
+def refuse_url(text: str) -> None:
     if looks_like_url(text):
         raise ValueError(f"{text!r} is a URL; stpipe runs offline and does not download inputs: download the file "
                          "and pass its path (or the decoded array)")
@@ -110,7 +110,7 @@ def unwrap_audio(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
             record_sampling_rate(value["sampling_rate"], extra)
         return value["array"]
     if isinstance(value, str):
-        _refuse_url(value)
+        refuse_url(value)
         value = _decoders().AudioDecoder(value)
     if decoder_kind(value) == "audio":
         samples = value.get_all_samples()  # (channels, samples)
@@ -146,7 +146,7 @@ def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
         frames = value["array"]
         return [list(frames)] if isinstance(frames, (list, tuple)) else frames
     if isinstance(value, str):
-        _refuse_url(value)
+        refuse_url(value)
         value = _decoders().VideoDecoder(value)
     if decoder_kind(value) == "video":
         batch = value.get_frames_in_range(0, len(value))

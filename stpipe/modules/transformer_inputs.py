@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from stpipe.contracts.transformer import CAUSAL_TASKS, PROCESSING_KEYS
-from stpipe.modules.audio import is_frames, looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
+from stpipe.modules.audio import (
+    is_frames,
+    looks_like_url,
+    reconcile_video_metadata,
+    refuse_url,
+    unwrap_audio,
+    unwrap_video,
+)
 from stpipe.modules.messages import MEDIA, is_conversation, is_media_pair, media_kinds
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
@@ -172,16 +179,19 @@ def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[di
 
 def chat_inputs(inputs: list[Any], supported: set) -> tuple[list[Any], dict[str, dict[str, Any]]]:
     """A chat batch as sentence-transformers prepares it: texts, pairs and conversations as given, every other input
-    as a dict of its modalities with audio / video unwrapped (``{array, sampling_rate}`` → the waveform, the rate to
-    the audio kwargs; ``{array, video_metadata}`` → the frames, the metadata to the video kwargs, per video)."""
+    (an image file's path included; a URL is refused) as a dict of its modalities with audio / video unwrapped
+    (``{array, sampling_rate}`` → the waveform, the rate to the audio kwargs; ``{array, video_metadata}`` → the
+    frames, the metadata to the video kwargs, per video)."""
     extra: dict[str, dict[str, Any]] = {}
     out, videos = [], []
     for x in inputs:
-        if isinstance(x, str) or is_conversation(x) or is_media_pair(x) or (
-                isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(h, str) for h in x)):
+        modality = "text" if is_conversation(x) or is_media_pair(x) else normalize_modality(
+            infer_modality(x, list(supported)))
+        if modality == "text":  # texts, text pairs, conversations and media pairs as given
             out.append(x)
             continue
-        modality = normalize_modality(infer_modality(x, list(supported)))
+        if isinstance(x, str):  # an image URL: the processor would download it
+            refuse_url(x)
         if isinstance(modality, tuple):
             typed = dict(x)  # the caller's key order
         else:

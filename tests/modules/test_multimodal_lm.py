@@ -57,6 +57,8 @@ def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava, tmp_path)
     batches = [["hello world", "a cat"], ims[:2], [np.asarray(ims[2].resize((16, 16))).transpose(2, 0, 1)],
                [{"text": "a cat", "image": ims[0]}, {"text": "dog", "image": ims[1]}], [conv],
                ["hello", ims[1]], [("a cat", "the cat sits"), ("what is it", ims[0])]]
+    ims[0].save(tmp_path / "cat.png")
+    batches.append([str(tmp_path / "cat.png"), "a cat"])  # an image file by path (a chat batch: an image item)
     ref_t = STTransformer(str(chat), transformer_task="any-to-any").eval()
     ours_t = Transformer(str(chat), transformer_task="any-to-any").eval()
     assert type(ours_t.model).__name__ == "LlavaForConditionalGeneration"
@@ -86,6 +88,9 @@ def test_any_to_any_multimodal_lm_matches_sentence_transformers(llava, tmp_path)
     for inputs in (["what is this?", *ims, {"text": "a cat", "image": ims[0]}], [conv, conv[:1] * 2]):
         a, b = ref.encode(inputs, batch_size=3), ours.encode(inputs, batch_size=3)
         assert a.shape == b.shape == (len(inputs), 32) and np.abs(a - b).max() <= 1e-5
+    with pytest.raises(ValueError, match=r"^input 1 \('http://h/x.png'\): 'http://h/x.png' is a URL; stpipe runs "
+                                         r"offline"):
+        ours.encode(["a", "http://h/x.png"])
     ref_ce = CrossEncoder(modules=[STTransformer(str(chat), transformer_task="any-to-any"), STLogitScore(5, 6)],
                           device="cpu")
     ours_ce = build({"model_type": "CrossEncoder", "modules": [
