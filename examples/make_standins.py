@@ -37,6 +37,7 @@ wav2vec2``         ``conf/model/audio_text.yaml``                       MiniLM's
 =================  ===================================================  ==============================================
 
 None of them is trained for the task, so similarities are not meaningful; the examples show the wiring.
+:func:`write_tiny_llava` (a tiny multimodal LM, LLaVA) is no stand-in: the ``any-to-any`` parity tests build it.
 """
 
 from __future__ import annotations
@@ -105,29 +106,76 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['cont
                  "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
+def _char_tokenizer(specials: list[str], max_length: int) -> Any:
+    """A character-level fast tokenizer (byte-level symbols, no merges): ``specials`` first (the first is
+    padding and unknown, ``<|im_end|>`` the end of sequence), then letters, digits, punctuation, Ġ and Ċ."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    symbols = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!':") + ["\u0120", "\u010a"]
+    # (Ġ and Ċ: byte-level space and newline)
+    vocab = {t: i for i, t in enumerate(specials + symbols)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials[0]))
+    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token=specials[0],
+                                   additional_special_tokens=specials[1:], model_max_length=max_length)
+
+
 def write_tiny_chat_lm(path: Path, *, seed: int = 0) -> Path:
     """A randomly initialised tiny Qwen2ForCausalLM (2 layers, hidden 32) whose tokenizer is character-level
     (byte-level symbols, no merges) and has a ChatML :data:`CHAT_TEMPLATE`, saved to ``path``."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     path.mkdir(parents=True, exist_ok=True)
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    symbols = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!':") + ["\u0120", "\u010a"]
-    # (Ġ and Ċ: byte-level space and newline)
-    vocab = {t: i for i, t in enumerate(specials + symbols)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  additional_special_tokens=specials[1:], model_max_length=128)
+    tok = _char_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], 128)
     tok.chat_template = CHAT_TEMPLATE
     tok.save_pretrained(path)
-    cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, pad_token_id=0,
                       bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     torch.manual_seed(seed)
     Qwen2ForCausalLM(cfg).eval().save_pretrained(path)
+    return path
+
+
+#: ChatML with structured content: an ``image`` item becomes the ``<image>`` placeholder (LLaVA's convention)
+MM_CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}"
+                    "{{ m['content'] }}{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>"
+                    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+                    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def write_tiny_llava(path: Path, *, seed: int = 0, chat_template: bool = True) -> Path:
+    """A randomly initialised tiny LlavaForConditionalGeneration (a multimodal LM that ``AutoModelForMultimodalLM``
+    loads: a 2-layer CLIP vision tower, hidden 16, 16×16 images in 8×8 patches → 4 image tokens; a 2-layer Llama,
+    hidden 32) with a LlavaProcessor (CLIP image processor, character tokenizer with ``<image>``, and
+    :data:`MM_CHAT_TEMPLATE` unless ``chat_template=False``), saved to ``path``."""
+    import torch
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    try:  # transformers without torchvision: the PIL backend (same preprocessing)
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:  # pragma: no cover
+        from transformers import CLIPImageProcessor
+
+    path.mkdir(parents=True, exist_ok=True)
+    tok = _char_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"], 256)
+    images = CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16})
+    LlavaProcessor(image_processor=images, tokenizer=tok, chat_template=MM_CHAT_TEMPLATE if chat_template else None,
+                   patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                   image_token="<image>").save_pretrained(path)
+    cfg = LlavaConfig(
+        vision_config=dict(model_type="clip_vision_model", hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=16, patch_size=8, projection_dim=16),
+        text_config=dict(model_type="llama", vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                         tie_word_embeddings=False),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
+        vision_feature_layer=-1, projector_hidden_act="gelu")
+    torch.manual_seed(seed)
+    LlavaForConditionalGeneration(cfg).eval().save_pretrained(path)
     return path
 
 

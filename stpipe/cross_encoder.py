@@ -33,6 +33,7 @@ import torch
 
 from stpipe import encoding as enc
 from stpipe.errors import ArgumentError, ModelTypeError
+from stpipe.input_check import check_inputs
 from stpipe.modules.activations import activation_name, resolve_activation
 from stpipe.pipeline import Pipeline
 
@@ -177,6 +178,8 @@ class CrossEncoder(Pipeline):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
         pairs, single = pair_list(inputs)
+        if pairs:  # each pair, named by its index, before anything runs
+            check_inputs(self[0], pairs, self.model_type)
         prompt = enc.resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
         act = self.activation_fn if activation_fn is None else activation_fn
         target = self._prepare_device(device)

@@ -5,6 +5,9 @@ first module would infer it, and then, for a Router, the route that input resolv
 module asked. The first input that cannot be taken gives a ValueError that starts with ``input <i>`` (its
 position in the call) and goes on in sentence-transformers' words: audio sent to a text-only route, a chat
 conversation given to a model whose processor has no chat template, a value whose modality cannot be inferred.
+Then the input module itself is asked (a Transformer's ``input_problem``): a video or audio given to a chat model
+whose processor has no video / audio processor (its template would drop it), an image alone given to a causal
+multimodal LM without a chat template (no prompt tokens). ``CrossEncoder.predict`` checks its pairs the same way.
 
 A call of one input that the model as a whole cannot take keeps sentence-transformers' exact message (its index
 is 0). A module that lists ``message`` takes everything (sentence-transformers turns every batch into chat messages for
@@ -16,11 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from stpipe.errors import RouteError
-from stpipe.modules.audio import decodable
+from stpipe.modules.audio import decodable, refuse_url
+from stpipe.modules.messages import is_media_pair
 from stpipe.modules.modality import Modality, check_batch_modality, infer_modality, modality_str, supports
 
 
-def _label(modality: Modality) -> str:
+def _label(modality: Modality, x: Any = None) -> str:
+    if modality == "message" and is_media_pair(x):
+        return "a (query, document) pair with a non-text half (it goes through the chat template)"
     if modality == "message":
         return "a chat conversation (role/content messages)"
     return f"{modality_str(modality)}"
@@ -32,12 +38,13 @@ def _takes(modality: Modality, supported: list[Any]) -> bool:
     return modality != "message" and supports(modality, supported)
 
 
-def _refusal(i: int, modality: Modality, supported: list[Any], source: str) -> ValueError:
+def _refusal(i: int, modality: Modality, supported: list[Any], source: str, x: Any = None) -> ValueError:
     shown = ", ".join(str(modality_str(m)) for m in supported)
     if modality == "message":
-        return ValueError(f"input {i} is {_label(modality)}, but this {source} does not support chat-style 'message' "
-                          f"inputs: its processor has no chat template. Supported modalities: {shown}. Pass the "
-                          "text itself, or give the model a chat template (processor_kwargs: {chat_template: ...}).")
+        return ValueError(f"input {i} is {_label(modality, x)}, but this {source} does not support chat-style "
+                          f"'message' inputs: its processor has no chat template. Supported modalities: {shown}. "
+                          "Pass the text itself, or give the model a chat template (processor_kwargs: "
+                          "{chat_template: ...}).")
     return ValueError(f"input {i} is {_label(modality)}: Modality '{modality_str(modality)}' is not supported by this "
                       f"{source}. Supported modalities: {shown}.")
 
@@ -50,17 +57,18 @@ def check_inputs(first: Any, inputs: list[Any], model_type: str, task: str | Non
         check_batch_modality(inputs, None, supported, f"{model_type} model")
     for i, x in enumerate(inputs):
         try:
-            modality = infer_modality(x, supported)
+            modality = "message" if is_media_pair(x) else infer_modality(x, supported)
         except ValueError as exc:
             raise ValueError(f"input {i}: {exc}") from None
-        if modality in ("audio", "video") and isinstance(x, str):  # a file: decodable here?
+        if modality in ("image", "audio", "video") and isinstance(x, str):  # a file: readable here?
             try:
-                decodable(x)
+                refuse_url(x) if modality == "image" else decodable(x)
             except ValueError as exc:
                 raise ValueError(f"input {i} ({x!r}): {exc}") from None
         if not router:
             if not _takes(modality, supported):
-                raise _refusal(i, modality, supported, f"{model_type} model")
+                raise _refusal(i, modality, supported, f"{model_type} model", x)
+            _check_module(first, i, x)
             continue
         try:
             route = first.resolve_route(task, modality)
@@ -74,7 +82,16 @@ def check_inputs(first: Any, inputs: list[Any], model_type: str, task: str | Non
             hint = (f" Route {others[0]!r} takes {modality_str(modality)}: add a route_mappings entry "
                     f"{{modality: {modality_str(modality)}, route: {others[0]}}}, or pass task/modality so that "
                     "it resolves there." if others else "")
-            raise ValueError(f"input {i} is {_label(modality)}, but it resolves to route {route!r}, whose "
+            raise ValueError(f"input {i} is {_label(modality, x)}, but it resolves to route {route!r}, whose "
                              f"{type(module).__name__} does not take it: Modality '{modality_str(modality)}' is not "
                              f"supported by route {route!r}. Supported modalities: "
                              f"{', '.join(str(modality_str(m)) for m in route_supported)}.{hint}")
+        _check_module(module, i, x)
+
+
+def _check_module(module: Any, i: int, x: Any) -> None:
+    """What the module itself says about an input of a modality it lists (a Transformer's ``input_problem``)."""
+    problem = getattr(module, "input_problem", None)
+    message = problem(x) if callable(problem) else None
+    if message:
+        raise ValueError(f"input {i} {message}")

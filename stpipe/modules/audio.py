@@ -81,11 +81,11 @@ def _decoders() -> Any:
 
 def decodable(source: str) -> None:
     """ValueError unless ``source`` (a media file path) can be decoded here: not a URL, torchcodec importable."""
-    _refuse_url(source)
+    refuse_url(source)
     _decoders()
 
 
-def _refuse_url(text: str) -> None:
+def refuse_url(text: str) -> None:
     if looks_like_url(text):
         raise ValueError(f"{text!r} is a URL; stpipe runs offline and does not download inputs: download the file "
                          "and pass its path (or the decoded array)")
@@ -110,7 +110,7 @@ def unwrap_audio(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
             record_sampling_rate(value["sampling_rate"], extra)
         return value["array"]
     if isinstance(value, str):
-        _refuse_url(value)
+        refuse_url(value)
         value = _decoders().AudioDecoder(value)
     if decoder_kind(value) == "audio":
         samples = value.get_all_samples()  # (channels, samples)
@@ -119,7 +119,7 @@ def unwrap_audio(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-def _is_frames(value: Any) -> bool:
+def is_frames(value: Any) -> bool:
     from stpipe.modules.modality import infer_modality
 
     if not isinstance(value, (list, tuple)) or not value:
@@ -132,7 +132,7 @@ def _is_frames(value: Any) -> bool:
 
 def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
     """The frames the video processor takes; ``extra["video"]["video_metadata"]`` gets one entry per video."""
-    if _is_frames(value):
+    if is_frames(value):
         value = {"array": value, "video_metadata": None}
     if isinstance(value, (list, tuple)):
         out = []
@@ -146,7 +146,7 @@ def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
         frames = value["array"]
         return [list(frames)] if isinstance(frames, (list, tuple)) else frames
     if isinstance(value, str):
-        _refuse_url(value)
+        refuse_url(value)
         value = _decoders().VideoDecoder(value)
     if decoder_kind(value) == "video":
         batch = value.get_frames_in_range(0, len(value))
@@ -160,11 +160,14 @@ def unwrap_video(value: Any, extra: dict[str, dict[str, Any]]) -> Any:
 
 def reconcile_video_metadata(videos: list[Any], extra: dict[str, dict[str, Any]]) -> None:
     """No video carried metadata → none is passed; otherwise fill the gaps from each video's frame count
-    (ValueError for a video only known by its path)."""
+    (ValueError for a video only known by its path). ``videos``: the unwrapped video of each input, where a list
+    holds several videos (a video given as frames is one such list entry, so its frames are counted)."""
     video = extra.get("video")
     if not video or "video_metadata" not in video:
         return
     entries = video["video_metadata"]
+    # one entry per video: an unwrapped input is one video (an array) or a list of videos (frame lists, arrays)
+    videos = [v for value in videos for v in (value if isinstance(value, (list, tuple)) else [value])]
     if all(e is None for e in entries):
         del video["video_metadata"]
         if not video:

@@ -47,6 +47,57 @@ def is_conversation(x: Any) -> bool:
     return message(x) or (isinstance(x, list) and bool(x) and message(x[0]))
 
 
+MEDIA = ("image", "audio", "video")
+
+
+def is_media_pair(x: Any) -> bool:
+    """A (query, document) pair with a half that is not a string (an image, a modality dict …): it goes through
+    the chat template as ``query`` / ``document`` turns, as sentence-transformers does with non-text pairs."""
+    if not isinstance(x, (tuple, list)) or len(x) != 2 or all(isinstance(h, str) for h in x):
+        return False
+    return not any(is_conversation(h) or (isinstance(h, list) and h and isinstance(h[0], dict)) for h in x)
+
+
+def media_kinds(x: Any, supported: list[Any]) -> list[str]:
+    """The media kinds (image, audio, video) one input carries: a conversation's typed content items, a pair's
+    halves, a modality dict's keys, else the input's own modality ([] where it cannot be inferred)."""
+    from stpipe.modules.modality import infer_modality
+
+    found: set[str] = set()
+    if is_conversation(x):
+        for m in [x] if isinstance(x, dict) else x:
+            content = m.get("content") if isinstance(m, dict) else None
+            for item in content if isinstance(content, list) else []:
+                if isinstance(item, dict) and item.get("type") in MEDIA:
+                    found.add(item["type"])
+    elif is_media_pair(x):
+        for half in x:
+            found.update(media_kinds(half, supported))
+    else:
+        try:
+            modality = infer_modality(x, supported)
+        except (ValueError, TypeError):
+            return []
+        found.update(m for m in (modality if isinstance(modality, tuple) else (modality,)) if m in MEDIA)
+    return [m for m in MEDIA if m in found]
+
+
+def count_media(out: dict[str, Any], convs: list[list[dict[str, Any]]]) -> None:
+    """``num_images_per_sample`` / ``num_videos_per_sample`` (the typed content items of each conversation) when the
+    processor returned ``pixel_values`` / ``video_grid_thw``, as sentence-transformers adds them: processors that
+    flatten the visual tokens of a batch lose which sample they belong to (in place)."""
+    import torch
+
+    def count(conv: list[dict[str, Any]], kind: str) -> int:
+        return sum(1 for m in conv if isinstance(m.get("content"), list)
+                   for item in m["content"] if isinstance(item, dict) and item.get("type") == kind)
+
+    for key, kind, name in (("pixel_values", "image", "num_images_per_sample"),
+                            ("video_grid_thw", "video", "num_videos_per_sample")):
+        if key in out:
+            out[name] = torch.tensor([count(c, kind) for c in convs], dtype=torch.long)
+
+
 def message_format(spec: dict[str, Any], model_type: str | None, processor: Any) -> str:
     """``modality_config.message.format``, with "auto" (or no format) inferred from the chat template."""
     fmt = spec.get("format", "auto")
@@ -55,32 +106,65 @@ def message_format(spec: dict[str, Any], model_type: str | None, processor: Any)
 
 # ---------------------------------------------------------------------------------------------- the chat call
 #: the apply_chat_template arguments that size the output (never given to the suffix renders)
-SIZE_KWARGS = ("padding", "truncation", "max_length", "return_tensors")
+SIZE_KWARGS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
+#: processing_kwargs sections → the processor's per-modality keyword dicts
+BUCKETS = {"text": "text_kwargs", "image": "images_kwargs", "audio": "audio_kwargs", "video": "videos_kwargs",
+           "common": "common_kwargs"}
 
 
-def chat_features(processor: Any, convs: list[list[dict[str, Any]]], call: dict[str, Any],
+def apply_chat(processor: Any, convs: list[list[dict[str, Any]]], kwargs: dict[str, dict[str, Any]]) -> Any:
+    """``apply_chat_template`` with the arguments routed as the processor takes them: a multimodal processor gets
+    the per-modality dicts (``processing_kwargs.image`` reaches its image processor); a tokenizer gets the size
+    arguments at the top level and the rest of ``text`` as ``tokenizer_kwargs``. ``kwargs``: the sections of
+    ``processing_kwargs`` (size arguments given under ``chat_template`` fold into ``text``)."""
+    import inspect
+
+    from transformers import ProcessorMixin
+
+    chat = dict(kwargs.get("chat_template", {}))
+    text = {**kwargs.get("text", {}), **{k: chat.pop(k) for k in SIZE_KWARGS & chat.keys()}}
+    common = dict(kwargs.get("common", {}))
+    if isinstance(processor, ProcessorMixin):
+        video = dict(kwargs.get("video", {}))
+        chat = {"load_audio_from_video": video.pop("load_audio_from_video", False), **chat}
+        nested = {BUCKETS[k]: dict(kwargs.get(k, {})) for k in ("image", "audio")}
+        nested.update(text_kwargs=text, videos_kwargs=video, common_kwargs=common)
+        if "processor_kwargs" in inspect.signature(processor.apply_chat_template).parameters:  # transformers >= 5.4
+            return processor.apply_chat_template(convs, tokenize=True, return_dict=True,
+                                                 return_tensors=common.get("return_tensors"),
+                                                 processor_kwargs=nested, **chat)
+        return processor.apply_chat_template(convs, tokenize=True, return_dict=True, **nested, **chat)
+    top = {k: common.pop(k) for k in SIZE_KWARGS & common.keys()}
+    top.update({k: text.pop(k) for k in SIZE_KWARGS & text.keys()})
+    return processor.apply_chat_template(convs, tokenize=True, return_dict=True, tokenizer_kwargs=text,
+                                         common_kwargs=common, **top, **chat)
+
+
+def chat_features(processor: Any, convs: list[list[dict[str, Any]]], kwargs: dict[str, dict[str, Any]],
                   default_max_length: int | None) -> dict[str, Any]:
-    """``apply_chat_template`` over a batch of conversations. When truncation is on (unless ``restore_suffix:
-    false`` in ``processing_kwargs.chat_template``), the template's fixed tail that right-truncation cut off is
-    written back over the last real tokens of each truncated row, as sentence-transformers does: last-token pooling
-    and causal rerankers read the final position."""
-    call = dict(call)
-    call.pop("logits_to_keep", None)
-    restore = call.pop("restore_suffix", True)
-    truncation, max_length = call.get("truncation"), call.get("max_length")
+    """:func:`apply_chat` over a batch of conversations. When truncation is on (unless ``restore_suffix: false``
+    in ``processing_kwargs.chat_template``), the template's fixed tail that right-truncation cut off is written
+    back over the last real tokens of each truncated row, as sentence-transformers does: last-token pooling and
+    causal rerankers read the final position."""
+    kwargs = {k: dict(v) for k, v in kwargs.items()}
+    kwargs.setdefault("text", {}).pop("logits_to_keep", None)
+    chat = kwargs.setdefault("chat_template", {})
+    restore = chat.pop("restore_suffix", True)
+    text, common = kwargs["text"], kwargs.get("common", {})
+    truncation = chat.get("truncation", text.get("truncation", common.get("truncation")))
+    max_length = chat.get("max_length", text.get("max_length", common.get("max_length")))
     active = bool(restore) and (bool(truncation) or (truncation is None and max_length is not None)) \
         and truncation != "do_not_truncate"
-    call["truncation"] = bool(truncation)
-    out = dict(processor.apply_chat_template(convs, tokenize=True, return_dict=True, **call))
+    out = dict(apply_chat(processor, convs, kwargs))
     if active:
-        render = {k: v for k, v in call.items() if k not in SIZE_KWARGS}
+        render = {k: {n: v for n, v in d.items() if n not in SIZE_KWARGS} for k, d in kwargs.items()}
         restore_suffix(out, convs, lambda conv: _render(processor, conv, render), max_length or default_max_length)
     return out
 
 
-def _render(processor: Any, conv: list[dict[str, Any]], call: dict[str, Any]) -> list[int]:
-    ids = processor.apply_chat_template([conv], tokenize=True, return_dict=True, padding=False, truncation=False,
-                                        **call)["input_ids"]
+def _render(processor: Any, conv: list[dict[str, Any]], kwargs: dict[str, dict[str, Any]]) -> list[int]:
+    kwargs = {**kwargs, "text": {**kwargs.get("text", {}), "padding": False, "truncation": False}}
+    ids = apply_chat(processor, [conv], kwargs)["input_ids"]
     ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
     return ids[0] if ids and isinstance(ids[0], list) else ids
 

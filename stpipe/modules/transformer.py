@@ -33,7 +33,7 @@ import torch
 
 from stpipe.contracts.transformer import CAUSAL_TASKS, CONFIG_FILES, KWARG_DICTS, TRANSFORMER
 from stpipe.modules.causal import finish_causal, set_left_padding
-from stpipe.modules.messages import chat_features, message_format
+from stpipe.modules.messages import chat_features, count_media, message_format
 from stpipe.modules.modality import modality_str, normalize_modality
 from stpipe.modules.module import InputModule
 from stpipe.modules.transformer_inputs import (
@@ -44,6 +44,7 @@ from stpipe.modules.transformer_inputs import (
     call_processor,
     check_processing_kwargs,
     extract_output,
+    input_problem,
     merge_processing_kwargs,
     method_inputs,
     parse_inputs,
@@ -65,6 +66,7 @@ from stpipe.modules.transformer_setup import (
     load_model,
     load_processor,
     modality_config_from_json,
+    processor_modalities,
     strip_security_kwargs,
 )
 
@@ -144,6 +146,7 @@ class Transformer(InputModule):
         self.modality_config, self.module_output_name = infer_modality_config(
             self.model, self.processor, self.transformer_task, modality_config, module_output_name)
         self._prompt_lengths: dict[str, int] = {}
+        self._processor_modalities = processor_modalities(self.processor)
 
     # ------------------------------------------------------------------------------------ properties
     @property
@@ -180,6 +183,11 @@ class Transformer(InputModule):
     def max_seq_length(self, value: int) -> None:
         self.tokenizer.model_max_length = value
 
+    def input_problem(self, x: Any) -> str | None:
+        """Why this module cannot take input ``x`` although its modality is configured, said after "input <i>"
+        (None when it can): see :func:`stpipe.modules.transformer_inputs.input_problem`."""
+        return input_problem(x, self.modality_config, self._processor_modalities, self.transformer_task)
+
     def get_embedding_dimension(self) -> int:
         dim = dimension_from_config(self.model.config.to_dict(), self.module_output_name)
         if dim is None:
@@ -193,6 +201,10 @@ class Transformer(InputModule):
         ``task`` ("query" / "document" select ``query_length`` / ``document_length``); ``modality`` is inferred."""
         if not inputs:
             return {}
+        for i, x in enumerate(inputs):
+            problem = self.input_problem(x)
+            if problem is not None:
+                raise ValueError(f"input {i} {problem}")
         inputs, modality, extra = parse_inputs(list(inputs), self.modality_config, kwargs.get("modality"))
         pk = merge_processing_kwargs(self.processing_kwargs, kwargs.get("processing_kwargs"))
         text_defaults: dict[str, Any] = {"padding": True, "truncation": "longest_first"}
@@ -204,9 +216,12 @@ class Transformer(InputModule):
         if modality == "message":
             fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
             convs = to_messages(inputs, prompt, fmt)
-            call = {"return_tensors": "pt", **pk.get("common", {}), **text_defaults, **pk.get("text", {}),
-                    **pk.get("chat_template", {})}
+            call = {**pk, "common": {"return_tensors": "pt", **pk.get("common", {})},
+                    "text": {**text_defaults, **pk.get("text", {})},
+                    "audio": {"padding": True, **pk.get("audio", {}), **extra.get("audio", {})},
+                    "video": {**pk.get("video", {}), **extra.get("video", {})}}
             out = chat_features(self.processor, convs, call, self.max_seq_length)
+            count_media(out, convs)
             out["modality"] = "message"
             return self._finish(out, pk)
         parts = modality if isinstance(modality, tuple) else (modality,)
@@ -215,7 +230,7 @@ class Transformer(InputModule):
         for m in parts:
             call.update(per_modality.get(m, {}))
             call.update(pk.get(m, {}))
-        call.update(extra)
+        call.update({k: v for per_modality in extra.values() for k, v in per_modality.items()})
         call.pop("logits_to_keep", None)
         columns = {m: [x[m] for x in inputs] for m in parts} if len(parts) > 1 else {modality: inputs}
         prompt_length = None

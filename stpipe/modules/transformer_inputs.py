@@ -13,8 +13,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from stpipe.contracts.transformer import PROCESSING_KEYS
-from stpipe.modules.audio import looks_like_url, reconcile_video_metadata, unwrap_audio, unwrap_video
+from stpipe.contracts.transformer import CAUSAL_TASKS, PROCESSING_KEYS
+from stpipe.modules.audio import (
+    is_frames,
+    looks_like_url,
+    reconcile_video_metadata,
+    refuse_url,
+    unwrap_audio,
+    unwrap_video,
+)
+from stpipe.modules.messages import MEDIA, is_conversation, is_media_pair, media_kinds
 from stpipe.modules.modality import (
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
     infer_modality,
@@ -52,7 +60,36 @@ def merge_processing_kwargs(instance: dict[str, dict[str, Any]], call: Any) -> d
 
 # ------------------------------------------------------------------------------------ inputs
 def _input_modality(x: Any, supported: set) -> Any:
-    return infer_modality(x, list(supported))
+    """An input's modality; a pair with a non-text half is a chat input (query / document turns)."""
+    return "message" if is_media_pair(x) else infer_modality(x, list(supported))
+
+
+def input_problem(x: Any, config: Mapping[Any, Any], processor_modalities: list[str], task: str) -> str | None:
+    """Why a Transformer cannot take input ``x`` although its modality is configured (None when it can), said after
+    "input <i>": media its processor has no sub-processor for, given to a chat-template model (the template drops
+    them or renders them as text: silently, in sentence-transformers); media alone given to a causal model without
+    a chat template (its processor makes no prompt tokens, and the model fails on missing ``input_ids``)."""
+    if "message" in config:
+        missing = [k for k in media_kinds(x, list(config)) if k not in processor_modalities]
+        if not missing:
+            return None
+        kind, have = missing[0], ", ".join(processor_modalities) or "nothing"
+        return (f"carries {kind}, but this Transformer's processor has no {kind} processor (it takes {have}): the "
+                f"{kind} would never reach the model (its chat template drops it or renders it as text). Use a model "
+                f"whose processor takes {kind}, or leave the {kind} out")
+    if task not in CAUSAL_TASKS:
+        return None
+    try:
+        modality = normalize_modality(infer_modality(x, list(config)))
+    except (ValueError, TypeError):
+        return None
+    spec = config.get(modality)
+    if modality not in MEDIA or not isinstance(spec, Mapping) or spec.get("method") != "forward":
+        return None
+    return (f"is {modality} alone, but this {task} model's processor has no chat template to put it into a prompt, "
+            f"so the model would get no input_ids. Give the processor a chat template (processor_kwargs: "
+            f"{{chat_template: ...}}), or pass the {modality} with its prompt text ({{'text': '... <the processor's "
+            f"{modality} token> ...', '{modality}': ...}}) under a modality_config entry '{modality}+text'")
 
 
 def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
@@ -78,12 +115,13 @@ def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
 
 def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = None
                   ) -> tuple[list[Any], Any, dict[str, Any]]:
-    """(inputs ready for the processor, the batch's modality, extra processor kwargs: an audio batch's
-    ``sampling_rate``, a video batch's ``video_metadata``)."""
+    """(inputs ready for the processor, the batch's modality, extra processor kwargs by modality: an audio batch's
+    ``{"audio": {"sampling_rate": …}}``, a video batch's ``{"video": {"video_metadata": [...]}}``)."""
     supported = set(config)
     mods = [normalize_modality(_input_modality(x, supported)) for x in inputs]
     if "message" in supported:  # a chat model: every batch goes through the chat template
-        return inputs, "message", {}
+        inputs, extra = chat_inputs(inputs, supported)
+        return inputs, "message", extra
     distinct = set(mods)
     mod = distinct.pop() if len(distinct) == 1 else "message"  # a mixed batch, as sentence-transformers infers it
     if mod not in supported:
@@ -96,18 +134,29 @@ def parse_inputs(inputs: list[Any], config: Mapping[Any, Any], modality: Any = N
         inputs = [_unwrap(x, mod, extra) for x in inputs]
         videos = inputs if mod == "video" else []
     reconcile_video_metadata(videos, extra)
-    return inputs, mod, {k: v for per_modality in extra.values() for k, v in per_modality.items()}
+    return inputs, mod, extra
+
+
+def _items(kind: str, value: Any) -> list[Any]:
+    if not isinstance(value, (list, tuple)) or (kind == "video" and is_frames(value)):
+        return [value]
+    return [list(v) if kind == "video" and isinstance(v, tuple) else v for v in value]
 
 
 def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[dict[str, Any]]]:
-    """Inputs → chat conversations: text → a user turn, a pair → query/document turns, prompt → system."""
+    """Inputs (as :func:`chat_inputs` leaves them) → chat conversations: a text or a modality dict → a user turn,
+    a pair → query/document turns, prompt → a leading system message. ``flat`` content is the value itself (a
+    dict of several modalities falls back to typed items); ``structured`` content is typed items, a list value
+    giving several items of its kind (a list of frames: one video)."""
     flat = fmt == "flat"
 
     def content(x: Any) -> Any:
         if isinstance(x, str):
             return x if flat else [{"type": "text", "text": x}]
-        if isinstance(x, dict):
-            return [{"type": k, k: v} for k, v in x.items()]
+        if isinstance(x, dict) and "array" not in x:
+            if flat and len(x) == 1:
+                return next(iter(x.values()))
+            return [{"type": k, k: v} for k, vs in x.items() for v in _items(k, vs)]
         kind = normalize_modality(_input_modality(x, {"image", "audio", "video"}))
         return [{"type": kind, kind: x}]
 
@@ -117,14 +166,44 @@ def to_messages(inputs: list[Any], prompt: str | None, fmt: str) -> list[list[di
             conv = [x]
         elif isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
             conv = list(x)
-        elif isinstance(x, (tuple, list)) and len(x) == 2:
-            conv = [{"role": "query", "content": content(x[0])}, {"role": "document", "content": content(x[1])}]
+        elif isinstance(x, (tuple, list)) and len(x) == 2:  # a pair: each half as given
+            conv = [{"role": role, "content": half if flat else content(half)}
+                    for role, half in zip(("query", "document"), x, strict=True)]
         else:
             conv = [{"role": "user", "content": content(x)}]
         if prompt:
             conv = [{"role": "system", "content": content(prompt)}, *conv]
         convs.append(conv)
     return convs
+
+
+def chat_inputs(inputs: list[Any], supported: set) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """A chat batch as sentence-transformers prepares it: texts, pairs and conversations as given, every other input
+    (an image file's path included; a URL is refused) as a dict of its modalities with audio / video unwrapped
+    (``{array, sampling_rate}`` → the waveform, the rate to the audio kwargs; ``{array, video_metadata}`` → the
+    frames, the metadata to the video kwargs, per video)."""
+    extra: dict[str, dict[str, Any]] = {}
+    out, videos = [], []
+    for x in inputs:
+        modality = "text" if is_conversation(x) or is_media_pair(x) else normalize_modality(
+            infer_modality(x, list(supported)))
+        if modality == "text":  # texts, text pairs, conversations and media pairs as given
+            out.append(x)
+            continue
+        if isinstance(x, str):  # an image URL: the processor would download it
+            refuse_url(x)
+        if isinstance(modality, tuple):
+            typed = dict(x)  # the caller's key order
+        else:
+            typed = {modality: x[modality] if isinstance(x, dict) and list(x) == [modality] else x}
+        if "audio" in typed:
+            typed["audio"] = unwrap_audio(typed["audio"], extra)
+        if "video" in typed:
+            typed["video"] = unwrap_video(typed["video"], extra)
+            videos.append(typed["video"])
+        out.append(typed)
+    reconcile_video_metadata(videos, extra)
+    return out, extra
 
 
 def call_processor(processor: Any, columns: dict[Any, list[Any]], call: dict[str, Any]) -> Any:

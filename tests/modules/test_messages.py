@@ -52,6 +52,11 @@ def test_message_embeddings_match_sentence_transformers_with_truncation(chat_lm)
     ids = ours[0].preprocess(TEXTS[:1])["input_ids"][0].tolist()
     tail = ours[0].tokenizer("<|im_end|>\n")["input_ids"]
     assert len(ids) == 16 and ids[-len(tail):] == tail  # cut at 16 tokens, yet it ends like the template
+    from PIL import Image  # an image to this text-only chat LM: sentence-transformers embeds the rest silently
+
+    with pytest.raises(ValueError, match=r"^input 1 carries image, but this Transformer's processor has no image "
+                                         r"processor \(it takes text\): the image would never reach the model"):
+        ours.encode(["a", Image.new("RGB", (8, 8))])
 
 
 @pytest.mark.slow
