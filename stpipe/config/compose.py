@@ -166,7 +166,7 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     extra, user_file, file_sources = chosen
     written = [inputs_override(o) for o in overrides]  # inputs=FILE is inputs.path (the sources keep the user's)
     applied = extra + written
-    cfg = compose_config(config_dir, applied, user=written)
+    cfg = compose_config(config_dir, applied, user=written, hydra_group=False)  # only the choices are read
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
     with open_dict(cfg):
         del cfg["hydra"]

@@ -247,31 +247,39 @@ def check_config_tree(config_dir: FsPath) -> None:
             _CHECKED[key] = None
 
 
-def compose_config(config_dir: FsPath, overrides: list[str], user: Sequence[str] | None = None) -> Any:
+def compose_config(config_dir: FsPath, overrides: list[str], user: Sequence[str] | None = None, *,
+                   hydra_group: bool = True) -> Any:
     """Compose; on failure drop each guilty override in turn so all of them are reported at once. An override of a
     key the YAML does not set but the module's schema has (``model.modules.1.include_prompt=false``) is applied
     as if written with ``+``. ``user``: the overrides the user wrote (the others were added by stpipe, e.g. the
-    model choice), the only ones an unexplained failure may blame."""
+    model choice), the only ones an unexplained failure may blame. ``hydra_group=False``: the caller reads nothing of
+    Hydra's own configuration but ``hydra.runtime.choices`` (a single run), so it is composed without Hydra's group
+    when no override names a ``hydra`` key or group (:mod:`stpipe.config.hydra_quick`)."""
 
     parsed = parse_overrides(overrides)
     check_config_tree(config_dir)
     user = overrides if user is None else list(user)
-    if plugins_scanned() or any(o.key_or_group.startswith("hydra") for o in parsed):
+    names_hydra = any(o.key_or_group.startswith("hydra") for o in parsed)
+    quick = not hydra_group and not names_hydra
+    plugins = plugins_scanned() or names_hydra
+    if plugins and not quick:
         return _compose_all(config_dir, parsed, user, plugins=True)
-    try:  # without Hydra's plugin scan (see hydra_on); whatever fails is composed again with it
-        return _compose_all(config_dir, parsed, user, plugins=False)
+    try:  # without Hydra's plugin scan (see hydra_on) or its group; whatever fails is composed again with both
+        return _compose_all(config_dir, parsed, user, plugins=plugins, quick=quick)
     except ConfigError:
         return _compose_all(config_dir, parsed, user, plugins=True)
 
 
-def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins: bool) -> Any:
+def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins: bool, quick: bool = False) -> Any:
     from omegaconf import OmegaConf
 
     failed: list[tuple[Any, BaseException]] = []
     remaining = list(parsed)
     with hydra_on(config_dir, plugins=plugins):
         while True:
-            cfg = _compose_dropping(config_dir, remaining, failed, user)
+            cfg = _compose_dropping(config_dir, remaining, failed, user, quick)
+            if not failed:
+                break
             tree = OmegaConf.to_container(cfg, resolve=False)
             promote = [(o, e) for o, e in failed if _schema_has(o, tree)]
             if not promote:
@@ -286,15 +294,20 @@ def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins
 
 
 def _compose_dropping(config_dir: FsPath, remaining: list[Any], failed: list[tuple[Any, BaseException]],
-                      user: list[str]) -> Any:
-    """Hydra's composition of ``remaining``; each override Hydra refuses moves to ``failed`` and it tries again."""
+                      user: list[str], quick: bool = False) -> Any:
+    """Hydra's composition of ``remaining`` (``quick``: without Hydra's group where that gives the same config);
+    each override Hydra refuses moves to ``failed`` and it tries again."""
     from hydra import compose as hydra_compose
     from hydra.errors import MissingConfigException
 
+    from stpipe.config.hydra_quick import compose_without_hydra_group
+
     while True:
+        lines = [o.input_line for o in remaining]
         try:
-            return hydra_compose(config_name="config", overrides=[o.input_line for o in remaining],
-                                 return_hydra_config=True)
+            cfg = compose_without_hydra_group(lines) if quick else None
+            return cfg if cfg is not None else hydra_compose(config_name="config", overrides=lines,
+                                                             return_hydra_config=True)
         except MissingConfigException as exc:
             culprit = _culprit(exc, remaining)
             if culprit is None:
