@@ -37,6 +37,21 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     return 0
 
 
+def check(composed: Any) -> None:
+    """The training settings, where the composition has them (an override names ``training``: ``stpipe validate``
+    leaves the group out otherwise) — against ``schemas/training.schema.json``, as ``stpipe train`` checks them;
+    no torch. The loss and the data sets are ``stpipe train``'s and ``stpipe evaluate``'s to check."""
+    from stpipe.training.config import TITLE, defaults, settings_problems
+
+    training = composed.run.get("training")
+    if training is None:
+        return
+    settings = {**defaults(), **dict(training)} if isinstance(training, dict) else training
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError(composed.run_sources.apply(problems), title=TITLE)
+
+
 def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     """One job of a ``validate -m`` sweep: the point was composed and validated by the sweep; no metrics."""
     return {"main_metric": None, "metrics": {}}
