@@ -25,7 +25,6 @@ True
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -47,6 +46,8 @@ def format_path(path: Sequence[PathPart]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str | None:
     """A "did you mean 'x'?" hint, or None when nothing is close."""
+    import difflib  # here: only a mistake needs it
+
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n, cutoff=0.6)
     if not close:
         lowered = {str(c).lower(): str(c) for c in choices}

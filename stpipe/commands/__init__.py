@@ -18,9 +18,16 @@ VERB_MODULES = {"encode": "encode", "merge": "merge", "evaluate": "evaluate", "v
                 "rank": "rank", "train": "train"}
 
 
+def verb_groups(name: str) -> tuple[str, ...]:
+    """The optional config groups (:data:`stpipe.config.compose.VERB_GROUPS`: data, training, loss) that a verb
+    reads — its module's ``GROUPS`` (none by default); a composition for the verb leaves the others out unless an
+    override names them."""
+    return tuple(getattr(importlib.import_module(f"{__name__}.{VERB_MODULES[name]}"), "GROUPS", ()))
+
+
 def verb(name: str) -> Callable[[str | None, list[str], set[str]], int]:
     """The ``run`` function of a verb."""
     return importlib.import_module(f"{__name__}.{VERB_MODULES[name]}").run
 
 
-__all__ = ["VERB_MODULES", "verb"]
+__all__ = ["VERB_MODULES", "verb", "verb_groups"]

@@ -18,10 +18,11 @@ def compose_checked(model: str | None, overrides: list[str], verb: str = "valida
     """The composed (and checked) run configuration and model definition — a saved model directory becomes a
     definition in compose(), so `model.*` overrides apply to it like to a YAML file — plus, for ``verb``, the
     run settings' needs from the machine (inputs file, output path, device)."""
+    from stpipe.commands import verb_groups
     from stpipe.config.compose import compose
     from stpipe.config.run import run_file_problems
 
-    composed = compose(model, overrides)
+    composed = compose(model, overrides, groups=verb_groups(verb))
     problems = run_file_problems(composed.run, verb, composed.run_sources)
     if problems:
         raise ConfigError(problems, title="invalid run settings")
@@ -75,10 +76,11 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
     points are listed with their overrides and nothing runs (exit 2)."""
     from dataclasses import replace
 
+    from stpipe.commands import verb_groups
     from stpipe.config.compose import sweep_points
     from stpipe.config.run import run_file_problems
 
-    points = sweep_points(model, overrides)
+    points = sweep_points(model, overrides, groups=verb_groups(verb))
     for i, (point, composed) in enumerate(points):
         if isinstance(composed, ConfigError):
             continue

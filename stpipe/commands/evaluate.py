@@ -19,6 +19,9 @@ from typing import Any
 from stpipe.commands.common import each_job, pipeline
 from stpipe.errors import ConfigError
 
+#: the optional config groups this verb reads (the others are left out of its composition)
+GROUPS = ("data",)
+
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     return each_job(model, overrides, flags, job, "evaluate")

@@ -20,6 +20,9 @@ from typing import Any
 
 from stpipe.commands.common import each_job, pipeline
 
+#: the optional config groups this verb reads (the others are left out of its composition)
+GROUPS = ("training", "loss", "data")
+
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     return each_job(model, overrides, flags, job, "train")

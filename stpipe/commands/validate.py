@@ -1,4 +1,7 @@
-"""``stpipe validate [MODEL] [--explain] [-m]``: check a model definition (and the run settings) without weights."""
+"""``stpipe validate [MODEL] [--explain] [-m]``: check a model definition (and the run settings) without weights.
+
+The run settings include the training settings when an override names them (``training.epochs=2``): the
+``training`` group is composed for ``stpipe train`` only otherwise (``GROUPS`` of the verb modules)."""
 
 from __future__ import annotations
 
@@ -35,6 +38,21 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
         print(yaml.safe_dump(composed.definition, sort_keys=False).rstrip())
         print("\n" + explain(composed.definition, base_dir=composed.base_dir))
     return 0
+
+
+def check(composed: Any) -> None:
+    """The training settings, where the composition has them (an override names ``training``: ``stpipe validate``
+    leaves the group out otherwise) — against ``schemas/training.schema.json``, as ``stpipe train`` checks them;
+    no torch. The loss and the data sets are ``stpipe train``'s and ``stpipe evaluate``'s to check."""
+    training = composed.run.get("training")
+    if training is None:
+        return
+    from stpipe.training.config import TITLE, defaults, settings_problems
+
+    settings = {**defaults(), **dict(training)} if isinstance(training, dict) else training
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError(composed.run_sources.apply(problems), title=TITLE)
 
 
 def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ first job starts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
@@ -36,6 +36,9 @@ from stpipe.errors import ConfigError, Problem, did_you_mean
 from stpipe.resources import conf_dir, resolve_model_path
 
 GROUP = "model"
+#: the groups of conf/config.yaml's defaults list that only some verbs read: a verb module's GROUPS names those it
+#: reads (train: training, loss, data; evaluate: data), and compose(groups=…) leaves the others out
+VERB_GROUPS = ("data", "training", "loss")
 _PRIVATE = "_file_"
 
 
@@ -117,17 +120,19 @@ def _interpolation_source(path: tuple, parsed: list[Any], file_sources: SourceMa
     return file_sources.lookup(path[1:]) if path[:1] == (GROUP,) else None
 
 
-def _compose_saved(saved: str, overrides: list[str], parsed: list[Any], config_dir: FsPath) -> Composed:
+def _compose_saved(saved: str, overrides: list[str], parsed: list[Any], config_dir: FsPath,
+                   groups: Collection[str] | None) -> Composed:
     """A saved sentence-transformers directory (or hub id): its definition (configs only, no weights), composed
     as a mapping. The run settings are composed first: trust_remote_code / allow_pickle govern the reading."""
     from stpipe.formats.st import to_definition
 
     _no_model_override(parsed, "a saved model directory")
     run = compose(None, [o.input_line for o in parsed if not _is_model_key(o.key_or_group)],
-                  config_dir=config_dir).run
+                  config_dir=config_dir, groups=groups).run
     definition = to_definition(saved, trust_remote_code=run.get("trust_remote_code") is True,
                                allow_pickle=run.get("allow_pickle") is True)
-    composed = compose(definition, overrides, config_dir=config_dir, sources=SourceMap({(): f"saved model {saved}"}),
+    composed = compose(definition, overrides, config_dir=config_dir, groups=groups,
+                       sources=SourceMap({(): f"saved model {saved}"}),
                        base_dir=saved if FsPath(saved).is_dir() else None)
     composed.saved_model = saved
     return composed
@@ -147,13 +152,15 @@ def _run_sources(config_dir: FsPath, parsed: list[Any], tree: Any) -> SourceMap:
 
 def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Sequence[str] = (), *,
             config_dir: str | FsPath | None = None, sources: SourceMap | None = None,
-            base_dir: str | FsPath | None = None) -> Composed:
+            base_dir: str | FsPath | None = None, groups: Collection[str] | None = None) -> Composed:
     """Compose ``config.yaml`` of ``config_dir`` (default: stpipe's ``conf/``) with ``model`` and ``overrides``.
 
     ``model`` may also be a model definition as a mapping (``sources``/``base_dir`` then describe where it came
     from); ``model.*`` overrides apply to it exactly as to a file. A saved model directory becomes such a mapping
     (see the module docstring). The run settings are checked (``schemas/run.schema.json``; unknown keys only
-    in stpipe's own ``conf/``): a :class:`ConfigError` titled "invalid run settings" otherwise."""
+    in stpipe's own ``conf/``): a :class:`ConfigError` titled "invalid run settings" otherwise. ``groups``: the
+    groups of VERB_GROUPS the caller reads (a verb's ``GROUPS``); the others are left out unless an override names
+    them (None: every group as config.yaml picks it)."""
     from omegaconf import OmegaConf, open_dict
 
     config_dir = FsPath(config_dir or conf_dir()).resolve()
@@ -162,11 +169,11 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     _model_names_only(parsed, config_dir)
     chosen = _model_choice(model, parsed, config_dir, sources)
     if isinstance(chosen, FsPath):  # a saved model directory
-        return _compose_saved(str(chosen), overrides, parsed, config_dir)
+        return _compose_saved(str(chosen), overrides, parsed, config_dir, groups)
     extra, user_file, file_sources = chosen
     written = [inputs_override(o) for o in overrides]  # inputs=FILE is inputs.path (the sources keep the user's)
-    applied = extra + written
-    cfg = compose_config(config_dir, applied, user=written)
+    applied = extra + _left_out(groups, parsed, config_dir) + written
+    cfg = compose_config(config_dir, applied, user=written, hydra_group=False)  # only the choices are read
     choice = str(OmegaConf.select(cfg, f"hydra.runtime.choices.{GROUP}", default="") or "")
     with open_dict(cfg):
         del cfg["hydra"]
@@ -200,6 +207,21 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
                     base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra)
 
 
+def _left_out(groups: Collection[str] | None, parsed: list[Any], config_dir: FsPath) -> list[str]:
+    """``~GROUP`` (its defaults entry deleted) for each group of VERB_GROUPS that config.yaml's defaults list picks
+    but the caller does not read (``groups``; None: all as config.yaml says) and no override names (``training=…``,
+    ``training.lr=…``, ``~training``: then it is composed and checked as written)."""
+    if groups is None:
+        return []
+    try:
+        defaults = load_yaml(config_dir / "config.yaml")[0].get("defaults") or []
+    except (ConfigError, AttributeError):  # Hydra says what is wrong with it
+        return []
+    picked = {k for d in defaults if isinstance(d, dict) for k, v in d.items() if v is not None}
+    named = {o.key_or_group.split(".")[0] for o in parsed}
+    return [f"~{g}" for g in VERB_GROUPS if g in picked and g not in groups and g not in named]
+
+
 def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[Any], config_dir: FsPath,
                   sources: SourceMap | None) -> tuple[list[str], FsPath | None, SourceMap] | FsPath:
     """How ``model`` enters the composition: ``(the model= choice, the user's YAML file or None, its sources)``,
@@ -231,7 +253,8 @@ def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[A
 
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,
-                 validate: bool = True) -> list[tuple[list[str], Composed | ConfigError]]:
+                 validate: bool = True, groups: Collection[str] | None = None,
+                 ) -> list[tuple[list[str], Composed | ConfigError]]:
     """Expand Hydra sweep syntax into points (Hydra's BasicSweeper order) and compose — and, with
     ``validate``, validate — each one. A point's problems carry the source ``sweep point N (overrides)``
     (N counts from 0, like Hydra's job numbers)."""
@@ -252,7 +275,7 @@ def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config
         point = fixed + list(combo)
         label = f"sweep point {n} ({' '.join(combo)})"
         try:
-            result = compose(model, point, config_dir=config_dir)
+            result = compose(model, point, config_dir=config_dir, groups=groups)
             if validate and result.definition is not None:
                 from stpipe.config.validate import validate as run_validate
 

@@ -9,11 +9,11 @@ Used by :mod:`stpipe.config.compose`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
+from stpipe.config.hydra_quick import NeedsHydraGroup, compose_without_hydra_group, hydra_on, plugins_scanned  # noqa: F401 - re-exported
 from stpipe.config.sources import load_yaml
 from stpipe.errors import ConfigError, PathPart, Problem, did_you_mean
 
@@ -62,71 +62,6 @@ def _syntax_reason(exc: Exception, line: str) -> str:
     if "'<EOF>'" in reasons[0]:
         return f"`{line}` ends too early (a value is missing after its last '=', ',', '[' or '{{')"
     return reasons[0].replace("<EOF>", "the end of the override")
-
-
-@contextmanager
-def hydra_on(config_dir: FsPath, *, plugins: bool = True) -> Iterator[None]:
-    """Hydra initialised on ``config_dir``, leaving any global Hydra state of the caller untouched.
-
-    ``plugins=False`` (one composition, no ``hydra/…`` override): when Hydra has not scanned its plugins yet in this
-    process, it is initialised without that scan — the scan imports every installed launcher and sweeper (joblib,
-    submitit, optuna, ray …) just to look for search-path plugins, the slowest part of a cold ``stpipe validate``.
-    The search path is then Hydra's own default one (``pkg://hydra.conf``, ``config_dir``, ``structured://``);
-    a composition that needs a plugin's configs fails that way, and :func:`compose_config` composes again with
-    the scan. A sweep's ``multirun`` (launchers, sweepers) always runs with ``plugins=True``."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.initialize import get_gh_backup, restore_gh_from_backup
-
-    backup = get_gh_backup()
-    GlobalHydra.instance().clear()
-    try:
-        if plugins or not _init_without_plugin_scan(config_dir):
-            with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-                yield
-        else:
-            yield
-    finally:
-        restore_gh_from_backup(backup)
-
-
-def plugins_scanned() -> bool:
-    """Whether Hydra has scanned (imported) its installed plugins in this process."""
-    from hydra.core.plugins import Plugins
-    from hydra.core.singleton import Singleton
-
-    return Plugins in Singleton._instances
-
-
-def _init_without_plugin_scan(config_dir: FsPath) -> bool:
-    """What ``initialize_config_dir(config_dir, version_base=None)`` does, with Hydra's plugin scan limited to its
-    core plugins (``hydra._internal.core_plugins``: the config sources, the basic launcher and sweeper, whose
-    configs they store) — the installed ``hydra_plugins`` packages are not imported. False — nothing done —
-    when the plugins are scanned already (then the scan costs nothing) or this Hydra version lacks the pieces."""
-    if plugins_scanned():
-        return False
-    try:
-        import hydra._internal.core_plugins as core_plugins
-        from hydra import version
-        from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
-        from hydra._internal.hydra import Hydra
-        from hydra._internal.sources_registry import SourcesRegistry
-        from hydra.core.plugins import Plugins
-        from hydra.plugins.config_source import ConfigSource
-
-        scanned = Plugins._scan_all_plugins(modules=[core_plugins])[0]
-    except (ImportError, AttributeError):  # pragma: no cover - another Hydra layout: the ordinary initialisation
-        return False
-    for source in scanned:
-        if issubclass(source, ConfigSource):
-            SourcesRegistry.instance().register(source)
-    search_path = ConfigSearchPathImpl()  # as hydra._internal.utils.create_config_search_path, no plugins asked
-    search_path.append("hydra", "pkg://hydra.conf")
-    search_path.append("main", str(config_dir))
-    search_path.append("schema", "structured://")
-    version.setbase(None)
-    Hydra.create_main_hydra2(task_name="app", config_search_path=search_path)
-    return True
 
 
 def key_path(key: str, tree: Any) -> tuple[PathPart, ...]:
@@ -247,31 +182,40 @@ def check_config_tree(config_dir: FsPath) -> None:
             _CHECKED[key] = None
 
 
-def compose_config(config_dir: FsPath, overrides: list[str], user: Sequence[str] | None = None) -> Any:
+def compose_config(config_dir: FsPath, overrides: list[str], user: Sequence[str] | None = None, *,
+                   hydra_group: bool = True) -> Any:
     """Compose; on failure drop each guilty override in turn so all of them are reported at once. An override of a
     key the YAML does not set but the module's schema has (``model.modules.1.include_prompt=false``) is applied
     as if written with ``+``. ``user``: the overrides the user wrote (the others were added by stpipe, e.g. the
-    model choice), the only ones an unexplained failure may blame."""
+    model choice), the only ones an unexplained failure may blame. ``hydra_group=False``: the caller reads nothing of
+    Hydra's own configuration but ``hydra.runtime.choices`` (a single run), so it is composed without Hydra's group
+    when no override names a ``hydra`` key or group (:mod:`stpipe.config.hydra_quick`)."""
 
     parsed = parse_overrides(overrides)
-    check_config_tree(config_dir)
     user = overrides if user is None else list(user)
-    if plugins_scanned() or any(o.key_or_group.startswith("hydra") for o in parsed):
+    names_hydra = any(o.key_or_group.startswith("hydra") for o in parsed)
+    quick = not hydra_group and not names_hydra
+    plugins = plugins_scanned() or names_hydra
+    if plugins and not quick:
         return _compose_all(config_dir, parsed, user, plugins=True)
-    try:  # without Hydra's plugin scan (see hydra_on); whatever fails is composed again with it
-        return _compose_all(config_dir, parsed, user, plugins=False)
-    except ConfigError:
+    try:  # without Hydra's plugin scan (see hydra_on) or its group; whatever fails is composed again with both
+        return _compose_all(config_dir, parsed, user, plugins=plugins, quick=quick)
+    except (ConfigError, NeedsHydraGroup):
         return _compose_all(config_dir, parsed, user, plugins=True)
 
 
-def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins: bool) -> Any:
+def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins: bool, quick: bool = False) -> Any:
     from omegaconf import OmegaConf
 
     failed: list[tuple[Any, BaseException]] = []
     remaining = list(parsed)
-    with hydra_on(config_dir, plugins=plugins):
+    with hydra_on(config_dir, plugins=plugins, quick=quick) as bounded:
+        if not bounded:  # Hydra's own reading: every file of the tree checked first
+            check_config_tree(config_dir)
         while True:
-            cfg = _compose_dropping(config_dir, remaining, failed, user)
+            cfg = _compose_dropping(config_dir, remaining, failed, user, quick)
+            if not failed:
+                break
             tree = OmegaConf.to_container(cfg, resolve=False)
             promote = [(o, e) for o, e in failed if _schema_has(o, tree)]
             if not promote:
@@ -286,15 +230,20 @@ def _compose_all(config_dir: FsPath, parsed: list[Any], user: list[str], plugins
 
 
 def _compose_dropping(config_dir: FsPath, remaining: list[Any], failed: list[tuple[Any, BaseException]],
-                      user: list[str]) -> Any:
-    """Hydra's composition of ``remaining``; each override Hydra refuses moves to ``failed`` and it tries again."""
+                      user: list[str], quick: bool = False) -> Any:
+    """Hydra's composition of ``remaining`` (``quick``: without Hydra's group where that gives the same config);
+    each override Hydra refuses moves to ``failed`` and it tries again."""
     from hydra import compose as hydra_compose
     from hydra.errors import MissingConfigException
 
     while True:
+        lines = [o.input_line for o in remaining]
         try:
-            return hydra_compose(config_name="config", overrides=[o.input_line for o in remaining],
-                                 return_hydra_config=True)
+            if quick:
+                return compose_without_hydra_group(lines)
+            return hydra_compose(config_name="config", overrides=lines, return_hydra_config=True)
+        except (ConfigError, NeedsHydraGroup):  # a broken file (bounded reading), or not composable here
+            raise
         except MissingConfigException as exc:
             culprit = _culprit(exc, remaining)
             if culprit is None:

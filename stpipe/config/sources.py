@@ -18,6 +18,7 @@ composed node graph, before anything is constructed.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path as FsPath
@@ -209,6 +210,8 @@ def _yaml_error(exc: yaml.MarkedYAMLError, filename: str) -> ConfigError:
 
 #: the largest YAML file stpipe reads (a model definition is a few KB)
 MAX_FILE_BYTES = 16 * 1024 * 1024
+#: what :func:`load_yaml` read: (name as given, resolved path, size, mtime) → (data, sources), handed out as copies
+_READ: dict[tuple[str, str, int, int], tuple[Any, SourceMap]] = {}
 
 
 def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
@@ -222,9 +225,14 @@ def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
             what = "a directory" if p.is_dir() else "not a regular file"
             raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
                                        f"is {what}", hint="give the path of a YAML model definition")])
-        if p.is_file() and p.stat().st_size > MAX_FILE_BYTES:
+        st = p.stat()
+        if p.is_file() and st.st_size > MAX_FILE_BYTES:
             raise ConfigError([Problem(code="yaml.not-a-file", path=(), source=filename, message=f"the model file "
                                        f"is larger than {MAX_FILE_BYTES >> 20} MB; a model definition is a few KB")])
+        key = (filename, str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if key in _READ:  # read already in this process (Hydra's reading, then the sources of a composition)
+            data, sources = _READ[key]
+            return copy.deepcopy(data), SourceMap(sources)
         raw = p.read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -237,4 +245,8 @@ def load_yaml(path: str | FsPath) -> tuple[Any, SourceMap]:
         raise ConfigError([Problem(code="yaml.encoding", path=(), source=f"{filename}:{line}",
                                    message=f"the file is not UTF-8 text (byte {raw[exc.start]:#04x})",
                                    hint="save the file as UTF-8")]) from None
-    return parse_yaml(text, filename)
+    data, sources = parse_yaml(text, filename)
+    if len(_READ) >= 256:
+        _READ.clear()
+    _READ[key] = copy.deepcopy(data), SourceMap(sources)
+    return data, sources
