@@ -47,10 +47,9 @@ def check(composed: Any) -> None:
     training = composed.run.get("training")
     if training is None:
         return
-    from stpipe.training.config import TITLE, defaults, settings_problems
+    from stpipe.training.config import TITLE, settings_problems, with_defaults
 
-    settings = {**defaults(), **dict(training)} if isinstance(training, dict) else training
-    problems = settings_problems(settings)
+    problems = settings_problems(with_defaults(training))
     if problems:
         raise ConfigError(composed.run_sources.apply(problems), title=TITLE)
 

@@ -176,8 +176,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     return m
 
 
-def to_definition(root: str | Path, *, relative_to: str | Path | None = None, provider: str | None = None,
-                  threads: int | None = None) -> dict[str, Any]:
+def to_definition(root: str | Path, *, relative_to: str | Path | None = None) -> dict[str, Any]:
     """The model definition of an export: one :class:`~stpipe.runtimes.encoder.GraphEncoder` node per route (a
     Router of them, with the manifest's router parameters, for a Router model) and the manifest's model settings
     — what :func:`stpipe.load`, ``stpipe import`` and ``stpipe encode DIR`` build. ``export_dir`` is absolute, or
@@ -191,9 +190,7 @@ def to_definition(root: str | Path, *, relative_to: str | Path | None = None, pr
     where = os.path.relpath(root, Path(relative_to).resolve()) if relative_to is not None else str(root)
 
     def node(route: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "GraphEncoder", "export_dir": where, "route": route}
-        out.update({k: v for k, v in (("provider", provider), ("threads", threads)) if v is not None})
-        return out
+        return {"type": "GraphEncoder", "export_dir": where, "route": route}
 
     if m["router"] is None:
         first = node("")

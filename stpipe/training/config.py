@@ -32,6 +32,14 @@ def defaults() -> dict[str, Any]:
     return yaml.safe_load((conf_dir() / "training" / "default.yaml").read_text(encoding="utf-8"))
 
 
+def with_defaults(training: Any) -> Any:
+    """The training settings as ``stpipe train`` runs them: ``training`` over ``conf/training/default.yaml`` (None:
+    the defaults; anything but a mapping as given, for :func:`settings_problems` to name)."""
+    if training is None:
+        return defaults()
+    return {**defaults(), **dict(training)} if isinstance(training, Mapping) else training
+
+
 @cache
 def _validator() -> Any:
     from stpipe.config.schema import NodeValidator, load_schema
@@ -95,7 +103,7 @@ def plan(training: Mapping[str, Any] | None, loss: Any, data: Any, *, data_sourc
     from stpipe.training.losses import TITLE as LOSS_TITLE
     from stpipe.training.losses import column_problems, loss_problems
 
-    settings = {**defaults(), **dict(training or {})}
+    settings = with_defaults(training)
     problems = settings_problems(settings)
     if problems:
         raise ConfigError(problems, title=TITLE)
