@@ -122,8 +122,11 @@ def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
 
 
 def _returned(metrics: dict[str, Any], main: str | None) -> float | None:
+    """The main metric for the sweeper; None (a failed trial to Optuna) when it is undefined or not finite."""
+    import math
+
     value = metrics.get(main) if main else None
-    return float(value) if isinstance(value, int | float) else None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str]:
@@ -173,7 +176,8 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
         print(f"FAIL  {label}: {error}: {message}", file=sys.stderr, flush=True)
         return None
     write_json(job_dir / "metrics.json", {"verb": job.verb, "status": "ok", "main_metric": result.get("main_metric"),
-                                           "metrics": result.get("metrics", {}), "overrides": overrides,
+                                           "metrics": result.get("metrics", {}), **_undefined(result),
+                                           "overrides": overrides,
                                            "seconds": round(time.perf_counter() - t0, 3)})
     return _returned(result.get("metrics", {}), main)
 
@@ -195,14 +199,19 @@ def _run_verb(job: SweepJob, overrides: list[str], job_dir: Path) -> tuple[dict[
     (job_dir / "run.yaml").write_text(yaml.safe_dump(composed.run, sort_keys=False))
     verb_job = importlib.import_module(f"stpipe.commands.{VERB_MODULES[job.verb]}").job
     result = verb_job(composed, job_dir) or {}
-    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items()}
+    metrics = {k: None if v is None else float(v) for k, v in (result.get("metrics") or {}).items()}
     main = composed.run.get("metric") or result.get("main_metric")
     if main is not None and main not in metrics:
         from stpipe.errors import CommandError
 
         raise CommandError(f"metric={main}: `stpipe {job.verb}` reports no such metric (it reports: "
                            f"{', '.join(metrics) or 'none'})")
-    return {"main_metric": result.get("main_metric"), "metrics": metrics}, main
+    return {"main_metric": result.get("main_metric"), "metrics": metrics, **_undefined(result)}, main
+
+
+def _undefined(result: dict[str, Any]) -> dict[str, Any]:
+    """The evaluator's reasons for metrics without a value (``undefined``), when there are."""
+    return {"undefined": result["undefined"]} if result.get("undefined") else {}
 
 
 def _latest_sweep(overrides: list[str]) -> str | None:

@@ -66,7 +66,8 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     pipe = pipeline(composed)
     result = fit(pipe, p, out, device=composed.run.get("device"))
     result.pop("trainer", None)
-    line = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if k != "global_step")
+    line = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined" for k, v in result["metrics"].items()
+                     if k != "global_step")
     print(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}")
     print(f"model saved to {result['model']}")
     if job_dir is None:

@@ -163,7 +163,7 @@ class PipelineTrainer(Trainer):
         was_training = self.model.training
         result = self.evaluator(self.model)
         self.model.train(was_training)
-        metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in result["metrics"].items()}
+        metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in result["metrics"].items() if v is not None}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
