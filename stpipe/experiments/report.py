@@ -18,8 +18,6 @@ read is reported as ``unreadable: FILE: reason``; the others still are.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -85,14 +83,14 @@ class Sweep:
         lines = []
         best = self.best()
         if best is not None:
-            where = [f"{k}={best.overrides.get(k, '')}" for k in self.columns]
+            where = [one_line(f"{k}={best.overrides.get(k, '')}") for k in self.columns]
             value = f"{self.main_metric}={_number(best.metrics[str(self.main_metric)])}"
             lines.append(" ".join(["best:", f"#{best.num}", *where, value]))
         if self.optuna is not None:
             if "unreadable" in self.optuna:
                 lines.append(f"optuna: unreadable: optimization_results.yaml: {self.optuna['unreadable']}")
             else:
-                params = " ".join(f"{k}={v}" for k, v in self.optuna["best_params"].items())
+                params = " ".join(one_line(f"{k}={v}") for k, v in self.optuna["best_params"].items())
                 lines.append(f"optuna best: {params} value={_number(self.optuna['best_value'])}")
         return "\n".join(lines) or None
 
@@ -246,13 +244,19 @@ def _number(value: float | None) -> str:
 _MD_SPECIAL = set("\\`*_[]<>|~&")
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and other control characters escaped (``\\n``): a value read from a file can
+    never split the line it is printed on."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def render_cell(text: str, medium: Literal["term", "md"]) -> str:
     """``text`` as a cell of the terminal table (control characters escaped) or of a Markdown table (one line,
     markup characters backslash-escaped, so a value cannot end a cell, start a link or inject HTML)."""
     if medium == "md":
         text = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
         text = "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return one_line(text)
 
 
 def rows(sweep: Sweep, numbers: Literal["short", "exact"] = "short") -> tuple[list[str], list[list[str]]]:
@@ -329,63 +333,14 @@ def to_markdown(sweep: Sweep) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_csv(sweep: Sweep) -> str:
-    """The table as CSV (the csv module's quoting; floats exact; the status message whole)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header, body = rows(sweep, numbers="exact")
-    writer.writerow([csv_cell(c) for c in header])
-    writer.writerows([csv_cell(c) for c in row] for row in body)
-    return buffer.getvalue()
+def __getattr__(name: str) -> Any:
+    """The CSV and PNG forms live in :mod:`stpipe.experiments.report_files` (``report.to_csv`` etc. still work)."""
+    if name in ("to_csv", "csv_cell", "plot"):
+        from stpipe.experiments import report_files
+
+        return getattr(report_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def csv_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet cannot run: text starting with ``= + - @`` (or a tab / carriage return) is a
-    formula to Excel and LibreOffice, so it gets a leading ``'`` (OWASP's advice) — unless it is a number
-    (``-0.5``, ``-inf``), which stays as written so the file reads back as the same floats.
-
-    >>> csv_cell("=1+2"), csv_cell("-0.25"), csv_cell("lr=1e-5")
-    ("'=1+2", '-0.25', 'lr=1e-5')
-    """
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
-    return text
-
-
-def plot(sweep: Sweep, path: str | Path) -> Path:
-    """A bar chart of the main metric per point (a point without a value: its status in red) as PNG.
-    matplotlib missing → :class:`CommandError` naming the extra to install."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise CommandError("no chart: matplotlib is not installed; install stpipe[plot] "
-                           "(pip install 'stpipe[plot]')") from exc
-    name = sweep.main_metric
-    if name is None:
-        raise CommandError("no chart: the points name no main metric")
-    labels = [" ".join(f"{k.rsplit('.', 1)[-1]}={p.overrides.get(k, '')}" for k in sweep.columns) or f"#{p.num}"
-              for p in sweep.points]
-    labels = [render_cell(label, "term").replace("$", r"\$") for label in labels]  # text, never mathtext
-    values = [v if p.status == "ok" and isinstance(v := p.metrics.get(name), float) and math.isfinite(v) else None
-              for p in sweep.points]
-    fig = Figure(figsize=(max(6.0, 0.6 * len(labels) + 2), 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    xs = range(len(labels))
-    ax.bar(xs, [0.0 if v is None else v for v in values], color="tab:blue")
-    for x, v, p in zip(xs, values, sweep.points, strict=True):
-        if v is None:
-            text = {"failed": " FAILED", "ok": " no value"}.get(p.status, f" {p.status}")
-            ax.text(x, 0, text, rotation=90, color="tab:red", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(name)
-    ax.set_title(f"{name} per point")
-    out = Path(path)
-    fig.savefig(out, format="png", dpi=100)
-    return out
-
-
-__all__ = ["MISSING", "Point", "Sweep", "counts", "plot", "read_point", "read_sweep", "render_cell", "render_table",
-           "rows", "summary", "to_csv", "to_markdown", "csv_cell"]
+__all__ = ["MISSING", "Point", "Sweep", "counts", "one_line", "read_point", "read_sweep", "render_cell",
+           "render_table", "rows", "summary", "to_markdown"]
