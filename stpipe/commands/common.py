@@ -79,8 +79,15 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
     from stpipe.commands import verb_groups
     from stpipe.config.compose import sweep_points
     from stpipe.config.run import run_file_problems
+    from stpipe.config.sweep_limits import Progress
 
-    points = sweep_points(model, overrides, groups=verb_groups(verb))
+    shown: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:  # a line every few seconds while a big sweep is checked
+        shown[:] = shown or [Progress(total)]
+        shown[0](done)
+
+    points = sweep_points(model, overrides, groups=verb_groups(verb), progress=progress)
     for i, (point, composed) in enumerate(points):
         if isinstance(composed, ConfigError):
             continue

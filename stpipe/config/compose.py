@@ -23,7 +23,7 @@ first job starts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
@@ -254,15 +254,19 @@ def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[A
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,
                  validate: bool = True, groups: Collection[str] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  ) -> list[tuple[list[str], Composed | ConfigError]]:
     """Expand Hydra sweep syntax into points (Hydra's BasicSweeper order) and compose — and, with
     ``validate``, validate — each one. A point's problems carry the source ``sweep point N (overrides)``
-    (N counts from 0, like Hydra's job numbers)."""
+    (N counts from 0, like Hydra's job numbers). The points are counted first: more than the run setting
+    ``max_sweep_points`` is a ConfigError before any is made. ``progress(done, total)`` is called per point."""
     from stpipe.config.hydra_quick import sweep_combinations
+    from stpipe.config.sweep_limits import check_size
 
     parsed = parse_overrides(list(overrides))
     sweeps = [o for o in parsed if o.is_sweep_override()]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    check_size(sweeps, fixed, FsPath(config_dir or conf_dir()))
     try:
         combos = sweep_combinations(sweeps)
     except Exception as exc:
@@ -285,4 +289,6 @@ def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config
         except ConfigError as exc:
             problems = [replace(p, source=f"{label}; {p.source}" if p.source else label) for p in exc.problems]
             out.append((point, ConfigError(problems, title=f"{exc.title} ({label})")))
+        if progress is not None:
+            progress(n + 1, len(combos))
     return out
