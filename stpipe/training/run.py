@@ -73,7 +73,7 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
                                        s["early_stopping_threshold"]))
     pipeline.train()
     trainer = PipelineTrainer(
-        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows),
+        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows, plan.data),
         eval_dataset=Rows([()]) if evaluator is not None and s["eval_steps"] else None,
         data_collator=Collator(pipeline, plan.data.columns, plan.data.label_column, s.get("router_mapping") or {}),
         loss=loss, lr_mapping=s.get("learning_rate_mapping") or {}, evaluator=evaluator, seed=s["seed"],

@@ -20,19 +20,20 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from stpipe.errors import ConfigError, Problem
+from stpipe.training.guard import Row, check_gradients, check_loss
 
 
 class Rows(torch.utils.data.Dataset):
     """The training rows as a map-style dataset of tuples."""
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
+    def __init__(self, rows: list[tuple[Any, ...]], data: Any = None) -> None:
+        self.rows, self.data = rows, data  # data: the TrainingData, named in a divergence's message
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
-        return self.rows[i]
+        return Row.at(self.rows[i], i)
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -68,7 +69,7 @@ class Collator:
             features.append(self.pipeline.preprocess([row[i] for row in batch], **kw))
         labels = None if self.label_index is None else \
             torch.tensor([float(row[self.label_index]) for row in batch], dtype=torch.float32)
-        return {"features": features, "labels": labels}
+        return {"features": features, "labels": labels, "rows": [getattr(row, "index", None) for row in batch]}
 
 
 def qualified_names(model: torch.nn.Module) -> dict[str, str]:
@@ -142,7 +143,20 @@ class PipelineTrainer(Trainer):
                      num_items_in_batch: Any = None) -> Any:
         embeddings = [model(f)["sentence_embedding"] for f in inputs["features"]]
         loss = self.loss_fn(embeddings, inputs.get("labels"))
+        check_loss(loss, self.state.global_step + 1, inputs.get("rows"), self._data())
         return (loss, embeddings) if return_outputs else loss
+
+    def _data(self) -> Any:
+        return getattr(self.train_dataset, "data", None)
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        """transformers' step, then the gradients checked before the optimiser may apply them (fp16: its grad
+        scaler skips overflowing steps itself)."""
+        rows = inputs.get("rows")
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not self.args.fp16:
+            check_gradients(model, self.state.global_step + 1, rows, self._data())
+        return loss
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         return EpochSampler(len(train_dataset if train_dataset is not None else self.train_dataset),
