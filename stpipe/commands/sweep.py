@@ -200,7 +200,7 @@ def _run_verb(job: SweepJob, overrides: list[str], job_dir: Path) -> tuple[dict[
     if composed.definition is not None:
         composed.definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
         (job_dir / "definition.yaml").write_text(yaml.safe_dump(composed.definition, sort_keys=False))
-    (job_dir / "run.yaml").write_text(yaml.safe_dump(composed.run, sort_keys=False))
+    (job_dir / "run.yaml").write_text(yaml.safe_dump(composed.run_record(), sort_keys=False))
     verb_job = importlib.import_module(f"stpipe.commands.{VERB_MODULES[job.verb]}").job
     result = verb_job(composed, job_dir) or {}
     metrics = {k: None if v is None else float(v) for k, v in (result.get("metrics") or {}).items()}

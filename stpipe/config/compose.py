@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.interpolation import resolve
+from stpipe.config.interpolation import env_free, resolve
 from stpipe.config.overrides import compose_config, key_path, override_problem, parse_overrides
 from stpipe.config.run import inputs_override, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
@@ -55,6 +55,12 @@ class Composed:
     overrides: list[str] = field(default_factory=list)
     run_sources: SourceMap = field(default_factory=SourceMap)  # where each run setting came from
     choice: list[str] = field(default_factory=list)  # the model choice stpipe added (`model=_file_…`), for Hydra
+    saved_run: dict[str, Any] | None = None  # `run` with environment values as their ${oc.env:…} (what is saved)
+
+    def run_record(self) -> dict[str, Any]:
+        """The run settings as a run's record may hold them (``run.yaml``): no environment value, only the
+        ``${oc.env:…}`` interpolation that read it."""
+        return self.saved_run if self.saved_run is not None else self.run
 
 
 def model_options(config_dir: FsPath) -> list[str]:
@@ -182,7 +188,9 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     except ConfigError as exc:
         raise ConfigError([p.with_source(_interpolation_source(p.path, parsed, file_sources)) for p in exc.problems],
                           exc.title) from None
+    saved_run = env_free(cfg, tree)
     definition = tree.pop(GROUP, None)
+    saved_run.pop(GROUP, None)
     run_sources = _run_sources(config_dir, parsed, tree)
     bad_run = run_problems(tree, run_sources, strict=config_dir == FsPath(conf_dir()).resolve())
     if bad_run:
@@ -204,7 +212,8 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     else:
         base = model_file.resolve().parent if model_file else None
     return Composed(run=tree, definition=definition if isinstance(definition, dict) else None, sources=sources,
-                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra)
+                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra,
+                    saved_run=saved_run)
 
 
 def _left_out(groups: Collection[str] | None, parsed: list[Any], config_dir: FsPath) -> list[str]:

@@ -23,9 +23,7 @@ def _evaluator(plan: TrainingPlan, batch_size: int) -> Any:
 def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     import yaml
 
-    data = {"training": {k: v for k, v in plan.settings.items()}, "loss": plan.loss,
-            "data": {"name": plan.data.name, "path": str(plan.data.path), "columns": plan.data.columns,
-                     "rows": len(plan.data.rows)}, **extra}
+    data = {**plan.recorded(), **extra}  # environment values stay ${oc.env:…}
     tmp = out / ".training.yaml.tmp"
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     tmp.replace(out / "training.yaml")
