@@ -23,6 +23,7 @@ first job starts.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
@@ -75,9 +76,43 @@ def _store_file(path: FsPath) -> tuple[str, SourceMap]:
     return _store(data, sources, str(path.resolve()), str(path)), sources
 
 
+def model_defaults_check(data: Any, sources: SourceMap, where: str) -> None:
+    """A model definition is data: its ``defaults:`` list (Hydra's) may only compose other model files of the
+    ``model`` group (``- NAME``, ``- _self_``) — never a launcher, sweeper, callback, output directory or run setting
+    (``- override /hydra/sweeper: optuna``, ``- /data: x``, ``- x@_global_``): a ConfigError naming the file and
+    the entry otherwise."""
+    entries = data.get("defaults") if isinstance(data, Mapping) else None
+    if entries is None:
+        return
+    items = list(enumerate(entries)) if isinstance(entries, list) else [(None, entries)]
+    bad = [(i, e) for i, e in items if not (isinstance(e, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", e))]
+    if bad:
+        problems = []
+        for i, e in bad:
+            path = ("defaults",) if i is None else ("defaults", i)
+            problems.append(Problem(
+                code="yaml.model-defaults", path=path, source=sources.lookup(path) or where,
+                message=f"{where}: a model definition's defaults list may only compose other model files (`- NAME` "
+                f"of the model group, `- _self_`), found {e!r}: a model file cannot choose launchers, sweepers, "
+                "callbacks, output directories or run settings", expected="- NAME | - _self_",
+                hint="remove the entry; choose hydra/launcher=…, hydra/sweeper=…, hydra.sweep.dir=… and run settings "
+                     "on the command line or in an experiment preset (+experiment=NAME)"))
+        raise ConfigError(problems, title="invalid model definition")
+
+
+def _group_model_check(name: Any, config_dir: FsPath) -> None:
+    """:func:`model_defaults_check` for ``model=NAME`` (``<config_dir>/model/NAME.yaml``)."""
+    f = config_dir / GROUP / f"{name}.yaml"
+    if isinstance(name, str) and not name.startswith(_PRIVATE) and f.is_file():
+        data, sources = load_yaml(f)
+        model_defaults_check(data, sources, str(f))
+
+
 def _store(data: Any, sources: SourceMap, key: str, where: str) -> str:
     """Put a model definition (a mapping) into Hydra's ConfigStore under a private option name."""
     from hydra.core.config_store import ConfigStore
+
+    model_defaults_check(data, sources, where)
 
     if not isinstance(data, dict):
         raise ConfigError([Problem(code="schema.type", path=(), source=sources.get(()) or where,
@@ -177,6 +212,9 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     if isinstance(chosen, FsPath):  # a saved model directory
         return _compose_saved(str(chosen), overrides, parsed, config_dir, groups)
     extra, user_file, file_sources = chosen
+    for o in [*parse_overrides(extra), *parsed]:  # model=NAME: the group's file is checked like a user's
+        if o.key_or_group == GROUP and not o.is_delete() and not o.is_sweep_override():
+            _group_model_check(o.value(), config_dir)
     written = [inputs_override(o) for o in overrides]  # inputs=FILE is inputs.path (the sources keep the user's)
     applied = extra + _left_out(groups, parsed, config_dir) + written
     cfg = compose_config(config_dir, applied, user=written, hydra_group=False)  # only the choices are read
