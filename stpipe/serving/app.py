@@ -167,7 +167,7 @@ def create_app(specs: Sequence[ModelSpec], settings: Mapping[str, Any], keys: tu
         data = []
         for i, row in enumerate(rows):
             if m.kind == "sparse":
-                emb: Any = {"indices": row[0], "values": row[1], "dimension": m.dimension}
+                emb: Any = {"indices": row[0], "values": row[1], "dimension": row[2]}
             elif req.encoding_format == "base64":
                 emb = base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
             else:

@@ -51,7 +51,7 @@ class ServedModel:
 
         self.model = pipeline(self.spec.composed)
         self.takes_media = _takes_media(self.model.modalities)
-        if self.kind != "rerank":
+        if self.kind == "embeddings":
             self.dimension = self.model.get_embedding_dimension()
 
     # ------------------------------------------------------------------------------------ request checks
@@ -154,7 +154,7 @@ class ServedModel:
 
     def run_embeddings(self, key: tuple[Any, ...], jobs: Sequence[tuple[EmbeddingsRequest, int]]) -> list[Any]:
         """One merged encode call for ``jobs`` ((request, unused)); per request its rows, finished (see the module
-        docstring): a float32 numpy array (N, D), or for a SparseEncoder a list of (indices, values)."""
+        docstring): a float32 numpy array (N, D), or for a SparseEncoder a list of (indices, values, dimension)."""
         import torch
 
         _, task, prompt_name = key
@@ -199,11 +199,12 @@ class ServedModel:
         return out
 
 
-def _sparse_rows(emb: Any, n: int) -> list[tuple[list[int], list[float]]]:
-    """(indices, values) of each row of a coalesced 2-D sparse COO tensor, indices ascending."""
+def _sparse_rows(emb: Any, n: int) -> list[tuple[list[int], list[float], int]]:
+    """(indices, values, dimension) of each row of a coalesced 2-D sparse COO tensor, indices ascending."""
     idx = emb.indices()
     vals = emb.values().float()
-    rows: list[tuple[list[int], list[float]]] = [([], []) for _ in range(n)]
+    dim = int(emb.shape[1])
+    rows: list[tuple[list[int], list[float], int]] = [([], [], dim) for _ in range(n)]
     for r, c, v in zip(idx[0].tolist(), idx[1].tolist(), vals.tolist(), strict=True):
         rows[r][0].append(c)
         rows[r][1].append(v)
