@@ -83,6 +83,10 @@ def run(specs: Sequence[ModelSpec], settings: Mapping[str, Any], keys: tuple[str
                             server_header=False)
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()  # a requested, graceful stop is a clean exit (0), not a re-raised signal
+
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.should_exit:
