@@ -1,7 +1,7 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report, train, serve. MODEL is a
-YAML model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
+VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report, train, serve.
+MODEL is a YAML model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
 ``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).

@@ -14,6 +14,7 @@ from stpipe.serving.app import create_app
 from stpipe.serving.limits import check_key, load_api_keys
 from stpipe.serving.model import ServedModel
 from stpipe.serving.protocol import HTTPError
+
 from .conftest import Running, specs_for
 
 

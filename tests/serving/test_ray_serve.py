@@ -13,6 +13,7 @@ def test_the_deployment_carries_the_settings_and_the_models(model_files):
     import ray
 
     from stpipe.serving.ray_serve import StpipeReplica, deployment
+
     from .conftest import specs_for
 
     specs, settings = specs_for(model_files, ["emb", "rr"], [
