@@ -39,6 +39,7 @@ class ServedModel:
         self.model: Any = None
         self.takes_media = False
         self.dimension: int | None = None
+        self._tokenizers: dict[str | None, tuple[Any, int | None]] = {}
 
     @property
     def kind(self) -> str:
@@ -113,15 +114,27 @@ class ServedModel:
 
     # ------------------------------------------------------------------------------------ token counts
     def _tokenizer(self, task: str | None) -> tuple[Any, int | None]:
+        """The tokenizer of the route ``task`` takes, copied: counting runs on its own thread, and a Rust-backed
+        tokenizer shared with the model's thread may fail ("Already borrowed") when both change its settings."""
+        import copy
+
         from stpipe.pipeline import is_router
 
+        if task in self._tokenizers:
+            return self._tokenizers[task]
         first = self.model[0]
         if is_router(first):
             try:
                 first = first.sub_modules[first.resolve_route(task=task, modality="text")][0]
             except (ValueError, KeyError, IndexError):
-                return None, None
-        return getattr(first, "tokenizer", None), getattr(first, "max_seq_length", None)
+                first = None
+        tok = getattr(first, "tokenizer", None)
+        try:
+            tok = copy.deepcopy(tok)
+        except Exception:  # noqa: BLE001 - not copyable: count words instead (see count_tokens)
+            tok = None
+        self._tokenizers[task] = (tok, getattr(first, "max_seq_length", None))
+        return self._tokenizers[task]
 
     def count_tokens(self, texts: Sequence[Any], task: str | None = None) -> list[int]:
         """Tokens per text (a pair: both texts) as the model's tokenizer counts them, after truncation to the
