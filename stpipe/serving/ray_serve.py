@@ -76,23 +76,29 @@ def run_ray(specs: Sequence[ModelSpec], settings: Mapping[str, Any], ray_setting
     import ray
 
     app = deployment(specs, settings)
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         if ray_settings.get("address"):
             ray.init(address=ray_settings["address"], logging_level=logging.WARNING)
         else:
             ray.init(num_cpus=ray_settings.get("num_cpus"), include_dashboard=False, logging_level=logging.WARNING)
-    serve.start(http_options={"host": settings["host"], "port": int(settings["port"])})
-    serve.run(app, name="stpipe", route_prefix="/", blocking=False)
-    print(f"stpipe serve: Ray Serve on http://{settings['host']}:{settings['port']} "
-          f"({deployment_options(settings)}); loading {', '.join(s.name for s in specs)}", flush=True)
     try:
+        serve.start(http_options={"host": settings["host"], "port": int(settings["port"])})
+        serve.run(app, name="stpipe", route_prefix="/", blocking=False)
+        print(f"stpipe serve: Ray Serve on http://{settings['host']}:{settings['port']} "
+              f"({deployment_options(settings)}); loading {', '.join(s.name for s in specs)}", flush=True)
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
     finally:
-        serve.delete("stpipe")
-        serve.shutdown()
+        try:  # a second Ctrl-C during the clean-up leaves the rest to Ray's own exit handlers
+            serve.delete("stpipe")
+            serve.shutdown()
+            if started:
+                ray.shutdown()
+        except KeyboardInterrupt:
+            pass
     print("stpipe serve: stopped", flush=True)
     return 0
 
