@@ -377,4 +377,4 @@ def dense_init_shapes(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pr
 
 # --------------------------------------------------------------------------- Router checks
 # At the bottom: checks_router imports the registry above (it registers its checks before check.options).
-from stpipe.config import checks_cross_encoder, checks_router, checks_templates  # noqa: E402, F401, I001
+from stpipe.config import checks_cross_encoder, checks_router  # noqa: E402, F401, I001
