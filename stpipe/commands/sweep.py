@@ -332,16 +332,16 @@ def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> StpipeErro
 
 def _summary(sweep_dir: Path) -> int:
     """Print what each job of the sweep directory ended with (values escaped: one line each); 1 when some failed."""
-    from stpipe.experiments.report import one_line
+    from stpipe.experiments.report import one_line, read_point
 
     jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)) \
         if sweep_dir.is_dir() else []
     failed = [d for d in jobs if (d / "error.json").is_file()]
     ok = [d for d in jobs if (d / "metrics.json").is_file()]
-    for d in failed:
-        err = json.loads((d / "error.json").read_text())
-        print(one_line(f"FAIL  point {d.name} ({' '.join(err.get('overrides', []))}): {err.get('error')}: "
-                       f"{err.get('message')}"), file=sys.stderr)
+    for d in failed:  # read as stpipe report reads it: a damaged error.json is "unreadable: …", not a traceback
+        p = read_point(int(d.name), d)
+        print(one_line(f"FAIL  point {d.name} ({' '.join(f'{k}={v}' for k, v in p.overrides.items())}): "
+                       f"{p.error}"), file=sys.stderr)
     best = sweep_dir / "optimization_results.yaml"
     if best.is_file():
         print(f"best point ({best}):\n" + "\n".join("  " + one_line(ln) for ln in best.read_text().splitlines()))
