@@ -301,15 +301,12 @@ def _quoted(value: str) -> str:
 
 def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> StpipeError | None:
     """Hydra's multirun; the error (not raised) when the launcher or sweeper itself stopped."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from stpipe.config.overrides import hydra_on
+    from stpipe.config.hydra_quick import hydra_on, run_multirun
     from stpipe.errors import CommandError
 
     with hydra_on(config_dir):
         try:
-            GlobalHydra.instance().hydra.multirun(config_name="config", task_function=functools.partial(run_point, job),
-                                                  overrides=overrides)
+            run_multirun(functools.partial(run_point, job), overrides)
         except Exception as exc:  # a launcher or sweeper that could not start or went down: not one point's failure
             return CommandError(f"the sweep stopped: {type(exc).__name__}: {exc}")
     return None
