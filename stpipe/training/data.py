@@ -59,7 +59,7 @@ def _validator() -> Any:
 
 def node_problems(node: Any, base: Path = ("data",)) -> list[Problem]:
     """The data node's own problems (schema), reading no file."""
-    from stpipe.config.schema import schema_problems
+    from stpipe.config.schema_problems import schema_problems
 
     if not isinstance(node, Mapping):
         found = "nothing" if node is None else type(node).__name__
