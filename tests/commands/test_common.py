@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+
 @pytest.mark.parametrize("args, needle", [
     (("encode", "batch_size=abc"), "[schema.type] batch_size: expected integer, found string"),
     (("encode", "truncate_dim=abc"), "[schema.type] truncate_dim"),

@@ -3,6 +3,7 @@ override that breaks a module loaded from a folder is caught before any weight l
 
 from __future__ import annotations
 
+
 def test_multirun_over_a_saved_model_validates_every_point(cli, tiny_bert_dir):
     rc, out, err = cli("validate", "-m", str(tiny_bert_dir), "model.modules.1.pooling_mode=cls,meen")
     assert rc == 2
