@@ -1,0 +1,41 @@
+"""The chunk loop's settings and resume key (:mod:`stpipe.corpus.runner`): a partial output is resumed only when
+nothing that decides its bytes changed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from stpipe.corpus.readers import open_source
+from stpipe.corpus.runner import job_key, settings, to_result
+from stpipe.errors import CommandError
+
+
+def test_settings_and_a_shard_index_out_of_range():
+    s = settings({"shard": {"index": 1, "count": 2}, "workers": 2})
+    assert s["shard"] == (1, 2) and s["workers"] == 2 and s["engine"] == "local"
+    with pytest.raises(CommandError, match="shard.index=2 is not one of 0 … 1"):
+        settings({"shard": {"index": 2, "count": 2}})
+
+
+def test_the_resume_key_changes_with_what_decides_the_output(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("a\nb\n")
+    src = open_source(str(f), chunk_size=1)
+    key = job_key({"modules": []}, {"batch_size": 8}, src, Path("e.npy"))
+    assert key == job_key({"modules": []}, {"batch_size": 8}, src, Path("e.npy"))
+    assert key != job_key({"modules": [1]}, {"batch_size": 8}, src, Path("e.npy"))
+    assert key != job_key({"modules": []}, {"batch_size": 8, "prompt": "q: "}, src, Path("e.npy"))
+    assert key != job_key({"modules": []}, {"batch_size": 8}, src, Path("e.jsonl"))
+    os.utime(f, ns=(0, 12345))  # the file changed (its mtime)
+    assert key != job_key({"modules": []}, {"batch_size": 8}, src, Path("e.npy"))
+
+
+def test_sparse_embeddings_become_rows_of_indices_and_values():
+    emb = torch.tensor([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]]).to_sparse()
+    result = to_result(emb)
+    assert result.dim == 3 and [(i.tolist(), v.tolist()) for i, v in result.rows()] == [([1], [2.0]),
+                                                                                       ([0, 2], [1.0, 3.0])]
