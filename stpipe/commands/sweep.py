@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import StpipeError, UsageError
+from stpipe.formats.save_dir import atomic_file
 
 #: (group, option) → (the module Hydra finds the plugin in, the stpipe extra that installs it)
 PLUGINS: dict[tuple[str, str], tuple[str, str]] = {
@@ -102,9 +103,9 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    """``data`` as ``path``, atomically (the old file or the new one, never half of it)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
