@@ -72,8 +72,9 @@ def _read(path: Path) -> dict[str, Any] | None:
 class OutputLock:
     """Hold ``.NAME.lock`` next to ``target`` for the duration of a ``with`` block (see the module docstring)."""
 
-    def __init__(self, target: Path, what: str = "output"):
+    def __init__(self, target: Path, what: str = "output", log: Any = None):
         self.target, self.path, self.what = Path(target), lock_path(Path(target)), what
+        self.log = log or (lambda msg: logger.warning("%s", msg))
         self.token = uuid.uuid4().hex
         self.held = False
 
@@ -126,8 +127,8 @@ class OutputLock:
                                    f"{self.path}); wait for it to finish")
             os.unlink(aside)
             if stale is not None:
-                logger.warning("%s '%s': took over the lock of process %s, which no longer runs", self.what,
-                               self.target, stale["pid"])
+                self.log(f"{self.what} '{self.target}': took over the lock of process {stale['pid']}, which no "
+                         "longer runs (an earlier run was killed)")
         if not self._create():
             raise CommandError(f"{self.what} '{self.target}' is being written by another run (lock {self.path}); "
                                "wait for it to finish")

@@ -194,7 +194,7 @@ def encode_corpus(composed: Any, output: str | None, log: Callable[[str], None] 
     src = open_source(run.get("inputs"), cfg["chunk_size"], cfg["shard"], cfg["max_chars"])  # before any weight
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
     target = Path(shard_name(output, *cfg["shard"])) if output else None
-    with OutputLock(target) if target is not None else nullcontext():
+    with OutputLock(target, log=warn) if target is not None else nullcontext():
         return _encode(composed, definition, src, cfg, target, log)
 
 
