@@ -95,3 +95,20 @@ def test_empty_shards_merge_as_nothing(tmp_path):
     shards(tmp_path, rows=(0, 2, 0, 1))
     assert merge_dir(tmp_path) == [(tmp_path / "e.npy", 3)]
     assert np.load(tmp_path / "e.npy").shape == (3, 4)
+
+
+def test_more_shards_than_inputs_encode_and_merge(capsys, static_dir, tmp_path):
+    """An empty shard (3 shards of 2 inputs) is an empty file with its manifest, not an IndexError."""
+    from stpipe.cli import main
+
+    (tmp_path / "c.txt").write_text("a cat\na dog\n")
+    for i in range(3):
+        capsys.readouterr()
+        rc = main(["encode", str(static_dir), f"inputs={tmp_path / 'c.txt'}", f"output={tmp_path / 'sh' / 'e.npy'}",
+                   f"shard.index={i}", "shard.count=3"])
+        out = capsys.readouterr()
+        assert rc == 0 and f"encoded {(i + 1) * 2 // 3 - i * 2 // 3} input" in out.out, out.err
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "sh")]) == 0
+    assert "merged 2 rows" in capsys.readouterr().out
+    assert np.load(tmp_path / "sh" / "e.npy").shape == (2, 16)
