@@ -29,9 +29,11 @@ def _out_dir(sweep_dir: str, overrides: list[str]) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
+    """Atomically, through an exclusive temporary with an unpredictable name (never a planted link)."""
+    from stpipe.files import atomic_write
+
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(text)
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
-from stpipe.files import atomic_file
+from stpipe.files import atomic_write, read_regular
 
 SHARD_VERSION = 1
 MAX_SHARD_MANIFEST = 1 << 20
@@ -127,7 +127,7 @@ def concat(parts: Sequence[Path], target: Path) -> int:
         join = functools.partial(_empty, target.suffix)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as tmp, open(tmp, "wb") as fh:
+        with atomic_write(target) as fh:
             rows = join(parts, fh)
     except OSError as exc:
         raise CommandError(f"output '{target}': cannot write it: {exc.strerror or exc}") from None
@@ -145,8 +145,8 @@ def write_shard_manifest(target: Path, info: dict[str, Any], rows: int) -> None:
     data = {"stpipe_shard": SHARD_VERSION, **info, "file": target.name, "rows": rows,
             "bytes": target.stat().st_size, "sha256": file_sha256(target)}
     try:
-        with atomic_file(manifest_path(target)) as tmp:
-            tmp.write_text(json.dumps(data, indent=1))
+        with atomic_write(manifest_path(target), "w", "utf-8") as fh:
+            fh.write(json.dumps(data, indent=1))
     except OSError as exc:
         raise CommandError(f"output '{target}': cannot write its manifest: {exc.strerror or exc}") from None
 
@@ -173,7 +173,7 @@ def find_shards(directory: Path) -> dict[tuple[str, str, int], dict[int, Path]]:
 
 def _check_shard(p: Path, index: int, count: int) -> dict[str, Any]:
     """The manifest of shard ``p`` once its bytes are verified against it."""
-    from stpipe.corpus.partial import file_sha256, read_regular
+    from stpipe.corpus.partial import file_sha256
 
     rerun = f"rerun `stpipe encode … shard.index={index} shard.count={count}`; nothing was merged"
     data = read_regular(manifest_path(p), MAX_SHARD_MANIFEST)

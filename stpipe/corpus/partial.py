@@ -30,7 +30,7 @@ from typing import Any
 
 from stpipe.corpus.writers import write_chunk
 from stpipe.errors import CommandError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_write, read_regular
 
 logger = logging.getLogger("stpipe")
 
@@ -38,7 +38,7 @@ MANIFEST = "manifest.json"
 VERSION = 1
 MAX_MANIFEST = 64 << 20
 _OWNED = re.compile(r"(chunk-\d{6}\.(npy|jsonl|parquet)|manifest\.json)"
-                    r"|\.(chunk-\d{6}\.(npy|jsonl|parquet)|manifest\.json)\.[^/]*tmp")
+                    r"|\.(chunk-\d{6}\.(npy|jsonl|parquet)|manifest\.json)\.(tmp-\d+-[0-9a-f]{16}|\d+\.tmp)")
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -48,22 +48,6 @@ def file_sha256(path: Path) -> str:
         while block := fh.read(1 << 22):
             h.update(block)
     return h.hexdigest()
-
-
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file (not a link, not a FIFO) of at most ``limit`` bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(limit + 1)
-    finally:
-        os.close(fd)
 
 
 def _is_regular(path: Path) -> os.stat_result | None:
@@ -198,8 +182,8 @@ class Partial:
     def _commit(self) -> None:
         manifest = {"stpipe_partial": VERSION, "key": self.key, "target": self.target.name, "chunks": self.chunks,
                     "done": self.done}
-        with atomic_file(self.dir / MANIFEST) as tmp:
-            tmp.write_text(json.dumps(manifest, indent=1))
+        with atomic_write(self.dir / MANIFEST, "w", "utf-8") as fh:
+            fh.write(json.dumps(manifest, indent=1))
 
     def finish(self) -> int:
         """Join the chunks into the target (atomically) and remove the partial directory; the rows."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
-from stpipe.files import atomic_file
+from stpipe.files import atomic_write
 
 
 @dataclass
@@ -80,7 +80,7 @@ def _jsonl(result: Any, ids: list[Any] | None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _parquet(result: Any, ids: list[Any], path: Path) -> None:
+def _parquet(result: Any, ids: list[Any], name: str, fh: Any) -> None:
     from stpipe.corpus.readers import pyarrow
 
     pa = pyarrow()
@@ -89,25 +89,24 @@ def _parquet(result: Any, ids: list[Any], path: Path) -> None:
     try:
         cols: dict[str, Any] = {"id": pa.array(ids)}
     except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-        raise CommandError(f"output '{path.name}': the ids cannot be one Parquet column ({exc}); give ids of one "
+        raise CommandError(f"output '{name}': the ids cannot be one Parquet column ({exc}); give ids of one "
                            "type (strings, or integers) in inputs.id_column") from None
     if isinstance(result, Sparse):
         cols["indices"] = pa.ListArray.from_arrays(pa.array(result.offsets.astype("int32")), pa.array(result.indices))
         cols["values"] = pa.ListArray.from_arrays(pa.array(result.offsets.astype("int32")), pa.array(result.values))
     else:
         cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(result.reshape(-1)), result.shape[1])
-    pq.write_table(pa.table(cols), path)
+    pq.write_table(pa.table(cols), fh)
 
 
 def write_chunk(result: Any, ids: list[Any], path: Path, with_ids: bool) -> None:
     """One chunk in the output's format (``path``'s suffix), through a temporary name."""
     import numpy as np
 
-    with atomic_file(path) as tmp:
+    with atomic_write(path) as fh:
         if path.suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, _dense(result), allow_pickle=False)
+            np.save(fh, _dense(result), allow_pickle=False)
         elif path.suffix == ".jsonl":
-            tmp.write_bytes(_jsonl(result, ids if with_ids else None))
+            fh.write(_jsonl(result, ids if with_ids else None))
         else:
-            _parquet(result, ids, tmp)
+            _parquet(result, ids, path.name, fh)

@@ -191,8 +191,8 @@ def check_contained(root: Path) -> None:
     allowed = [real_root]
     if real_root.parent.name == "snapshots":
         allowed.append(real_root.parent.parent / "blobs")
-    for folder, dirs, files in os.walk(root):
-        for name in [*dirs, *files]:
+    for folder, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
             p = Path(folder, name)
             if not p.is_symlink():
                 continue

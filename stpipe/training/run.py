@@ -26,9 +26,10 @@ def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     data = {"training": {k: v for k, v in plan.settings.items()}, "loss": plan.loss,
             "data": {"name": plan.data.name, "path": str(plan.data.path), "columns": plan.data.columns,
                      "rows": len(plan.data.rows)}, **extra}
-    tmp = out / ".training.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(out / "training.yaml")
+    from stpipe.files import atomic_write
+
+    with atomic_write(out / "training.yaml", "w", "utf-8") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
 
 
 def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: str | None = None,
