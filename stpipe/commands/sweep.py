@@ -102,9 +102,10 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    from stpipe.files import atomic_write
+
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
