@@ -2,7 +2,7 @@
 
 :func:`encode_corpus` is what :func:`stpipe.commands.encode.job` runs. In order: the inputs are checked and
 counted (:func:`stpipe.corpus.readers.open_source`; a bad line fails here, before any weight loads), the model
-definition is validated once, the partial output is opened (:class:`stpipe.corpus.writers.Partial`: a rerun of
+definition is validated once, the partial output is opened (:class:`stpipe.corpus.partial.Partial`: a rerun of
 the same command continues after the last committed chunk), then the chunks not done yet are encoded — in this
 process (``workers=1``), by N processes (``workers=N``, :mod:`stpipe.corpus.workers`) or by a Ray actor pool
 (``engine=ray``, :mod:`stpipe.corpus.ray_engine`) — and committed in input order. Each chunk is encoded by its
