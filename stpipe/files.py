@@ -78,7 +78,7 @@ def read_json(path: str | os.PathLike) -> Any:
 def read_regular(path: Path, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a link, not a FIFO) of at most ``limit`` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fh:
@@ -215,7 +215,7 @@ _TEMP = "{name}.tmp-{pid}-{rand}"
 def _temp_file(target: Path) -> tuple[Path, int]:
     """A new, empty temporary file next to ``target``, created exclusively (``O_EXCL``, ``O_NOFOLLOW``) under an
     unpredictable name ``.NAME.tmp-PID-RAND``: a file or link planted there is never opened or written through."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     tmp = target.with_name("." + _TEMP.format(name=target.name, pid=os.getpid(), rand=secrets.token_hex(8)))
     return tmp, os.open(tmp, flags, 0o666)
 

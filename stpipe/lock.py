@@ -52,7 +52,7 @@ def pid_alive(pid: int) -> bool:
 def _read(path: Path) -> dict[str, Any] | None:
     """The holder recorded in a lock file; None when it cannot be read as one (a link, garbage, gone)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
@@ -79,7 +79,7 @@ class OutputLock:
         self.held = False
 
     def _create(self) -> bool:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(self.path, flags, 0o644)
         except FileExistsError:
