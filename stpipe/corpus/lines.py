@@ -153,6 +153,8 @@ def _table_rows(spec: Any, name: str, fh: Any, pos: tuple[int, int] | None,
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise _too_long(f"{name}:{at[1]}", spec.max_chars) from None
             why = "a quote opened here is never closed" if "end of data" in str(exc) else str(exc)
             raise CommandError(f"{name}:{at[1]}: malformed {fmt} quoting ({why}); a quoted field ends with \" "
                                "followed by the delimiter or the line end (write a quote inside one as \"\")"
