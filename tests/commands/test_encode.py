@@ -25,6 +25,7 @@ def encode(capsys, *args: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_clear_errors_before_any_weight_loads(capsys, tmp_path):
     (tmp_path / "c.csv").write_text('id,text\n1,a\n2,"b\n3,c\n')
     (tmp_path / "c.txt").write_text("ok\n" + "x" * 3000 + "\n")
