@@ -97,6 +97,7 @@ def test_empty_shards_merge_as_nothing(tmp_path):
     assert np.load(tmp_path / "e.npy").shape == (3, 4)
 
 
+@pytest.mark.slow
 def test_more_shards_than_inputs_encode_and_merge(capsys, static_dir, tmp_path):
     """An empty shard (3 shards of 2 inputs) is an empty file with its manifest, not an IndexError."""
     from stpipe.cli import main
