@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stpipe.commands.common import out_override
 from stpipe.errors import CommandError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_write
 
 USAGE = "usage: stpipe report SWEEP_DIR [out=DIR]  (SWEEP_DIR: what `stpipe VERB -m` wrote, e.g. multirun/DATE/TIME)"
 
@@ -26,8 +26,9 @@ def _out_dir(sweep_dir: str, overrides: list[str]) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="")
+    """Atomically, through an exclusive temporary with an unpredictable name (never a planted link)."""
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(text)
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import StpipeError, UsageError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_write
 
 #: (group, option) → (the module Hydra finds the plugin in, the stpipe extra that installs it)
 PLUGINS: dict[tuple[str, str], tuple[str, str]] = {
@@ -103,9 +103,8 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """``data`` as ``path``, atomically (the old file or the new one, never half of it)."""
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:

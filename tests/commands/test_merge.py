@@ -3,11 +3,20 @@ joined in shard order; every mistake is exit 2 with the usage line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stpipe.corpus.merge import write_shard_manifest
+
 
 def _shards(d, count=3, skip=()):
     for i in range(count):
         if i not in skip:
-            (d / f"e.shard-{i:05d}-of-{count:05d}.jsonl").write_text(f"[{i}]\n[{i}.5]\n")
+            shard = d / f"e.shard-{i:05d}-of-{count:05d}.jsonl"
+            shard.write_text(f"[{i}]\n[{i}.5]\n")
+            write_shard_manifest(shard, {"index": i, "count": count, "model": "m", "settings": "s", "inputs": {}}, 2)
 
 
 def test_the_shards_are_joined_in_shard_order(cli, tmp_path):
@@ -29,3 +38,23 @@ def test_usage_mistakes(cli, tmp_path):
     assert cli("merge")[0] == 2
     rc, _, err = cli("merge", str(tmp_path), "output=x.jsonl")
     assert rc == 2 and "the only override is out=FILE" in err and "usage: stpipe merge" in err
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+def test_merge_refuses_a_truncated_shard_then_merges_the_good_set(tmp_path):
+    for i in range(2):
+        f = tmp_path / f"e.shard-{i:05d}-of-00002.jsonl"
+        f.write_text(f"[{i}]\n[{i}]\n")
+        write_shard_manifest(f, {"index": i, "count": 2, "model": "m", "settings": "s", "inputs": {}}, 2)
+    good = f.read_bytes()
+    f.write_bytes(good[:-2])  # truncated
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "stpipe", "merge", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert r.returncode == 2 and "e.shard-00001-of-00002.jsonl' is not the shard its run wrote" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "e.jsonl").exists()
+    f.write_bytes(good)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert r.returncode == 0 and "merged 4 rows" in r.stdout, r.stderr
+    assert (tmp_path / "e.jsonl").read_text() == "[0]\n[0]\n[1]\n[1]\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import stpipe.hardware as hardware
 from stpipe.corpus.readers import open_source
 from stpipe.corpus.runner import job_key, settings, to_result
 from stpipe.errors import CommandError
@@ -30,8 +31,8 @@ def test_the_resume_key_changes_with_what_decides_the_output(tmp_path):
     assert key != job_key({"modules": [1]}, {"batch_size": 8}, src, Path("e.npy"))
     assert key != job_key({"modules": []}, {"batch_size": 8, "prompt": "q: "}, src, Path("e.npy"))
     assert key != job_key({"modules": []}, {"batch_size": 8}, src, Path("e.jsonl"))
-    os.utime(f, ns=(0, 12345))  # the file changed (its mtime)
-    assert key != job_key({"modules": []}, {"batch_size": 8}, src, Path("e.npy"))
+    os.utime(f, ns=(0, 12345))  # the file changed (its mtime): the source opened now has another fingerprint
+    assert key != job_key({"modules": []}, {"batch_size": 8}, open_source(str(f), chunk_size=1), Path("e.npy"))
 
 
 def test_sparse_embeddings_become_rows_of_indices_and_values():
@@ -39,3 +40,21 @@ def test_sparse_embeddings_become_rows_of_indices_and_values():
     result = to_result(emb)
     assert result.dim == 3 and [(i.tolist(), v.tolist()) for i, v in result.rows()] == [([1], [2.0]),
                                                                                        ([0, 2], [1.0, 3.0])]
+
+
+def test_workers_are_capped_by_the_machine_with_a_message(monkeypatch):
+    monkeypatch.setattr(hardware, "available_cpus", lambda: 8)
+    monkeypatch.setattr(hardware, "available_memory", lambda: 3 << 30)  # 3 workers of 1 GiB
+    seen: list[str] = []
+    assert settings({"workers": 1000}, seen.append)["workers"] == 3
+    assert "workers=1000 is more than this machine can run (8 CPUs, 3.0 GiB" in seen[0]
+    assert "max_workers=N" in seen[0]
+    assert settings({"workers": 2}, seen.append)["workers"] == 2 and len(seen) == 1
+
+
+def test_an_explicit_max_workers_overrides_the_machine_cap(monkeypatch):
+    monkeypatch.setattr(hardware, "available_cpus", lambda: 2)
+    seen: list[str] = []
+    assert settings({"workers": 6, "max_workers": 6}, seen.append)["workers"] == 6 and not seen
+    assert settings({"workers": 9, "max_workers": 6}, seen.append)["workers"] == 6 and "max_workers=6" in seen[0]
+    assert settings({"workers": 50, "engine": "ray"}, seen.append)["workers"] == 50  # actors run on the cluster
