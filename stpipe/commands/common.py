@@ -185,3 +185,15 @@ def schema_url() -> str:
     from stpipe.resources import schemas_dir
 
     return (schemas_dir() / "pipeline.schema.json").resolve().as_uri()
+
+
+def out_override(overrides: list[str], usage: str, what: str) -> str | None:
+    """The value of ``out=…``, the only override of the verbs that read files a run wrote (``stpipe report``,
+    ``stpipe merge``); None without it; a CommandError naming ``out=WHAT`` and the usage for any other."""
+    out = None
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key != "out" or not value:
+            raise CommandError(f"the only override is out={what} (got '{item}'); {usage}")
+        out = value
+    return out

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import StpipeError, UsageError
+from stpipe.files import atomic_write
 
 #: (group, option) → (the module Hydra finds the plugin in, the stpipe extra that installs it)
 PLUGINS: dict[tuple[str, str], tuple[str, str]] = {
@@ -103,9 +104,8 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stpipe.files import atomic_write
 from stpipe.training.config import TrainingPlan, require_accelerate
 
 
@@ -24,9 +25,8 @@ def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     import yaml
 
     data = {**plan.recorded(), **extra}  # environment values stay ${oc.env:…}
-    tmp = out / ".training.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(out / "training.yaml")
+    with atomic_write(out / "training.yaml", "w", "utf-8") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
 
 
 def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: str | None = None,

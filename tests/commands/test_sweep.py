@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -101,3 +102,16 @@ def test_the_summary_of_a_sweep_survives_a_damaged_error_json_and_escapes_values
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("FAIL  point 0 (): unreadable: error.json:")
     assert err[1] == "FAIL  point 1 (k=v\\x1b[2K): ConfigError: a\\nFAIL  forged" and len(err) == 3
+def test_experiments_and_training_never_import_the_commands():
+    """Layers import downward: the verbs (cli.py, commands/ — the sweep orchestration included) use experiments/
+    and training/, never the other way round, counting imports inside functions."""
+    package = Path(__file__).parents[2] / "stpipe"
+    upward = []
+    for room in ("experiments", "training"):
+        for path in (package / room).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.startswith(("stpipe.commands", "stpipe.cli")) for n in names):
+                    upward.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert upward == []

@@ -1,5 +1,7 @@
-"""A single composition: without Hydra's own config group, with only the optional groups its verb reads, each YAML
-file read once — and the same verdicts as Hydra's full composition (timing: ``benchmarks/validate_time.py``)."""
+"""Hydra set up for stpipe (:mod:`stpipe.config.hydra_quick`). A single composition: without Hydra's own config
+group, with only the optional groups its verb reads, each YAML file read once — and the same verdicts as Hydra's full
+composition (timing: ``benchmarks/validate_time.py``). Then the compatibility check of every private Hydra name that
+module relies on, against the pinned Hydra range."""
 
 from __future__ import annotations
 

@@ -267,7 +267,7 @@ def test_the_best_line_cannot_be_split_by_a_newline_or_control_characters_in_a_v
     write_job(tmp_path, 0, [f"name={hostile}"], metrics={"m": 2.0}, main_metric="m")
     write_job(tmp_path, 1, ["name=plain"], metrics={"m": 1.0}, main_metric="m")
     sweep = report.read_sweep(tmp_path)
-    assert sweep.best_line().count("\n") == 0 and "\\nbest: #7" in sweep.best_line()
+    assert report.best_line(sweep).count("\n") == 0 and "\\nbest: #7" in report.best_line(sweep)
     for text in (report.render_table(sweep), report.to_markdown(sweep)):
         best = [line for line in text.splitlines() if line.startswith("best:")]
         assert len(best) == 1 and best[0].startswith("best: #0") and "\x1b" not in text and "\r" not in text
