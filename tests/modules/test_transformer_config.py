@@ -1,4 +1,4 @@
-"""Transformer's saved config and settings as sentence-transformers 6.2 reads them (stpipe/modules/transformer_config.py):
+"""Transformer's saved config and settings as sentence-transformers 6.2 reads them (transformer_config.py):
 ``load_config`` agrees with ``load``; ``max_seq_length`` without a tokenizer is ignored; ``tokenizer_name_or_path``
 is deprecated (at build time and in ``stpipe validate``)."""
 
