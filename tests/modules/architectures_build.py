@@ -45,6 +45,8 @@ SIZES: dict[str, Any] = {
     **dict.fromkeys(("eos_token_id", "sep_token_id", "forced_eos_token_id"), 3),
     "mask_token_id": 4,
 }
+#: an image model's sizes (a ViT image processor resizes to image_size)
+IMAGE_SIZES = {"image_size": 32, "patch_size": 8, "num_channels": 3}
 #: inputs a model type's main input names → what the matrix would need to feed it
 NON_TEXT = {"pixel_values": "image", "input_features": "audio", "input_values": "audio", "pixel_values_videos": "video",
             "flattened_patches": "image", "audio_values": "audio"}
@@ -119,17 +121,27 @@ def build_tiny(model_type: str, task: str, folder: Path) -> str | None:
     if cls is None:
         return "transformers lists the type but does not export its class"
     inputs = getattr(cls, "main_input_name", "input_ids")
-    if inputs != "input_ids":
-        return f"needs a {NON_TEXT.get(inputs, inputs)} processor (main input {inputs}); the matrix builds text models"
+    if inputs not in ("input_ids", "pixel_values"):
+        kind = NON_TEXT.get(inputs, inputs)
+        return (f"needs {'an' if kind[0] in 'aeiou' else 'a'} {kind} processor (main input {inputs}); the matrix "
+                "builds text and image models")
     config = shrink(AutoConfig.for_model(model_type))
     subs = [k for k in getattr(config, "sub_configs", {}) or {} if k not in ("text_config", "decoder", "encoder")]
     if any(k in subs for k in ("vision_config", "audio_config", "speech_config", "vision_encoder_config")):
         return f"multimodal ({', '.join(subs)}): needs a processor with image/audio tokens, not built offline here"
-    if getattr(config, "is_encoder_decoder", False) and task == "sequence-classification":
-        pass
+    if inputs == "pixel_values":
+        for key, value in IMAGE_SIZES.items():
+            if hasattr(config, key) and isinstance(getattr(config, key), int):
+                setattr(config, key, value)
     torch.manual_seed(0)
     model = cls(config).eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
-    _tokenizer().save_pretrained(folder)
+    if inputs == "pixel_values":
+        from transformers import ViTImageProcessor
+
+        size = IMAGE_SIZES["image_size"]
+        ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+    else:
+        _tokenizer().save_pretrained(folder)
     return None
