@@ -130,6 +130,11 @@ def build_tiny(model_type: str, task: str, folder: Path) -> str | None:
     if any(k in subs for k in ("vision_config", "audio_config", "speech_config", "vision_encoder_config")):
         return f"multimodal ({', '.join(subs)}): needs a processor with image/audio tokens, not built offline here"
     if inputs == "pixel_values":
+        staged = [k for k in ("hidden_sizes", "depths", "embed_dims", "embed_dim") if isinstance(
+            getattr(config, k, None), (list, tuple))]
+        if staged or not isinstance(getattr(config, "patch_size", None), int):
+            return ("an image model with per-stage sizes (" + (", ".join(staged) or "no patch_size") + "): the "
+                    "matrix shrinks only ViT-like image models")
         for key, value in IMAGE_SIZES.items():
             if hasattr(config, key) and isinstance(getattr(config, key), int):
                 setattr(config, key, value)

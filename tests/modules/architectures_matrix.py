@@ -7,6 +7,8 @@ cannot be built or compared gets a reason (:class:`Outcome`). The same run write
 
     python -m tests.modules.architectures_matrix --write docs/architectures.md        # the whole matrix
     python -m tests.modules.architectures_matrix --task fill-mask --limit 5          # a quick look
+    python -m tests.modules.architectures_matrix --task fill-mask --jsonl a.jsonl     # runs in parts (in parallel),
+    python -m tests.modules.architectures_matrix --from a.jsonl b.jsonl --write docs/architectures.md  # one table
 
 ``tests/modules/test_architectures.py`` runs the pairs the table marks ✓ (a fixed CI share of them) and checks
 that the table still lists every pair transformers maps.
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
+import json
 import logging
 import tempfile
 import time
@@ -224,7 +228,7 @@ def _quiet():
 
 
 def run_matrix(tasks: list[str] | None = None, limit: int | None = None, only: list[str] | None = None,
-               progress: bool = False) -> list[Outcome]:
+               progress: bool = False, jsonl: Path | None = None) -> list[Outcome]:
     """Every (model type, task) pair of ``tasks`` (all five by default)."""
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,6 +237,9 @@ def run_matrix(tasks: list[str] | None = None, limit: int | None = None, only: l
             for model_type in types:
                 outcome = check_pair(model_type, task, Path(tmp))
                 outcomes.append(outcome)
+                if jsonl is not None:
+                    with jsonl.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(dataclasses.asdict(outcome)) + "\n")
                 if progress:
                     print(f"{task:24} {model_type:28} {outcome.seconds:5.2f}s {outcome.cell}", flush=True)
     return outcomes
@@ -250,8 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", action="append", choices=list(TASK_MAPPINGS), help="only this task (repeatable)")
     parser.add_argument("--type", action="append", dest="types", help="only this model type (repeatable)")
     parser.add_argument("--limit", type=int, help="at most this many model types per task")
+    parser.add_argument("--jsonl", type=Path, help="also append each outcome to this JSON-lines file")
+    parser.add_argument("--from", dest="sources", type=Path, nargs="+",
+                        help="render the table from outcomes --jsonl saved (runs nothing)")
     args = parser.parse_args(argv)
-    outcomes = run_matrix(args.task, args.limit, args.types, progress=True)
+    if args.sources:
+        outcomes = [Outcome(**json.loads(line)) for f in args.sources for line in f.read_text().splitlines() if line]
+    else:
+        outcomes = run_matrix(args.task, args.limit, args.types, progress=True, jsonl=args.jsonl)
     ok = sum(o.ok for o in outcomes)
     print(f"{ok} pairs at parity, {len(outcomes) - ok} with a reason, "
           f"{sum(o.seconds for o in outcomes):.0f} s")
