@@ -71,8 +71,11 @@ def test_a_batch_mixing_a_text_and_a_pair_names_the_pair(user_only):
     """The single text renders fine; the pair would be an all-padding row: refused, naming input 1."""
     module = Transformer(str(user_only), transformer_task="sequence-classification")
     with pytest.raises(ValueError, match=r"^input 1 is a \(query, document\) pair"):
+        module.preprocess(["the cat", ("a dog", "the dog runs")])
+    with pytest.raises(ValueError, match=r"^input 1 is a \(query, document\) pair"):
         module.preprocess([[{"role": "user", "content": "the cat"}], ("a dog", "the dog runs")])
-    assert module.preprocess([[{"role": "user", "content": "the cat"}]])["input_ids"].shape[1] > 0
+    single = module.preprocess(["the cat"])["input_ids"][0].tolist()
+    assert "cat" in module.tokenizer.decode(single)  # a single text still renders
 
 
 def test_a_dict_of_templates(named_templates):
