@@ -121,6 +121,11 @@ def compare(folder: Path, task: str, work: Path) -> str:
     try:
         _same(got, expected, "load")
     except Mismatch:
+        try:
+            _same(_outputs(ref, TEXTS), expected, "the oracle twice")
+        except Mismatch:
+            raise OracleError("not comparable: the model's forward is random (e.g. random patch masking), two "
+                              "calls of the same library differ") from None
         better = _trained_encoder(folder, ours, got, expected)
         if not better:
             raise
@@ -188,7 +193,7 @@ def check_pair(model_type: str, task: str, root: Path | None = None) -> Outcome:
         try:
             better = compare(folder, task, work)
         except OracleError as exc:
-            reason = _stpipe_alone(folder, task, str(exc))
+            reason = str(exc) if str(exc).startswith("not comparable") else _stpipe_alone(folder, task, str(exc))
             return Outcome(model_type, task, False, reason, time.perf_counter() - start)
         except Mismatch as exc:
             return Outcome(model_type, task, False, f"MISMATCH {exc}", time.perf_counter() - start)
