@@ -72,7 +72,8 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
 
         t = time.perf_counter()
         where, reused = export_settings.cached_export(pipe, composed.definition, run_, backend)
-        export = {"export_dir": str(where), "export_reused": reused, "export_seconds": round(time.perf_counter() - t, 3)}
+        export = {"export_dir": str(where), "export_reused": reused,
+                  "export_seconds": round(time.perf_counter() - t, 3)}
         print(f"{'reused' if reused else 'made'} the {backend} export {where}")
         pipe = stpipe.load(str(where))
     t0 = time.perf_counter()

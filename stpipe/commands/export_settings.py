@@ -113,9 +113,9 @@ def cache_dir() -> Path:
 def cache_key(pipe: Any, definition: Any, fmt: str, quantize: str | None, optimize: str | None,
               calibration: list[str] | None) -> str:
     """A hash of everything the export depends on (the weights included: a retrained model is a new key)."""
-    import stpipe
-
     import torch
+
+    import stpipe
 
     h = hashlib.sha256()
     settings = {"format": fmt, "quantize": quantize, "optimize": optimize, "stpipe": stpipe.__version__,

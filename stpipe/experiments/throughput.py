@@ -2,7 +2,8 @@
 
 :func:`recording` notes every ``encode`` call an evaluator makes (the evaluation itself is the warm-up);
 :func:`measure` replays those calls, timed (up to 3 rounds, the fastest counted), with the run's ``batch_size`` /
-``max_batch_tokens``, and returns texts per second; :func:`model_size_mb` is the size of what runs: the graph files of an export, else the torch weights.
+``max_batch_tokens``, and returns texts per second; :func:`model_size_mb` is the size of what runs: the graph files
+of an export, else the torch weights.
 Throughput depends on the machine and its load: compare points of one sweep run on one machine, not runs.
 """
 

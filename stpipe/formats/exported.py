@@ -14,7 +14,8 @@ graph converted); ``quantize=int8-static`` calibrates on texts (ONNX Runtime's Q
 OpenVINO) and ``optimize=O1|O2|O3`` applies ONNX Runtime's transformer fusions (:mod:`stpipe.runtimes.quantize`).
 The manifest (``stpipe_export.json``) says what the directory is::
 
-    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8" | "int8-static", "optimize", "name", "model_type",
+    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8" | "int8-static", "optimize", "name",
+     "model_type",
      "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim", "embedding_dimension",
      "routes": {ROUTE: {"graph", "tokenizer", "inputs", "dimension", "max_seq_length", "query_length",
                         "document_length"}},

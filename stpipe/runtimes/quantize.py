@@ -119,8 +119,13 @@ def quantize_static_onnx(src: Path, dst: Path, feeds: Sequence[dict[str, np.ndar
     """``dst``: ``src`` with statically quantised (QDQ) MatMul weights and inputs, calibrated on ``feeds``."""
     require("onnx")
     require("onnxruntime")
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
-        quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     reader = type("_StpipeReader", (_Reader, CalibrationDataReader), {})(feeds)
     with _quiet():
