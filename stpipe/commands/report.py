@@ -27,7 +27,8 @@ def _settings(sweep_dir: str, overrides: list[str]) -> tuple[Path, str | None, f
     for item in overrides:
         key, _, value = item.partition("=")
         if key not in ("out", "best", "within") or not value:
-            raise CommandError(f"the overrides are out=DIR, best=fastest and within=X (got '{item}'); {USAGE}")
+            raise CommandError(f"the only override is out=DIR (got '{item}') besides best=fastest and within=X; "
+                               f"{USAGE}")
         if key == "out":
             out = Path(value)
         elif key == "best":
@@ -62,8 +63,8 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
         raise CommandError(USAGE)
     if flags:
         raise CommandError(f"no options here (got {' '.join(sorted(flags))}); {USAGE}")
-    out, best, within = _settings(model, overrides)
     sweep = report.read_sweep(model)
+    out, best, within = _settings(model, overrides)
     pareto = report_pareto.lines(sweep, best, within)
     print(report.render_table(sweep), end="")
     print("".join(report.render_cell(line, "term") + "\n" for line in pareto), end="")

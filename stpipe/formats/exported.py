@@ -43,13 +43,12 @@ from typing import Any
 from stpipe.errors import LoadError
 from stpipe.formats import save_dir
 from stpipe.runtimes import FORMATS
+from stpipe.runtimes.quantize import OPTIMIZE, QUANTIZE
 
 logger = logging.getLogger("stpipe")
 
 MANIFEST = save_dir.EXPORT_MANIFEST
 VERSION = 1
-QUANTIZE = ("int8", "int8-static")  # stpipe.runtimes.quantize.QUANTIZE (the runtime-side home; tests check both)
-OPTIMIZE = ("O1", "O2", "O3")
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 

@@ -26,6 +26,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
     from stpipe.experiments.reranking import RERANKING_FORMATS
     from stpipe.formats.exported import QUANTIZE
+    from stpipe.runtimes.quantize import OPTIMIZE
     from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.hardware import DTYPES
     from stpipe.pipeline import MODEL_TYPES
@@ -65,6 +66,8 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "run.schema.json#/properties/format/enum": (None, *FORMATS),
         "run.schema.json#/properties/engine/enum": ENGINES,
         "run.schema.json#/properties/quantize/enum": (None, *QUANTIZE),
+        "run.schema.json#/properties/optimize/enum": (None, *OPTIMIZE),
+        "run.schema.json#/properties/backend/enum": (None, "torch", *FORMATS),
         "data.schema.json#/$defs/sts/properties/format/enum": STS_FORMATS,
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,
