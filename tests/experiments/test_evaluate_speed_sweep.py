@@ -41,7 +41,8 @@ def test_a_speed_quality_sweep_picks_a_deployment(tiny_bert_dir, tmp_path):
     assert sum(not exp["export_reused"] for exp in exports) == 4  # backend × quantize; threads=2 reuses threads=1's
     assert len({exp["export_dir"] for exp in exports}) == 4
     onnx_fp32 = [rec for rec in records if {"backend=onnx", "quantize=null"} <= set(rec["overrides"])]
-    assert len(onnx_fp32) == 2 and len({rec["metrics"]["spearman_cosine"] for rec in onnx_fp32}) == 1  # the same export, the same quality
+    assert len(onnx_fp32) == 2
+    assert len({rec["metrics"]["spearman_cosine"] for rec in onnx_fp32}) == 1  # the same export, the same quality
 
     r = subprocess.run([sys.executable, "-m", "stpipe", "report", str(sweep), "best=fastest", "within=0.01"],
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
