@@ -91,3 +91,34 @@ def test_the_cache_reuses_an_export_and_keys_on_the_weights(tiny_bert_dir, tmp_p
         pipe[0].auto_model.embeddings.word_embeddings.weight[0, 0] += 1.0  # retrained in place: a new key
     other, reused_other = es.cached_export(pipe, definition, {"quantize": None}, "onnx")
     assert other != first and not reused_other
+
+
+def test_two_racing_jobs_make_one_export(tmp_path, monkeypatch):
+    """One writer per key: the second job waits for the first's lock, then reuses its export."""
+    import json
+    import threading
+    import time
+
+    from stpipe.formats import exported
+
+    monkeypatch.setenv(es.CACHE_ENV, str(tmp_path / "cache"))
+    made = []
+
+    def slow_export(pipe, out, fmt, **kw):
+        made.append(out)
+        time.sleep(0.5)
+        out.mkdir()
+        (out / exported.MANIFEST).write_text(json.dumps({}))
+        return out
+
+    monkeypatch.setattr(exported, "export", slow_export)
+    monkeypatch.setattr(es, "cache_key", lambda *a: "k")
+    results = []
+    jobs = [threading.Thread(target=lambda: results.append(es.cached_export(None, {}, {}, "onnx")))
+            for _ in range(2)]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join()
+    assert len(made) == 1 and sorted(r[1] for r in results) == [False, True]
+    assert {r[0] for r in results} == {tmp_path / "cache" / "k"}
