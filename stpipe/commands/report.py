@@ -15,7 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stpipe.commands.common import out_override
 from stpipe.errors import CommandError
+from stpipe.files import atomic_write
 
 USAGE = ("usage: stpipe report SWEEP_DIR [out=DIR] [best=fastest [within=0.01]]  (SWEEP_DIR: what `stpipe VERB -m` "
          "wrote, e.g. multirun/DATE/TIME)")
@@ -23,37 +25,35 @@ USAGE = ("usage: stpipe report SWEEP_DIR [out=DIR] [best=fastest [within=0.01]] 
 
 def _settings(sweep_dir: str, overrides: list[str]) -> tuple[Path, str | None, float]:
     """``out`` (default SWEEP_DIR), ``best`` (fastest or None) and ``within`` (default 0.01)."""
-    out, best, within = Path(sweep_dir), None, None
+    rest, best, within = [], None, None
     for item in overrides:
         key, _, value = item.partition("=")
-        if key not in ("out", "best", "within") or not value:
-            raise CommandError(f"the only override is out=DIR (got '{item}') besides best=fastest and within=X; "
-                               f"{USAGE}")
-        if key == "out":
-            out = Path(value)
-        elif key == "best":
+        if key == "best":
             if value != "fastest":
                 raise CommandError(f"best={value}: the one choice is best=fastest (the fastest point within the "
                                    "quality budget `within`)")
             best = value
-        else:
+        elif key == "within":
             try:
                 within = float(value)
             except ValueError:
                 within = -1.0
             if not within >= 0 or within == float("inf"):
                 raise CommandError(f"within={value}: give a quality budget ≥ 0, e.g. within=0.01")
+        else:
+            rest.append(item)
     if within is not None and best is None:
         raise CommandError("within= is the quality budget of best=fastest; add best=fastest")
+    out = Path(out_override(rest, USAGE, "DIR") or sweep_dir)
     if out.exists() and not out.is_dir():
         raise CommandError(f"out={out} is a file, not a directory")
     return out, best, 0.01 if within is None else within
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
+    """Atomically, through an exclusive temporary with an unpredictable name (never a planted link)."""
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(text)
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:

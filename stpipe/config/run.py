@@ -21,7 +21,8 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.schema import load_schema, schema_problems
+from stpipe.config.schema import load_schema
+from stpipe.config.schema_problems import schema_problems
 from stpipe.config.sources import SourceMap
 from stpipe.errors import Problem
 

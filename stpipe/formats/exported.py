@@ -40,14 +40,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from stpipe import files
+from stpipe.contracts.pipeline import EXPORT_MANIFEST as MANIFEST
 from stpipe.errors import LoadError
+from stpipe.files import check_relative, read_json
 from stpipe.formats import save_dir
 from stpipe.runtimes import FORMATS
 from stpipe.runtimes.quantize import OPTIMIZE, QUANTIZE
 
 logger = logging.getLogger("stpipe")
 
-MANIFEST = save_dir.EXPORT_MANIFEST
+
 VERSION = 1
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -154,7 +157,7 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
         raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
     target = Path(out).expanduser().resolve()
     routes, router = _routes(pipeline)
-    with save_dir.replacing(target, overwrite, "export") as tmp:
+    with files.replacing(target, save_dir.replace_check(overwrite), "export") as tmp:
         entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize, optimize, calibration)
                    for r, mods in routes.items()}
         dims = {e["dimension"] for e in entries.values()}
@@ -173,7 +176,6 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
 
 # ============================================================================================== load
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    from stpipe.modules.module import check_relative, read_json
 
     f = Path(root, MANIFEST)
     m = read_json(f)
@@ -194,7 +196,32 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     if (m.get("router") is None) != (list(routes) == [""]):
         raise LoadError("a Router export names its routes and has 'router'; a plain one has the route \"\"",
                         path=str(f))
+    if Path(root, "modules.json").exists():
+        raise LoadError("the folder holds both an export manifest and a saved model's modules.json: it is neither "
+                        "(a save or an export into it is in progress, or files of two were mixed)", path=str(root),
+                        hint="wait for the export to finish, or export / save the model again into a new folder")
+    check_contained(Path(root))
     return m
+
+
+def check_contained(root: Path) -> None:
+    """Every file of the export stays inside it: a link (the graph, its weights, a tokenizer file) whose target
+    is outside the folder is refused, never followed — except, for an export in the Hugging Face cache, into its
+    repository's ``blobs/`` (where the cache keeps every file)."""
+    real_root = root.resolve()
+    allowed = [real_root]
+    if real_root.parent.name == "snapshots":
+        allowed.append(real_root.parent.parent / "blobs")
+    for folder, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
+            p = Path(folder, name)
+            if not p.is_symlink():
+                continue
+            real = p.resolve()
+            if not any(real == a or a in real.parents for a in allowed):
+                raise LoadError(f"'{p.relative_to(root)}' is a link to '{real}', outside the export; stpipe never "
+                                "follows a link out of a saved model", path=str(p),
+                                hint="copy the file itself into the export folder")
 
 
 def to_definition(root: str | Path, *, relative_to: str | Path | None = None) -> dict[str, Any]:

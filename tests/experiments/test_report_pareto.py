@@ -48,7 +48,8 @@ def test_the_command_names_the_deployment_and_draws_the_chart(speed_sweep, capsy
     (["best=slowest"], "the one choice is best=fastest"),
     (["best=fastest", "within=-1"], "within=-1: give a quality budget"),
     (["within=0.01"], "add best=fastest"),
-    (["colour=red"], "(got 'colour=red') besides best=fastest and within=X"),
+    (["colour=red"], "the only override is out=DIR (got 'colour=red'); usage: stpipe report SWEEP_DIR [out=DIR] "
+                     "[best=fastest"),
 ])
 def test_bad_report_settings_exit_2(speed_sweep, capsys, args, text):
     assert main(["report", str(speed_sweep), *args]) == 2
