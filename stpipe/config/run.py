@@ -40,7 +40,13 @@ def inputs_override(override: str) -> str:
     ('inputs.path=x.csv', 'inputs.column=text', 'out=d')
     """
     key, eq, value = override.partition("=")
-    return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else override
+    sub = _MAPPINGS.get(key.lstrip("+")) if eq else None
+    return f"{key}.{sub}={value}" if sub else override
+
+
+#: run settings that are mappings set by their name alone: ``inputs=FILE`` (inputs.path), ``calibration=DATA``
+#: (calibration.data, beside calibration.samples)
+_MAPPINGS = {"inputs": "path", "calibration": "data"}
 
 
 @cache

@@ -10,9 +10,12 @@ An exported directory holds, per route (one route, ``""``, for a model without a
 Each graph is the route's whole module list — Transformer → Pooling → Dense → Normalize — with one output,
 ``sentence_embedding``, runnable by onnxruntime or OpenVINO alone. ``quantize=int8`` quantises the MatMul/Gemm
 weights to QInt8, per output channel (ONNX Runtime's ``quantize_dynamic``; the OpenVINO int8 graph is that ONNX
-graph converted, as nncf is not a dependency). The manifest (``stpipe_export.json``) says what the directory is::
+graph converted); ``quantize=int8-static`` calibrates on texts (ONNX Runtime's QDQ ``quantize_static``, or NNCF for
+OpenVINO) and ``optimize=O1|O2|O3`` applies ONNX Runtime's transformer fusions (:mod:`stpipe.runtimes.quantize`).
+The manifest (``stpipe_export.json``) says what the directory is::
 
-    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8", "name", "model_type",
+    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8" | "int8-static", "optimize", "name",
+     "model_type",
      "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim", "embedding_dimension",
      "routes": {ROUTE: {"graph", "tokenizer", "inputs", "dimension", "max_seq_length", "query_length",
                         "document_length"}},
@@ -43,12 +46,12 @@ from stpipe.errors import LoadError
 from stpipe.files import check_relative, read_json
 from stpipe.formats import save_dir
 from stpipe.runtimes import FORMATS
+from stpipe.runtimes.quantize import OPTIMIZE, QUANTIZE
 
 logger = logging.getLogger("stpipe")
 
 
 VERSION = 1
-QUANTIZE = ("int8",)
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -97,9 +100,11 @@ def _check_exportable(route: str, modules: list[Any]) -> None:
                             "an exported graph does not take", hint="export with include_prompt: true")
 
 
-def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantize: str | None) -> dict[str, Any]:
+def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantize: str | None,
+                 optimize: str | None = None, calibration: list[str] | None = None) -> dict[str, Any]:
     """One route's graph and tokenizer into ``folder``; its manifest entry."""
     from stpipe.runtimes import graph_export as gx
+    from stpipe.runtimes import quantize as q
 
     _check_exportable(route, modules)
     first = modules[0]
@@ -108,9 +113,18 @@ def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantiz
         fp32 = Path(work, "model.onnx")
         inputs = gx.export_route(modules, fp32)
         graph = fp32
+        if optimize:
+            graph = q.optimize_onnx(graph, Path(work, "model_opt.onnx"), optimize)
         if quantize == "int8":
-            graph = gx.quantize_int8(fp32, Path(work, "model_int8.onnx"))
-        if fmt == "onnx":
+            graph = gx.quantize_int8(graph, Path(work, "model_int8.onnx"))
+        if quantize == "int8-static":
+            feeds = q.calibration_feeds(first.tokenizer, calibration or [], inputs, first.max_seq_length,
+                                        batch=q.CALIBRATION_BATCH if fmt == "onnx" else 1)
+            if fmt == "onnx":
+                q.quantize_static_onnx(graph, folder / GRAPH_FILES["onnx"], feeds)
+            else:
+                q.quantize_static_openvino(graph, folder / GRAPH_FILES["openvino"], feeds)
+        elif fmt == "onnx":
             shutil.copyfile(graph, folder / GRAPH_FILES["onnx"])
         else:
             gx.onnx_to_openvino(graph, folder / GRAPH_FILES["openvino"])
@@ -127,22 +141,29 @@ def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantiz
             "document_length": first.document_length}
 
 
-def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = None,
-           overwrite: str = "model") -> Path:
-    """Write ``pipeline`` as one graph per route (see the module docstring) to ``out``, atomically."""
+def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = None, overwrite: str = "model",
+           optimize: str | None = None, calibration: list[str] | None = None) -> Path:
+    """Write ``pipeline`` as one graph per route (see the module docstring) to ``out``, atomically. ``optimize``
+    (ONNX only) and ``calibration`` (the texts of ``quantize="int8-static"``): :mod:`stpipe.runtimes.quantize`."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if quantize not in (None, *QUANTIZE):
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)} or None, got {quantize!r}")
+    if optimize not in (None, *OPTIMIZE):
+        raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)} or None, got {optimize!r}")
+    if optimize and fmt != "onnx":
+        raise ValueError("optimize applies to format=onnx (OpenVINO fuses the graph itself when it compiles it)")
     if pipeline.model_type != "SentenceTransformer":
         raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
     target = Path(out).expanduser().resolve()
     routes, router = _routes(pipeline)
     with files.replacing(target, save_dir.replace_check(overwrite), "export") as tmp:
-        entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize) for r, mods in routes.items()}
+        entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize, optimize, calibration)
+                   for r, mods in routes.items()}
         dims = {e["dimension"] for e in entries.values()}
         manifest = {
-            "stpipe_export": VERSION, "format": fmt, "precision": quantize or "fp32", "name": pipeline.name,
+            "stpipe_export": VERSION, "format": fmt, "precision": quantize or "fp32", "optimize": optimize,
+            "name": pipeline.name,
             "model_type": pipeline.model_type, "similarity_fn_name": pipeline.similarity_fn_name,
             "prompts": dict(pipeline.prompts), "default_prompt_name": pipeline.default_prompt_name,
             "truncate_dim": pipeline.truncate_dim, "embedding_dimension": dims.pop() if len(dims) == 1 else None,
