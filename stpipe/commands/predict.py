@@ -83,7 +83,7 @@ def read_pairs(inputs: Any) -> list[tuple[str, str]]:
 
 def write_jsonl(records: list[Any], output: str) -> None:
     """One JSON record per line, written atomically (see :func:`stpipe.commands.encode.write_output`)."""
-    from stpipe.formats.save_dir import atomic_file
+    from stpipe.files import atomic_file
 
     target = Path(output)
     try:

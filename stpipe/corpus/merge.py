@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_file
 
 SHARD = re.compile(r"^(?P<stem>.+)\.shard-(?P<index>\d{5})-of-(?P<count>\d{5})(?P<suffix>\.npy|\.jsonl|\.parquet)$")
 BLOCK = 1 << 22

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_file
 
 MANIFEST = "manifest.json"
 

@@ -37,13 +37,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from stpipe import files
+from stpipe.contracts.pipeline import EXPORT_MANIFEST as MANIFEST
 from stpipe.errors import LoadError
+from stpipe.files import check_relative, read_json
 from stpipe.formats import save_dir
 from stpipe.runtimes import FORMATS
 
 logger = logging.getLogger("stpipe")
 
-MANIFEST = save_dir.EXPORT_MANIFEST
+
 VERSION = 1
 QUANTIZE = ("int8",)
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
@@ -135,7 +138,7 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
         raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
     target = Path(out).expanduser().resolve()
     routes, router = _routes(pipeline)
-    with save_dir.replacing(target, overwrite, "export") as tmp:
+    with files.replacing(target, save_dir.replace_check(overwrite), "export") as tmp:
         entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize) for r, mods in routes.items()}
         dims = {e["dimension"] for e in entries.values()}
         manifest = {
@@ -152,7 +155,6 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
 
 # ============================================================================================== load
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    from stpipe.modules.module import check_relative, read_json
 
     f = Path(root, MANIFEST)
     m = read_json(f)
