@@ -183,9 +183,8 @@ def to_definition(root: str | Path, *, relative_to: str | Path | None = None) ->
     Router of them, with the manifest's router parameters, for a Router model) and the manifest's model settings
     — what :func:`stpipe.load`, ``stpipe import`` and ``stpipe encode DIR`` build. ``export_dir`` is absolute, or
     relative to ``relative_to`` when given (resolved against the definition's directory when built)."""
+    from stpipe.formats.router import parse_route_key, yaml_mappings
     from stpipe.formats.st import literal
-    from stpipe.modules.router import parse_route_key
-    from stpipe.modules.router_io import yaml_mappings
 
     root = Path(root).resolve()
     m = read_manifest(root)

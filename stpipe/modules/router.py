@@ -17,7 +17,8 @@ explicit task that nothing maps never falls back to the default.
 
 Saved, it is sentence-transformers' ``router_config.json``: module ids ``{route}_{index}_{Class}``, one folder
 per module *instance* (a module shared by routes is saved once), mapping keys as Python tuple strings. Files,
-mapping keys and YAML nodes are handled in :mod:`stpipe.modules.router_io`.
+mapping keys and YAML nodes are :mod:`stpipe.formats.router` (the file format) and
+:mod:`stpipe.modules.router_io` (module instances).
 """
 
 from __future__ import annotations
@@ -31,26 +32,21 @@ from torch import nn
 
 from stpipe.contracts.router import ROUTER, default_route_problem, route_target_problem
 from stpipe.errors import ConfigError, Problem, RouteError, did_you_mean
-from stpipe.modules.modality import infer_batch_modality
-from stpipe.modules.module import FeatureIO, InputModule
-from stpipe.modules.router_io import (
+from stpipe.formats.router import (
     CONFIG_NAME,
-    LEGACY_CONFIG_NAME,  # noqa: F401  (re-exported)
     PARAMS,
     RouteKey,
     RouteModality,
-    describe_routes,
     format_route_key,
-    load_router,
     mappings_from,
     modality_label,
     parse_route_key,
-    read_router_config,  # noqa: F401  (re-exported)
     route_modality,
-    router_node,
     router_node_from_dir,
-    save_router,
 )
+from stpipe.modules.modality import infer_batch_modality
+from stpipe.modules.module import FeatureIO, InputModule
+from stpipe.modules.router_io import describe_routes, load_router, router_node, save_router
 
 logger = logging.getLogger(__name__)
 
