@@ -33,8 +33,10 @@ from tqdm.autonotebook import tqdm
 
 from stpipe import encoding as enc
 from stpipe import similarity as sim
+from stpipe.contracts.pipeline import MODEL_TYPES, default_similarity, not_a_cross_encoder
 from stpipe.encoding import input_length, is_single_input
 from stpipe.errors import ArgumentError
+from stpipe.formats.st import save
 from stpipe.input_check import check_inputs
 from stpipe.modules.modality import check_batch_modality, normalize_modality, supports
 from stpipe.modules.module import Module
@@ -44,7 +46,6 @@ __all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_rout
 
 logger = logging.getLogger("stpipe")
 
-MODEL_TYPES = ("SentenceTransformer", "SparseEncoder", "CrossEncoder")  # CrossEncoder: stpipe/cross_encoder.py
 
 
 def default_device() -> str:
@@ -153,7 +154,7 @@ class Pipeline(torch.nn.Sequential):
     def similarity_fn_name(self) -> str:
         """The similarity function's name; set lazily to cosine (dot for a SparseEncoder) on first read."""
         if self._similarity_fn_name is None:
-            self._similarity_fn_name = "dot" if self.model_type == "SparseEncoder" else "cosine"
+            self._similarity_fn_name = default_similarity(self.model_type)
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
@@ -392,14 +393,10 @@ class Pipeline(torch.nn.Sequential):
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         """Scores pairs — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
-        from stpipe.cross_encoder import not_a_cross_encoder
-
         raise not_a_cross_encoder(self, "predict")
 
     def rank(self, *args: Any, **kwargs: Any) -> Any:
         """Ranks documents — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
-        from stpipe.cross_encoder import not_a_cross_encoder
-
         raise not_a_cross_encoder(self, "rank")
 
     def save(self, path: str | os.PathLike, safe_serialization: bool = True, *, overwrite: str = "model") -> None:
@@ -407,6 +404,4 @@ class Pipeline(torch.nn.Sequential):
 
         ``overwrite="model"`` replaces only a directory that is exactly a saved model; ``"force"`` also leftover
         model files. Other files are never deleted: the save refuses and names them."""
-        from stpipe.formats.st import save
-
         save(self, path, safe_serialization=safe_serialization, overwrite=overwrite)

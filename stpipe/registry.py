@@ -142,7 +142,8 @@ _BUILTINS: list[ModuleSpec] = [
         f"{_ST}.cross_encoder.modules.LogitScore",
     ),
     # an export's route (no sentence-transformers counterpart: its modules.json never names it)
-    _builtin("GraphEncoder", "stpipe.runtimes.encoder:GraphEncoder", "stpipe.runtimes.encoder.GraphEncoder"),
+    _builtin("GraphEncoder", "stpipe.modules.graph_encoder:GraphEncoder", "stpipe.modules.graph_encoder.GraphEncoder",
+             "stpipe.runtimes.encoder.GraphEncoder"),  # the path before issue 18: still read
 ]
 
 _specs: dict[str, ModuleSpec] = {}

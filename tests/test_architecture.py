@@ -15,7 +15,11 @@ import stpipe
 PKG = Path(stpipe.__file__).parent
 
 #: room edges known to close a cycle, each to be removed by the named branch after its merge
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
+    # experiments/sweep.py -> commands.common closes commands/ <-> experiments/ <-> training/: branch i18b moves
+    # sweep orchestration from experiments/ to commands/; the lead removes this line after merging it
+    ("experiments", "commands"),
+}
 
 
 def _room(module: str) -> str | None:

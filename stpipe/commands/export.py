@@ -45,7 +45,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     fmt = run_.get("format")
     overwrite = run_.get("overwrite") or "model"
     if fmt is not None:
-        from stpipe.formats.exported import export
+        from stpipe.exports import export
 
         export(pipe, out, fmt, quantize=run_.get("quantize"), overwrite=overwrite)
         what = f"{fmt} graph{' (int8)' if run_.get('quantize') else ''} of the whole pipeline"

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from stpipe.contracts.pipeline import CROSS_ENCODER_EXCLUDES
 from stpipe.errors import LoadError
 from stpipe.files import read_json
 
@@ -91,7 +92,7 @@ def saved_prompts(prompts: dict[str, str]) -> dict[str, str]:
 def config_entries(pipeline: Any, config: dict[str, Any]) -> dict[str, Any]:
     """``config_sentence_transformers.json`` of a CrossEncoder from an embedding model's ``config``: prompts as
     6.2 writes them, ``activation_fn`` added, the embedding-only keys dropped."""
-    out = {k: v for k, v in config.items() if k not in ("similarity_fn_name", "truncate_dim", "max_active_dims")}
+    out = {k: v for k, v in config.items() if k not in CROSS_ENCODER_EXCLUDES}
     out["prompts"] = saved_prompts(dict(pipeline.prompts))
     out["activation_fn"] = pipeline.activation_fn_name
     return out

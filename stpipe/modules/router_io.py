@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from stpipe.contracts.pipeline import NODE_KEYS
 from stpipe.errors import ConfigError, LoadError, Problem, StpipeError
 from stpipe.formats.router import PARAMS, read_router_config, route_nodes, write_router_config, yaml_mappings
 from stpipe.modules.module import FeatureIO
@@ -128,7 +129,7 @@ def describe_routes(params: Mapping[str, Any], upstream: Mapping[str, int | None
                 return FeatureIO()
             if isinstance(node.get("id"), str):
                 by_id[node["id"]] = node
-            child = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
+            child = {k: v for k, v in node.items() if k not in NODE_KEYS}
             try:
                 feats.update(spec.cls.describe(child, feats, ctx).produces)
             except (StpipeError, ValueError, TypeError, KeyError, ImportError):

@@ -173,7 +173,7 @@ class PipelineTrainer(Trainer):
             self.model.save(output_dir or self.args.output_dir, overwrite="model")
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        from stpipe.formats.st import load
+        from stpipe.builder import load
 
         saved = load(resume_from_checkpoint, device="cpu")
         (model or self.model).load_state_dict(saved.state_dict())
