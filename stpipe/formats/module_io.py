@@ -128,11 +128,12 @@ def _module_config(spec: registry.ModuleSpec, type_ref: str, subfolder: str, ctx
     """A non-input module's parameters as saved: a built-in's config file through its contract (JSON only); a
     third-party module is loaded and asked (``get_config_dict``)."""
     folder = Path(ctx.root, subfolder)
-    if spec.contract is None or spec.contract.config_dict is None or not folder.is_dir():
+    if spec.contract is None or spec.contract.config_dict is None:
         module = load_module(type_ref, ctx.root, subfolder, trust_remote_code=ctx.trust_remote_code,
                              allow_pickle=ctx.allow_pickle)
         return module.get_config_dict()
-    return spec.contract.config_dict(saved_params(spec, folder).params)
+    # no folder (a Normalize saved by sentence-transformers < 6): the defaults, as its loader takes them
+    return spec.contract.config_dict(saved_params(spec, folder).params if folder.is_dir() else {})
 
 
 #: sentence-transformers' Transformer config file names, newest first (reference §1.5)
