@@ -22,8 +22,8 @@ from typing import Any
 
 from stpipe.contracts.modality import normalize_modality
 from stpipe.contracts.pipeline import ROUTER_CONFIG
-from stpipe.contracts.router import DUPLICATE_MAPPING
-from stpipe.errors import LoadError, Problem
+from stpipe.contracts.router import DUPLICATE_MAPPING, default_route_problem, route_target_problem
+from stpipe.errors import ConfigError, LoadError, Problem
 from stpipe.files import check_relative, load_file_path, read_json
 from stpipe.registry import find
 
@@ -282,3 +282,27 @@ def router_node_from_dir(model_path: str, subfolder: str = "",
     return out
 
 
+def check_router_params(routes: list[str], default_route: Any = None, allow_empty_key: Any = True,
+                        route_mappings: Any = None) -> dict[RouteKey, str]:
+    """Validate a Router's non-module parameters against its route names; the mappings as a tuple-keyed dict.
+    One ConfigError with every problem (paths relative to the Router node): the same checks (code, path, hint) as
+    validation's (:mod:`stpipe.contracts.router`), with sentence-transformers' messages."""
+    problems: list[Problem] = []
+    bad_default = default_route_problem(default_route, routes, f"Default route '{default_route}' not found in "
+                                        f"route keys: {routes}")
+    if bad_default is not None:
+        problems.append(bad_default)
+    if not isinstance(allow_empty_key, bool):
+        problems.append(Problem("check.router.allow-empty-key", ("allow_empty_key",), "allow_empty_key must "
+                                "be true or false", found=repr(allow_empty_key)))
+    mappings, where, mapping_problems = mappings_from(route_mappings)
+    problems += mapping_problems
+    for key, route in mappings.items():
+        at = where[key] + (("route",) if isinstance(where[key][-1], int) else ())  # a YAML entry's route
+        bad_target = route_target_problem(route, routes, at, f"route_mappings contains mapping to '{route}' which "
+                                          f"is not in sub_modules. Available routes: {routes}")
+        if bad_target is not None:
+            problems.append(bad_target)
+    if problems:
+        raise ConfigError(problems)
+    return mappings
