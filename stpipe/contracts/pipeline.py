@@ -33,6 +33,11 @@ PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default
 #: deepest nesting a definition may have (YAML, dicts and Routers alike)
 MAX_DEPTH = 100
 
+#: the values of a model definition's ``dtype`` (precision to run in; :mod:`stpipe.hardware` resolves ``auto``)
+DTYPES = ("fp32", "bf16", "fp16", "auto")
+#: ``dtype`` → the name of the torch dtype (``torch.<name>``) and of Hugging Face's ``model_kwargs.dtype``
+TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
 # ------------------------------------------------------------------------------------------ model types
 MODEL_TYPES = ("SentenceTransformer", "SparseEncoder", "CrossEncoder")
 #: the similarity functions a model may name (``similarity_fn_name``)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stpipe import registry
+from stpipe.contracts.pipeline import MODULES_JSON
 from stpipe.contracts.transformer import TRANSFORMER, strip_security_kwargs
 from stpipe.errors import ConfigError, LoadError
 from stpipe.files import check_relative, load_file_path, read_json
@@ -54,7 +55,7 @@ def resolve_spec(type_ref: str, *, where: str, trust_remote_code: bool = False) 
     return spec  # type: ignore[return-value]
 
 
-def load_module(type_ref: str, model_path: str, subfolder: str = "", *, where: str = "modules.json",
+def load_module(type_ref: str, model_path: str, subfolder: str = "", *, where: str = MODULES_JSON,
                 **loader_kwargs: Any) -> Module:
     """Load the module saved in ``model_path/subfolder`` whose class is ``type_ref``."""
     check_relative(subfolder)
