@@ -20,8 +20,8 @@ error a constructor or loader raises for bad input becomes a :class:`ConfigError
 registry.unknown-type modules[0].type did you mean 'Pooling'?
 """
 
-from stpipe.builder.build import build
 from stpipe.builder.definition import apply_overrides, read_definition_file
+from stpipe.builder.entry import build
 from stpipe.builder.load import load
 from stpipe.builder.nodes import INPUT_ERRORS, Builder, build_definition, torch_dtype_of
 
