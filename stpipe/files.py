@@ -1,13 +1,16 @@
 """The one home for file safety, torch-free (DESIGN.md): every writer and reader of model files uses it.
 
-* :func:`atomic_file` — one file written whole: the target is always the old or the new file.
+* :func:`atomic_write` / :func:`atomic_file` — one file written whole: the target is always the old or the new
+  file; the temporary is created exclusively (``O_EXCL``, ``O_NOFOLLOW``) under an unpredictable name next to it,
+  so a planted link is never written through, and leftovers of killed writes are removed by the next write.
 * :func:`replacing` — a whole directory (a saved model, a graph export) written into a temporary next to the
   target and swapped in atomically: ``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere the target is renamed to
   ``.NAME.old-PID-RAND`` and the new one renamed into place, and :func:`recover` (run by the next save and load)
   puts the old model back if a kill fell between the two renames. Temporaries of a save whose process is gone are
   removed by the next save (:func:`clean_stale`). What a save may replace is the caller's ``check``
   (:func:`stpipe.formats.save_dir.check_replaceable` for models).
-* :func:`read_json` — JSON read back from disk, every failure a :class:`~stpipe.errors.LoadError` naming the file.
+* :func:`read_json` — JSON read back from disk, every failure a :class:`~stpipe.errors.LoadError` naming the file;
+  :func:`read_regular` — a file read back only if it is a regular file (no link followed) of bounded size.
 * :func:`check_relative` — a path read from a saved file stays inside its folder.
 * :func:`load_dir_path` / :func:`load_file_path` — a folder (or file) of a local model or a cached hub model.
 
@@ -27,7 +30,9 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,6 +73,17 @@ def read_json(path: str | os.PathLike) -> Any:
     except OSError as exc:
         raise LoadError(f"cannot read file: {exc.strerror}", path=str(path)) from exc
 
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a link, not a FIFO) of at most ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        return fh.read(limit + 1) if stat.S_ISREG(st.st_mode) and st.st_size <= limit else None
 
 
 def _hub_root(model_name_or_path: str, **hub: Any) -> str | None:
@@ -193,15 +209,60 @@ def replacing(target: Path, check: Callable[[Path], None] | None = None, what: s
         raise
 
 
-@contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """A temporary path next to ``target`` (``.NAME.PID.tmp``) to write the whole file to: renamed onto ``target``
-    when the block ends without error, removed in every case, so ``target`` is always the old or the new file."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+_TEMP = "{name}.tmp-{pid}-{rand}"
+
+
+def _temp_file(target: Path) -> tuple[Path, int]:
+    """A new, empty temporary file next to ``target``, created exclusively (``O_EXCL``, ``O_NOFOLLOW``) under an
+    unpredictable name ``.NAME.tmp-PID-RAND``: a file or link planted there is never opened or written through."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    tmp = target.with_name("." + _TEMP.format(name=target.name, pid=os.getpid(), rand=secrets.token_hex(8)))
+    return tmp, os.open(tmp, flags, 0o666)
+
+
+def clean_stale_files(target: Path) -> None:
+    """Remove the temporary files of earlier writes of ``target`` whose process is gone (regular files only)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.tmp-(\d+)-[0-9a-f]{{16}}")
     try:
-        yield tmp
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for e in entries:
+        m = pattern.fullmatch(e.name)
+        if m and e.is_file(follow_symlinks=False) and not _alive(int(m.group(1))):
+            Path(e.path).unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_write(target: Path, mode: str = "wb", encoding: str | None = None) -> Iterator[Any]:
+    """An open file (``mode`` "wb" or "w") to write the whole of ``target`` to: a temporary created exclusively
+    next to it (:func:`_temp_file`) and renamed onto ``target`` when the block ends without error, removed in every
+    case — so ``target`` is always the old or the new file, and nothing is written through a planted link.
+    Leftovers of killed writes of ``target`` are removed first (:func:`clean_stale_files`)."""
+    clean_stale_files(target)
+    tmp, fd = _temp_file(target)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None) as fh:
+            yield fh
         os.replace(tmp, target)
     finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Like :func:`atomic_write`, for a writer that needs a path (``pq.write_table``): the temporary is created
+    exclusively, and renamed onto ``target`` only if it is still the file created (not replaced by a link)."""
+    clean_stale_files(target)
+    tmp, fd = _temp_file(target)
+    try:
+        yield tmp
+        made, now = os.fstat(fd), os.lstat(tmp)
+        if (made.st_dev, made.st_ino) != (now.st_dev, now.st_ino):
+            raise OSError(errno.EEXIST, "the temporary file was replaced while it was written", str(tmp))
+        os.replace(tmp, target)
+    finally:
+        os.close(fd)
         tmp.unlink(missing_ok=True)
 
 

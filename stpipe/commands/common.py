@@ -111,12 +111,12 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
 def each_job(model: str | None, overrides: list[str], flags: set[str], job: Callable[[Any, Path | None], Any],
              verb: str) -> int:
     """Run ``job(composed, None)`` once, or — with ``-m`` — every sweep point through Hydra's multirun
-    (:func:`stpipe.experiments.sweep.multirun`: all points checked first; each job calls the verb module's
+    (:func:`stpipe.commands.sweep.multirun`: all points checked first; each job calls the verb module's
     ``job(composed, job_dir)``, which may return metrics ``{"main_metric": NAME | None, "metrics": {…}}``)."""
     if "--multirun" not in flags:
         job(compose_checked(model, overrides, verb), None)
         return 0
-    from stpipe.experiments.sweep import multirun
+    from stpipe.commands.sweep import multirun
 
     return multirun(model, overrides, verb)
 
@@ -170,3 +170,15 @@ def schema_url() -> str:
     from stpipe.resources import schemas_dir
 
     return (schemas_dir() / "pipeline.schema.json").resolve().as_uri()
+
+
+def out_override(overrides: list[str], usage: str, what: str) -> str | None:
+    """The value of ``out=…``, the only override of the verbs that read files a run wrote (``stpipe report``,
+    ``stpipe merge``); None without it; a CommandError naming ``out=WHAT`` and the usage for any other."""
+    out = None
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key != "out" or not value:
+            raise CommandError(f"the only override is out={what} (got '{item}'); {usage}")
+        out = value
+    return out

@@ -11,27 +11,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stpipe.commands.common import out_override
 from stpipe.errors import CommandError
+from stpipe.files import atomic_write
 
 USAGE = "usage: stpipe report SWEEP_DIR [out=DIR]  (SWEEP_DIR: what `stpipe VERB -m` wrote, e.g. multirun/DATE/TIME)"
 
 
 def _out_dir(sweep_dir: str, overrides: list[str]) -> Path:
-    out = Path(sweep_dir)
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key != "out" or not value:
-            raise CommandError(f"the only override is out=DIR (got '{item}'); {USAGE}")
-        out = Path(value)
+    out = Path(out_override(overrides, USAGE, "DIR") or sweep_dir)
     if out.exists() and not out.is_dir():
         raise CommandError(f"out={out} is a file, not a directory")
     return out
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
+    """Atomically, through an exclusive temporary with an unpredictable name (never a planted link)."""
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(text)
 
 
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:

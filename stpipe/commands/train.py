@@ -55,7 +55,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     """Train once, or as one job of a sweep; returns ``{"main_metric", "metrics"}`` (the final evaluation)."""
     import yaml
 
-    from stpipe.experiments.sweep import write_json
+    from stpipe.commands.sweep import write_json
     from stpipe.training.run import fit
 
     p = _plan(composed)

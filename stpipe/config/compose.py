@@ -257,13 +257,13 @@ def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config
     """Expand Hydra sweep syntax into points (Hydra's BasicSweeper order) and compose — and, with
     ``validate``, validate — each one. A point's problems carry the source ``sweep point N (overrides)``
     (N counts from 0, like Hydra's job numbers)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from stpipe.config.hydra_quick import sweep_combinations
 
     parsed = parse_overrides(list(overrides))
     sweeps = [o for o in parsed if o.is_sweep_override()]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     try:
-        combos = BasicSweeper.split_arguments(sweeps, None)[0] if sweeps else [[]]
+        combos = sweep_combinations(sweeps)
     except Exception as exc:
         raise ConfigError([Problem(code="override.sweep", path=(), message=f"cannot expand the sweep: {exc}",
                                    source=", ".join(f"override `{o.input_line}`" for o in sweeps),

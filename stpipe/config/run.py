@@ -21,7 +21,8 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.schema import load_schema, schema_problems
+from stpipe.config.schema import load_schema
+from stpipe.config.schema_problems import schema_problems
 from stpipe.config.sources import SourceMap
 from stpipe.errors import Problem
 
@@ -145,7 +146,7 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
                                     hint="shards count from 0: shard.index=0 … shard.count-1"))
     if verb in ("export", "evaluate", "train") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
-    if verb in ("encode", "export", "evaluate", "predict", "rank", "train"):
+    if verb in ("encode", "export", "evaluate", "predict", "rank", "train", "serve"):
         p = _device_problem(run.get("device"))
         if p is not None:
             problems.append(p)

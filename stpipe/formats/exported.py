@@ -77,7 +77,32 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     if (m.get("router") is None) != (list(routes) == [""]):
         raise LoadError("a Router export names its routes and has 'router'; a plain one has the route \"\"",
                         path=str(f))
+    if Path(root, "modules.json").exists():
+        raise LoadError("the folder holds both an export manifest and a saved model's modules.json: it is neither "
+                        "(a save or an export into it is in progress, or files of two were mixed)", path=str(root),
+                        hint="wait for the export to finish, or export / save the model again into a new folder")
+    check_contained(Path(root))
     return m
+
+
+def check_contained(root: Path) -> None:
+    """Every file of the export stays inside it: a link (the graph, its weights, a tokenizer file) whose target
+    is outside the folder is refused, never followed — except, for an export in the Hugging Face cache, into its
+    repository's ``blobs/`` (where the cache keeps every file)."""
+    real_root = root.resolve()
+    allowed = [real_root]
+    if real_root.parent.name == "snapshots":
+        allowed.append(real_root.parent.parent / "blobs")
+    for folder, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
+            p = Path(folder, name)
+            if not p.is_symlink():
+                continue
+            real = p.resolve()
+            if not any(real == a or a in real.parents for a in allowed):
+                raise LoadError(f"'{p.relative_to(root)}' is a link to '{real}', outside the export; stpipe never "
+                                "follows a link out of a saved model", path=str(p),
+                                hint="copy the file itself into the export folder")
 
 
 def to_definition(root: str | Path, *, relative_to: str | Path | None = None) -> dict[str, Any]:

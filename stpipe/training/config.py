@@ -49,7 +49,7 @@ def _validator() -> Any:
 
 
 def settings_problems(node: Any) -> list[Problem]:
-    from stpipe.config.schema import schema_problems
+    from stpipe.config.schema_problems import schema_problems
 
     if not isinstance(node, Mapping):
         return [Problem(code="schema.type", path=("training",), message="the training settings are a mapping",

@@ -59,7 +59,7 @@ def _validator() -> Any:
 
 def node_problems(node: Any, base: Path = ("data",)) -> list[Problem]:
     """The data node's own problems (schema), reading no file."""
-    from stpipe.config.schema import schema_problems
+    from stpipe.config.schema_problems import schema_problems
 
     if not isinstance(node, Mapping):
         found = "nothing" if node is None else type(node).__name__
@@ -113,15 +113,20 @@ def _rows(cfg: DataConfig, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | li
                 first = False
             yield item
         return
-    kw: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    from stpipe.corpus.lines import table_kwargs  # one quoting rule per format, for every reader
+
     with open(cfg.path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh, **kw)
-        header = next(reader, None) or []
-        yield header
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                yield reader.line_num, dict(zip(header, row)) if len(row) == len(header) else \
-                    cfg.problem("data.line", f"expected {len(header)} columns, found {len(row)}", line=reader.line_num)
+        reader = csv.reader(fh, **table_kwargs(fmt))
+        try:
+            header = next(reader, None) or []
+            yield header
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, dict(zip(header, row)) if len(row) == len(header) else \
+                        cfg.problem("data.line", f"expected {len(header)} columns, found {len(row)}",
+                                    line=reader.line_num)
+        except csv.Error as exc:
+            yield cfg.problem("data.line", f"malformed {fmt.upper()} quoting ({exc})", line=reader.line_num)
 
 
 def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[list[str] | tuple[Any, ...] | Problem]:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stpipe.files import atomic_write
 from stpipe.training.config import TrainingPlan, require_accelerate
 
 
@@ -26,9 +27,8 @@ def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     data = {"training": {k: v for k, v in plan.settings.items()}, "loss": plan.loss,
             "data": {"name": plan.data.name, "path": str(plan.data.path), "columns": plan.data.columns,
                      "rows": len(plan.data.rows)}, **extra}
-    tmp = out / ".training.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(out / "training.yaml")
+    with atomic_write(out / "training.yaml", "w", "utf-8") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
 
 
 def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from stpipe.commands.common import in_job_dir
+from stpipe.commands.sweep import PLUGINS, _point_overrides, check_plugins
 from stpipe.config.overrides import compose_config
-from stpipe.experiments.sweep import PLUGINS, _point_overrides, check_plugins
 from stpipe.resources import conf_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,3 +86,18 @@ def test_sweep_outputs_go_into_the_job_directory(tmp_path):
     assert in_job_dir("/data/e.npy", job) == "/data/e.3.npy"  # an absolute path: numbered, as before
     assert in_job_dir("/data/model", job) == "/data/model/3"
     assert in_job_dir("e.npy", None) == "e.npy"  # not a sweep
+
+
+def test_experiments_and_training_never_import_the_commands():
+    """Layers import downward: the verbs (cli.py, commands/ — the sweep orchestration included) use experiments/
+    and training/, never the other way round, counting imports inside functions."""
+    package = Path(__file__).parents[2] / "stpipe"
+    upward = []
+    for room in ("experiments", "training"):
+        for path in (package / room).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.startswith(("stpipe.commands", "stpipe.cli")) for n in names):
+                    upward.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert upward == []

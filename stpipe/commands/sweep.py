@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import StpipeError, UsageError
+from stpipe.files import atomic_write
 
 #: (group, option) → (the module Hydra finds the plugin in, the stpipe extra that installs it)
 PLUGINS: dict[tuple[str, str], tuple[str, str]] = {
@@ -102,9 +103,8 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
@@ -301,15 +301,12 @@ def _quoted(value: str) -> str:
 
 def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> StpipeError | None:
     """Hydra's multirun; the error (not raised) when the launcher or sweeper itself stopped."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from stpipe.config.overrides import hydra_on
+    from stpipe.config.hydra_quick import hydra_on, run_multirun
     from stpipe.errors import CommandError
 
     with hydra_on(config_dir):
         try:
-            GlobalHydra.instance().hydra.multirun(config_name="config", task_function=functools.partial(run_point, job),
-                                                  overrides=overrides)
+            run_multirun(functools.partial(run_point, job), overrides)
         except Exception as exc:  # a launcher or sweeper that could not start or went down: not one point's failure
             return CommandError(f"the sweep stopped: {type(exc).__name__}: {exc}")
     return None
