@@ -6,10 +6,10 @@ run through ``preprocess`` → forward under ``torch.inference_mode``, and resto
 post-processing is truncate → normalise (per batch) → quantise (whole call) → convert. In a pipeline
 whose first module routes by modality (a Router), a call mixing modalities is split into one group per
 modality and reassembled in input order. The stateless steps (argument checks, length sorting and
-batching, output post-processing) live in :mod:`stpipe.encoding`; this class keeps the state and the loop.
+batching, output post-processing) live in :mod:`stpipe.encoding` (sparse output:
+:mod:`stpipe.encoding_sparse`), the batch loop in :mod:`stpipe.pipeline_batches`; this class keeps the state.
 
 >>> from stpipe.modules.module import Module
-from stpipe.modules.task_dicts import split_task_dicts
 >>> class Scale(Module):
 ...     def forward(self, features, **kw):
 ...         features["sentence_embedding"] = 2 * features["sentence_embedding"]
