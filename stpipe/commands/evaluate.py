@@ -64,7 +64,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
         out = Path(composed.run.get("out") or Path("outputs", "evaluate", time.strftime("%Y-%m-%d_%H-%M-%S")))
         out.mkdir(parents=True, exist_ok=True)
         (out / "definition.yaml").write_text(yaml.safe_dump(composed.definition, sort_keys=False), encoding="utf-8")
-        (out / "run.yaml").write_text(yaml.safe_dump(composed.run, sort_keys=False), encoding="utf-8")
+        (out / "run.yaml").write_text(yaml.safe_dump(composed.run_record(), sort_keys=False), encoding="utf-8")
         write_json(out / "metrics.json", {"verb": "evaluate", "status": "ok", **result, "seconds": seconds})
         print(f"wrote {out / 'metrics.json'}")
     return result

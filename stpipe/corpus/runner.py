@@ -26,6 +26,7 @@ from stpipe.corpus.lines import DEFAULT_MAX_CHARS
 from stpipe.corpus.readers import ImagePath, InputChanged, Source, open_source
 from stpipe.corpus.writers import Sparse
 from stpipe.errors import CommandError
+from stpipe.modules.image_limits import DEFAULT_MAX_PIXELS, set_max_image_pixels
 
 ENGINES = ("local", "ray")
 """``engine=``: this machine (``workers=N`` processes) or a Ray actor pool (the schema's enum is this)."""
@@ -40,11 +41,10 @@ def encode_kwargs(run: Any) -> dict[str, Any]:
 
 
 def _open_image(path: str | Path, where: str) -> Any:
-    from PIL import Image
+    from stpipe.modules.image_limits import open_rgb
 
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
+        return open_rgb(path)  # refused before decoding above max_image_pixels
     except (OSError, ValueError) as exc:
         raise CommandError(f"{where}: cannot open image '{path}': {exc}") from None
 
@@ -82,13 +82,34 @@ def encode_chunk(pipe: Any, items: list[Any], kwargs: dict[str, Any]) -> Any:
         emb = pipe.encode(prepare(items, pipe.supports("image")), show_progress_bar=False, **kwargs)
     except ValueError as exc:  # e.g. no route for the given task, unknown prompt name
         raise CommandError(str(exc)) from None
-    return to_result(emb)
+    return refuse_non_finite(to_result(emb), items)
+
+
+def refuse_non_finite(result: Any, items: list[Any]) -> Any:
+    """``result`` unless some embedding holds NaN or ±inf (a model trained into NaN): then a CommandError naming
+    the inputs — such rows are never written as a normal result."""
+    import numpy as np
+
+    if isinstance(result, Sparse):
+        bad_values = ~np.isfinite(result.values)
+        rows = np.searchsorted(result.offsets, np.nonzero(bad_values)[0], side="right") - 1
+    else:
+        finite = np.isfinite(result) if result.dtype.kind == "f" else np.ones(result.shape, dtype=bool)
+        rows = np.nonzero(~finite.reshape(len(result), -1).all(axis=1))[0] if result.ndim else np.zeros(0, int)
+    if len(rows) == 0:
+        return result
+    rows = sorted(set(int(r) for r in rows))
+    first = ", ".join(f"{r} ({str(items[r])[:40]!r})" for r in rows[:3])
+    raise CommandError(f"the model produced non-finite embeddings (NaN or inf) for {len(rows)} of {len(items)} inputs "
+                       f"of this chunk (input {first}): nothing is written. The model's weights are probably broken "
+                       "(e.g. a training run that diverged); check it with `stpipe evaluate` or retrain it")
 
 
 def build_kwargs(composed: Any) -> dict[str, Any]:
     run = composed.run
     return {"base_dir": None if composed.base_dir is None else str(composed.base_dir), "device": run.get("device"),
-            "trust_remote_code": run.get("trust_remote_code") or None, "allow_pickle": bool(run.get("allow_pickle"))}
+            "trust_remote_code": run.get("trust_remote_code") or None, "allow_pickle": bool(run.get("allow_pickle")),
+            "max_image_pixels": run.get("max_image_pixels", DEFAULT_MAX_PIXELS)}
 
 
 def build_pipeline(definition: dict[str, Any], kwargs: dict[str, Any]) -> Any:
@@ -98,6 +119,8 @@ def build_pipeline(definition: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     from stpipe.builder import build
 
     hf_logging.disable_progress_bar()
+    kwargs = dict(kwargs)
+    set_max_image_pixels(kwargs.pop("max_image_pixels", DEFAULT_MAX_PIXELS))  # also in spawned workers
     return build(definition, validate=False, **kwargs)
 
 

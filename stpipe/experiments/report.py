@@ -42,19 +42,25 @@ def best_line(sweep: Sweep) -> str | None:
     lines = []
     best = sweep.best()
     if best is not None:
-        where = [f"{k}={best.overrides.get(k, '')}" for k in sweep.columns]
+        where = [one_line(f"{k}={best.overrides.get(k, '')}") for k in sweep.columns]
         value = f"{sweep.main_metric}={_number(best.metrics[str(sweep.main_metric)])}"
         lines.append(" ".join(["best:", f"#{best.num}", *where, value]))
     if sweep.optuna is not None:
         if "unreadable" in sweep.optuna:
             lines.append(f"optuna: unreadable: optimization_results.yaml: {sweep.optuna['unreadable']}")
         else:
-            params = " ".join(f"{k}={v}" for k, v in sweep.optuna["best_params"].items())
+            params = " ".join(one_line(f"{k}={v}") for k, v in sweep.optuna["best_params"].items())
             lines.append(f"optuna best: {params} value={_number(sweep.optuna['best_value'])}")
     return "\n".join(lines) or None
 
 
 _MD_SPECIAL = set("\\`*_[]<>|~&")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and other control characters escaped (``\\n``): a value read from a file can
+    never split the line it is printed on."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def render_cell(text: str, medium: Literal["term", "md"]) -> str:
@@ -63,7 +69,7 @@ def render_cell(text: str, medium: Literal["term", "md"]) -> str:
     if medium == "md":
         text = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
         text = "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return one_line(text)
 
 
 def rows(sweep: Sweep, numbers: Literal["short", "exact"] = "short") -> tuple[list[str], list[list[str]]]:

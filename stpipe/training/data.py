@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
@@ -40,6 +40,7 @@ class TrainingData:
     rows: list[tuple[Any, ...]]
     name: str
     path: FsPath
+    lines: list[int] = field(default_factory=list)  # the file line of each row (for messages)
 
     @property
     def label_column(self) -> str | None:
@@ -129,8 +130,9 @@ def _rows(cfg: DataConfig, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | li
             yield cfg.problem("data.line", f"malformed {fmt.upper()} quoting ({exc})", line=reader.line_num)
 
 
-def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[list[str] | tuple[Any, ...] | Problem]:
-    """Yields the output column names, then each row as a tuple (labels parsed and normalised), or problems."""
+def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[tuple[int, tuple[Any, ...]] | Problem]:
+    """Each row as ``(line, values)`` (labels parsed and normalised), or problems; the output column names go
+    into ``out``."""
     from stpipe.experiments.readers import _score, score_range
 
     rng = None if fmt == "stsb" else score_range(cfg, fmt)  # stsb: iter_sts normalised already
@@ -164,7 +166,7 @@ def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[list[str] | 
                 break
             values.append(v)
         else:
-            yield tuple(values)
+            yield line, tuple(values)
 
 
 def read_training_data(node: Mapping[str, Any], *, base: Path = ("data",), source: str | None = None) -> TrainingData:
@@ -181,14 +183,19 @@ def read_training_data(node: Mapping[str, Any], *, base: Path = ("data",), sourc
     fmt = _fmt(cfg)
     names: list[str] = []
     rows: list[tuple[Any, ...]] = []
+    lines: list[int] = []
     items = []
     try:
         for item in _records(cfg, fmt, names):
-            (items if isinstance(item, Problem) else rows).append(item)
+            if isinstance(item, Problem):
+                items.append(item)
+            else:
+                lines.append(item[0])
+                rows.append(item[1])
     except UnicodeDecodeError as exc:
         items.append(cfg.problem("data.encoding", f"the file is not UTF-8 text ({exc.reason})", hint="save as UTF-8"))
     if not items and not rows:
         items.append(cfg.problem("data.empty", "the file holds no training rows", hint=f"check the file ({fmt})"))
     if items:
         raise ConfigError(collect(items, cfg), title=TITLE)
-    return TrainingData(columns=names, rows=rows, name=cfg.name, path=cfg.path)
+    return TrainingData(columns=names, rows=rows, name=cfg.name, path=cfg.path, lines=lines)

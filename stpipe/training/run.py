@@ -24,9 +24,7 @@ def _evaluator(plan: TrainingPlan, batch_size: int) -> Any:
 def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     import yaml
 
-    data = {"training": {k: v for k, v in plan.settings.items()}, "loss": plan.loss,
-            "data": {"name": plan.data.name, "path": str(plan.data.path), "columns": plan.data.columns,
-                     "rows": len(plan.data.rows)}, **extra}
+    data = {**plan.recorded(), **extra}  # environment values stay ${oc.env:…}
     with atomic_write(out / "training.yaml", "w", "utf-8") as fh:
         fh.write(yaml.safe_dump(data, sort_keys=False))
 
@@ -73,7 +71,7 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
                                        s["early_stopping_threshold"]))
     pipeline.train()
     trainer = PipelineTrainer(
-        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows),
+        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows, plan.data),
         eval_dataset=Rows([()]) if evaluator is not None and s["eval_steps"] else None,
         data_collator=Collator(pipeline, plan.data.columns, plan.data.label_column, s.get("router_mapping") or {}),
         loss=loss, lr_mapping=s.get("learning_rate_mapping") or {}, evaluator=evaluator, seed=s["seed"],

@@ -88,6 +88,20 @@ def test_sweep_outputs_go_into_the_job_directory(tmp_path):
     assert in_job_dir("e.npy", None) == "e.npy"  # not a sweep
 
 
+def test_the_summary_of_a_sweep_survives_a_damaged_error_json_and_escapes_values(tmp_path, capsys):
+    import json
+
+    from stpipe.commands.sweep import _summary
+
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "error.json").write_text('{"error": "X", "message": "cut')  # truncated
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "error.json").write_text(json.dumps({"error": "ConfigError", "message": "a\nFAIL  forged",
+                                                           "overrides": ["k=v\x1b[2K"]}))
+    assert _summary(tmp_path) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("FAIL  point 0 (): unreadable: error.json:")
+    assert err[1] == "FAIL  point 1 (k=v\\x1b[2K): ConfigError: a\\nFAIL  forged" and len(err) == 3
 def test_experiments_and_training_never_import_the_commands():
     """Layers import downward: the verbs (cli.py, commands/ — the sweep orchestration included) use experiments/
     and training/, never the other way round, counting imports inside functions."""

@@ -1,17 +1,19 @@
 """The chunk loop's settings and resume key (:mod:`stpipe.corpus.runner`): a partial output is resumed only when
-nothing that decides its bytes changed."""
+nothing that decides its bytes changed; NaN or infinite embeddings are never written as a normal result."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import stpipe.hardware as hardware
 from stpipe.corpus.readers import open_source
-from stpipe.corpus.runner import job_key, settings, to_result
+from stpipe.corpus.runner import job_key, refuse_non_finite, settings, to_result
+from stpipe.corpus.writers import Sparse
 from stpipe.errors import CommandError
 
 
@@ -58,3 +60,16 @@ def test_an_explicit_max_workers_overrides_the_machine_cap(monkeypatch):
     assert settings({"workers": 6, "max_workers": 6}, seen.append)["workers"] == 6 and not seen
     assert settings({"workers": 9, "max_workers": 6}, seen.append)["workers"] == 6 and "max_workers=6" in seen[0]
     assert settings({"workers": 50, "engine": "ray"}, seen.append)["workers"] == 50  # actors run on the cluster
+
+
+def test_non_finite_embeddings_are_refused_with_the_inputs():
+    ok = np.ones((3, 4), dtype=np.float32)
+    assert refuse_non_finite(ok, ["a", "b", "c"]) is ok
+    bad = ok.copy()
+    bad[1, 2], bad[2, 0] = np.nan, np.inf
+    with pytest.raises(CommandError, match=r"non-finite embeddings \(NaN or inf\) for 2 of 3 inputs of this chunk "
+                                           r"\(input 1 \('b'\), 2 \('c'\)\): nothing is written"):
+        refuse_non_finite(bad, ["a", "b", "c"])
+    sparse = Sparse(np.array([0, 1, 2]), np.array([1.0, np.nan, 2.0], dtype=np.float32), np.array([0, 1, 3]), 8)
+    with pytest.raises(CommandError, match=r"for 1 of 2 inputs .*input 1 \('y'\)"):
+        refuse_non_finite(sparse, ["x", "y"])

@@ -39,7 +39,7 @@ def test_the_last_complete_checkpoint_and_the_incomplete_ones_dropped(tmp_path):
     for n, complete in ((5, True), (10, True), (15, False)):
         (tmp_path / f"checkpoint-{n}").mkdir()
         if complete:
-            (tmp_path / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
+            (tmp_path / f"checkpoint-{n}" / "trainer_state.json").write_text(f'{{"global_step": {n}}}')
     (tmp_path / "checkpoint-x").mkdir()
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
     drop_incomplete(tmp_path, after=10)
