@@ -27,7 +27,8 @@ VARIANTS = (("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("openvino
 def exported(model_dir: Path, work: Path, fmt: str, precision: str) -> Path:
     """``work/<fmt>-<precision>``: the export of ``model_dir`` (made now unless an earlier run left it)."""
     import stpipe
-    from stpipe.formats.exported import MANIFEST, export
+    from stpipe.exports import export
+    from stpipe.formats.exported import MANIFEST
 
     out = Path(work, f"{fmt}-{precision}")
     if not (out / MANIFEST).is_file():

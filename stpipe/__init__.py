@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "build": "stpipe.builder:build",
-    "load": "stpipe.formats.st:load",
+    "load": "stpipe.builder:load",
     "validate": "stpipe.config.validate:validate",
     "Pipeline": "stpipe.pipeline:Pipeline",
     "CrossEncoder": "stpipe.cross_encoder:CrossEncoder",
@@ -43,12 +43,11 @@ __all__ = ["build", "load", "validate", "Pipeline", "CrossEncoder", "ConfigError
            "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stpipe.builder import build
+    from stpipe.builder import build, load
     from stpipe.config.validate import validate
     from stpipe.contracts.base import Contract, FeatureIO
     from stpipe.cross_encoder import CrossEncoder
     from stpipe.errors import ConfigError, LoadError, Problem, RouteError, StpipeError
-    from stpipe.formats.st import load
     from stpipe.modules.module import InputModule, Module
     from stpipe.pipeline import Pipeline
     from stpipe.registry import register

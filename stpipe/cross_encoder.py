@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from stpipe import encoding as enc
+from stpipe.contracts.pipeline import not_a_cross_encoder
 from stpipe.errors import ArgumentError, ModelTypeError
 from stpipe.input_check import check_inputs
 from stpipe.modules.activations import activation_name, resolve_activation
@@ -40,19 +41,6 @@ from stpipe.pipeline import Pipeline
 __all__ = ["CrossEncoder", "not_a_cross_encoder", "pair_list", "sort_ranked"]
 
 logger = logging.getLogger("stpipe")
-
-
-def not_a_cross_encoder(pipeline: Any, method: str) -> ModelTypeError:
-    """The error for ``predict``/``rank`` on a pipeline that returns embeddings."""
-    kind = getattr(pipeline, "model_type", type(pipeline).__name__)
-    if kind == "CrossEncoder":  # a plain Pipeline told it is one
-        return ModelTypeError(f"{method}() needs a stpipe.cross_encoder.CrossEncoder, not a Pipeline with "
-                              "model_type='CrossEncoder'", hint="build the model with stpipe.build / stpipe.load, "
-                              "or construct stpipe.cross_encoder.CrossEncoder(modules)")
-    return ModelTypeError(
-        f"{method}() scores pairs and needs a CrossEncoder, but this is a {kind} model (it returns embeddings)",
-        hint="use encode() and similarity() on an embedding model, or set model_type: CrossEncoder on a model whose "
-             "modules end in 'scores' (e.g. a Transformer with transformer_task: sequence-classification)")
 
 
 def pair_list(inputs: Any) -> tuple[list[tuple[Any, ...]], bool]:

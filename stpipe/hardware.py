@@ -25,13 +25,10 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
+from stpipe.contracts.pipeline import DTYPES, TORCH_NAMES  # noqa: F401 - the one dtype vocabulary
+
 logger = logging.getLogger("stpipe")
 
-DTYPES = ("fp32", "bf16", "fp16", "auto")
-"""The values of a model definition's ``dtype``."""
-
-TORCH_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-"""``dtype`` → the name of the torch dtype (``torch.<name>``) and of Hugging Face's ``model_kwargs.dtype``."""
 
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 """CPU flags (``/proc/cpuinfo``) of native bf16 matrix instructions."""

@@ -6,7 +6,8 @@ run through ``preprocess`` → forward under ``torch.inference_mode``, and resto
 post-processing is truncate → normalise (per batch) → quantise (whole call) → convert. In a pipeline
 whose first module routes by modality (a Router), a call mixing modalities is split into one group per
 modality and reassembled in input order. The stateless steps (argument checks, length sorting and
-batching, output post-processing) live in :mod:`stpipe.encoding`; this class keeps the state and the loop.
+batching, output post-processing) live in :mod:`stpipe.encoding` (sparse output:
+:mod:`stpipe.encoding_sparse`), the batch loop in :mod:`stpipe.pipeline_batches`; this class keeps the state.
 
 >>> from stpipe.modules.module import Module
 >>> class Scale(Module):
@@ -29,32 +30,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from tqdm.autonotebook import tqdm
 
 from stpipe import encoding as enc
+from stpipe import encoding_sparse as sparse_out
 from stpipe import similarity as sim
+from stpipe.contracts.pipeline import MODEL_TYPES, default_similarity, not_a_cross_encoder
 from stpipe.encoding import input_length, is_single_input
 from stpipe.errors import ArgumentError
+from stpipe.formats.st import save
 from stpipe.input_check import check_inputs
 from stpipe.modules.modality import check_batch_modality, normalize_modality, supports
 from stpipe.modules.module import Module
-from stpipe.modules.router import split_task_dicts
+from stpipe.modules.task_dicts import split_task_dicts
+from stpipe.pipeline_batches import BatchRunner, is_router
 
 __all__ = ["MODEL_TYPES", "Pipeline", "default_device", "input_length", "is_router", "is_single_input"]
 
 logger = logging.getLogger("stpipe")
 
-MODEL_TYPES = ("SentenceTransformer", "SparseEncoder", "CrossEncoder")  # CrossEncoder: stpipe/cross_encoder.py
 
 
 def default_device() -> str:
     """``cuda`` when available, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def is_router(module: Any) -> bool:
-    """Routers receive every encode keyword argument (sentence-transformers' rule)."""
-    return any(c.__name__ in ("Router", "Asym") for c in type(module).__mro__)
 
 
 @contextlib.contextmanager
@@ -68,7 +66,7 @@ def _blame(key: str) -> Iterator[None]:
         raise ArgumentError(key, str(exc)) from None
 
 
-class Pipeline(torch.nn.Sequential):
+class Pipeline(BatchRunner, torch.nn.Sequential):
     """An embedding model: modules run in sequence over a ``features`` dict.
 
     Args:
@@ -153,7 +151,7 @@ class Pipeline(torch.nn.Sequential):
     def similarity_fn_name(self) -> str:
         """The similarity function's name; set lazily to cosine (dot for a SparseEncoder) on first read."""
         if self._similarity_fn_name is None:
-            self._similarity_fn_name = "dot" if self.model_type == "SparseEncoder" else "cosine"
+            self._similarity_fn_name = default_similarity(self.model_type)
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
@@ -235,45 +233,6 @@ class Pipeline(torch.nn.Sequential):
             features = module(features, **module_kwargs)
         return features
 
-    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Turn a batch of inputs into features with the first module's ``preprocess``."""
-        if not inputs:
-            return {}
-        check_batch_modality(list(inputs), kwargs.get("modality"), self.modalities, f"{self.model_type} model")
-        return enc.call_preprocess(self[0], list(inputs), prompt, **kwargs)
-
-    def _run_batches(self, inputs: list[Any], *, prompt: str | None, batch_size: int, show_progress_bar: bool,
-                     device: torch.device, kwargs: dict[str, Any], forward_kwargs: dict[str, Any],
-                     extract: enc.Extract, max_batch_tokens: int | None = None) -> list[Any]:
-        """preprocess → forward over length-sorted batches; input order is kept. Plain texts are tokenised once
-        and batched by token count (``max_batch_tokens`` caps a batch's padded tokens), each batch padded to its
-        longest input only; other inputs are sorted by a size estimate (split by modality for routing
-        pipelines). ``extract(out_features, n)`` turns a batch's output into n per-input results."""
-        groups: dict[Any, list[int]] = {None: list(range(len(inputs)))}
-        if "modality" not in kwargs and "modality" in self.get_model_kwargs() and len(inputs) > 1:
-            groups = enc.group_by_modality(inputs, self.modalities)
-        pre = (enc.pretokenized(self[0], self.preprocess, inputs, prompt, kwargs)
-               if list(groups) == [None] and not is_router(self[0]) else None)
-        if pre is not None:
-            columns, rest, pads, side = pre
-            lengths = [len(ids) for ids in columns["input_ids"]]
-            plan = [(None, b) for b in enc.token_batches(lengths, batch_size, max_batch_tokens)]
-        else:
-            plan = [(m, b) for m, ix in groups.items() for b in enc.length_sorted_batches(inputs, ix, batch_size)]
-        results: list[Any] = [None] * len(inputs)
-        for modality, batch_ix in tqdm(plan, desc="Batches", disable=not show_progress_bar):
-            extra = {} if modality is None else {"modality": modality}
-            if pre is not None:
-                features = {**enc.pad_batch(columns, batch_ix, pads, side), **rest}
-            else:
-                features = self.preprocess([inputs[i] for i in batch_ix], prompt=prompt, **kwargs, **extra)
-            features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-            with torch.inference_mode():
-                out = self(features, **forward_kwargs, **extra)
-            for i, value in zip(batch_ix, extract(out, len(batch_ix)), strict=True):
-                results[i] = value
-        return results
-
     def encode(
         self,
         inputs: Any,
@@ -335,14 +294,14 @@ class Pipeline(torch.nn.Sequential):
         self.eval()
         if self.model_type == "SparseEncoder":  # as sentence-transformers: only the forward runs in inference
             # mode, so the returned sparse tensor is an ordinary one (coalesce() and in-place ops work)
-            enc.check_sparse_options(output_value, precision, normalize_embeddings, truncate_dim)
-            to_numpy, to_tensor, to_sparse, to_cpu = enc.sparse_flags(convert_to_numpy, convert_to_tensor,
+            sparse_out.check_sparse_options(output_value, precision, normalize_embeddings, truncate_dim)
+            to_numpy, to_tensor, to_sparse, to_cpu = sparse_out.sparse_flags(convert_to_numpy, convert_to_tensor,
                                                                       convert_to_sparse_tensor, save_to_cpu)
             k = max_active_dims if max_active_dims is not None else self.max_active_dims
             forward_kwargs = call_kwargs if k is None else {**call_kwargs, "max_active_dims": k}
             results = self._run_batches(inputs, forward_kwargs=forward_kwargs,
-                                        extract=enc.sparse_extractor(k, to_sparse, to_cpu=to_cpu), **run)
-            return enc.finish_sparse(results, single, to_tensor=to_tensor, to_sparse=to_sparse,
+                                        extract=sparse_out.sparse_extractor(k, to_sparse, to_cpu=to_cpu), **run)
+            return sparse_out.finish_sparse(results, single, to_tensor=to_tensor, to_sparse=to_sparse,
                                      convert_to_numpy=to_numpy, to_cpu=to_cpu, device=target)
         with torch.inference_mode():
             if convert_to_sparse_tensor or max_active_dims is not None:
@@ -353,28 +312,6 @@ class Pipeline(torch.nn.Sequential):
             results = self._run_batches(inputs, forward_kwargs=call_kwargs, extract=extract, **run)
             return enc.finish_dense(results, single, output_value=output_value, precision=precision,
                                     convert_to_tensor=to_tensor, convert_to_numpy=to_numpy, device=target)
-
-    def _prepare_device(self, device: str | torch.device | None) -> torch.device:
-        if device is None:
-            return self.device
-        target = torch.empty(0, device=device).device
-        if any(t.device != target for t in self.parameters()):
-            self.to(target)
-        return target
-
-    def encode_query(self, inputs: Any, prompt_name: str | None = None, prompt: str | None = None,
-                     **kwargs: Any) -> Any:
-        """``encode`` with ``task="query"`` and, when no prompt is given, the ``query`` prompt."""
-        if prompt_name is None and prompt is None and "query" in self.prompts:
-            prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
-
-    def encode_document(self, inputs: Any, prompt_name: str | None = None, prompt: str | None = None,
-                        **kwargs: Any) -> Any:
-        """``encode`` with ``task="document"`` and the first prompt among document, passage, corpus."""
-        if prompt_name is None and prompt is None:
-            prompt_name = next((p for p in ("document", "passage", "corpus") if p in self.prompts), None)
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
     # ------------------------------------------------------------------------------------ similarity, io
     def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
@@ -392,14 +329,10 @@ class Pipeline(torch.nn.Sequential):
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         """Scores pairs — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
-        from stpipe.cross_encoder import not_a_cross_encoder
-
         raise not_a_cross_encoder(self, "predict")
 
     def rank(self, *args: Any, **kwargs: Any) -> Any:
         """Ranks documents — CrossEncoder models only (:class:`stpipe.cross_encoder.CrossEncoder`); an error here."""
-        from stpipe.cross_encoder import not_a_cross_encoder
-
         raise not_a_cross_encoder(self, "rank")
 
     def save(self, path: str | os.PathLike, safe_serialization: bool = True, *, overwrite: str = "model") -> None:
@@ -407,6 +340,4 @@ class Pipeline(torch.nn.Sequential):
 
         ``overwrite="model"`` replaces only a directory that is exactly a saved model; ``"force"`` also leftover
         model files. Other files are never deleted: the save refuses and names them."""
-        from stpipe.formats.st import save
-
         save(self, path, safe_serialization=safe_serialization, overwrite=overwrite)

@@ -30,11 +30,17 @@ did you mean 'Pooling'?
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stpipe.catalogue import (
+    Catalogue,  # noqa: F401 - where losses and evaluators import it from
+    Spec,
+    check_overwrite,
+    entry_points,
+    import_target,
+)
 from stpipe.errors import ConfigError, Problem, did_you_mean
 
 if TYPE_CHECKING:
@@ -43,41 +49,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "stpipe.modules"
 _ST = "sentence_transformers"
-
-
-def import_target(target: str | type) -> Any:
-    """``"package.module:Name"`` → that object, imported now (a class given as itself is returned as it is). The
-    registries (module types, and the :class:`Catalogue` of losses and of evaluators) keep targets as strings so that
-    nothing is imported before it is used."""
-    if not isinstance(target, str):
-        return target
-    mod, _, attr = target.partition(":")
-    return getattr(importlib.import_module(mod), attr)
-
-
-@dataclass
-class Spec:
-    """One registered name (a module type, a loss, an evaluator): its class, imported on first use."""
-
-    name: str
-    target: str | type  # "package.module:Class" (imported on first use) or the class itself
-    aliases: tuple[str, ...] = ()
-    origin: str = "builtin"  # builtin | python | entry-point
-    _cls: type | None = field(default=None, repr=False)
-
-    @property
-    def cls(self) -> type:
-        """The class (imported on first use: for a built-in module type, this imports torch)."""
-        if self._cls is None:
-            self._cls = import_target(self.target)
-        return self._cls
-
-    @property
-    def class_path(self) -> str:
-        """``package.module.Class``, without importing it."""
-        if isinstance(self.target, type):
-            return f"{self.target.__module__}.{self.target.__qualname__}"
-        return self.target.replace(":", ".")
 
 
 @dataclass
@@ -103,9 +74,9 @@ class ModuleSpec(Spec):
         """Whether this type turns raw inputs into tensors (an ``InputModule``)."""
         if self.contract is not None:
             return self.contract.is_input
-        from stpipe.modules.module import InputModule
-
-        return isinstance(self.cls, type) and issubclass(self.cls, InputModule)
+        # by name, so that the registry (below modules/) imports no module class to ask
+        return isinstance(self.cls, type) and any(
+            b.__name__ == "InputModule" and b.__module__ == "stpipe.modules.module" for b in self.cls.__mro__)
 
     @property
     def schema_file(self) -> str:
@@ -171,12 +142,14 @@ _BUILTINS: list[ModuleSpec] = [
         f"{_ST}.cross_encoder.modules.LogitScore",
     ),
     # an export's route (no sentence-transformers counterpart: its modules.json never names it)
-    _builtin("GraphEncoder", "stpipe.runtimes.encoder:GraphEncoder", "stpipe.runtimes.encoder.GraphEncoder"),
+    _builtin("GraphEncoder", "stpipe.modules.graph_encoder:GraphEncoder", "stpipe.modules.graph_encoder.GraphEncoder",
+             "stpipe.runtimes.encoder.GraphEncoder"),  # the path before issue 18: still read
 ]
 
 _specs: dict[str, ModuleSpec] = {}
 _aliases: dict[str, str] = {}
 _entry_points_loaded = False
+_replaced: dict[str, ModuleSpec] = {}  # built-ins replaced with replace=True
 
 
 def _add(s: ModuleSpec, *, keep: bool = False) -> ModuleSpec:
@@ -193,13 +166,6 @@ for _s in _BUILTINS:
     _add(_s)
 
 
-def entry_points(group: str) -> Any:
-    """:func:`importlib.metadata.entry_points` of ``group``, importing ``importlib.metadata`` only now."""
-    from importlib.metadata import entry_points as installed
-
-    return installed(group=group)
-
-
 def _load_entry_points() -> None:
     """Read the ``stpipe.modules`` entry points (once). Only when a name is not already known (or all names are
     listed): reading them means importing ``importlib.metadata`` and scanning every installed distribution."""
@@ -214,9 +180,12 @@ def _load_entry_points() -> None:
 
 
 def register(
-    cls: type | None = None, *, name: str | None = None, aliases: tuple[str, ...] = (), st_type: str | None = None
+    cls: type | None = None, *, name: str | None = None, aliases: tuple[str, ...] = (), st_type: str | None = None,
+    replace: bool = False,
 ) -> Any:
-    """Register a Module class under ``name`` (default: its class name). Usable as a decorator.
+    """Register a Module class under ``name`` (default: its class name). Usable as a decorator. A built-in type's
+    name or alias is refused unless ``replace=True`` (:func:`stpipe.catalogue.check_overwrite`, the policy losses
+    and evaluators follow too).
 
     >>> import torch
     >>> from stpipe.modules.module import Module
@@ -232,6 +201,10 @@ def register(
 
     def deco(c: type) -> type:
         key = name or c.__name__
+        for taken in (key, *aliases):
+            check_overwrite("module type", taken, find(taken), replace)
+        if key in _specs and _specs[key].origin == "builtin":
+            _replaced[key] = _specs[key]  # unregister puts the built-in back
         _add(ModuleSpec(name=key, target=c, st_type=st_type or f"{c.__module__}.{c.__qualname__}",
                         aliases=aliases, origin="python"))
         return c
@@ -240,11 +213,14 @@ def register(
 
 
 def unregister(name: str) -> None:
+    """Remove a registered type (a built-in it replaced comes back)."""
     s = _specs.pop(name, None)
     if s is not None:
         for a, n in list(_aliases.items()):
             if n == name:
                 del _aliases[a]
+    if name in _replaced:
+        _add(_replaced.pop(name))
 
 
 def names() -> list[str]:
@@ -303,84 +279,3 @@ def st_type_of(obj: Any) -> str:
         cls = obj if isinstance(obj, type) else type(obj)
         return f"{cls.__module__}.{cls.__qualname__}"
     return s.st_type
-
-
-Factory = Callable[..., "Module"]
-
-
-class Catalogue:
-    """A registry of named classes beside module types — losses (:mod:`stpipe.training.losses`) and evaluators
-    (:mod:`stpipe.experiments.evaluators`): built-ins listed eagerly as import targets, plugins registered from
-    Python (:meth:`register`) or declared in an entry-point group (read once, when a name is looked up or listed).
-    A built-in name is never replaced; a name that is unknown or does not import is a ConfigError at ``path``.
-
-    >>> c = Catalogue("widget", "stpipe.widgets", [Spec("Gear", "fractions:Fraction", ("gear",))],
-    ...               hint="register one")
-    >>> c.get("gear").__name__, c.names()
-    ('Fraction', ['Gear'])
-    >>> try:
-    ...     c.get("Gaer", ("widget",))
-    ... except ConfigError as e:
-    ...     print(e.problems[0].code, "-", e.problems[0].message, "-", e.problems[0].hint)
-    registry.unknown-widget - unknown widget 'Gaer' - did you mean 'Gear'?
-    """
-
-    def __init__(self, kind: str, group: str, builtins: list[Spec], *, hint: str,
-                 title: str = "invalid model definition",
-                 default_name: Callable[[type], str] = lambda c: c.__name__) -> None:
-        self.kind, self.group, self.hint, self.title = kind, group, hint, title
-        self._default_name = default_name
-        self._specs = {s.name: s for s in builtins}
-        self._loaded = False
-
-    def _table(self) -> dict[str, Spec]:
-        if not self._loaded:
-            self._loaded = True
-            for ep in entry_points(group=self.group):
-                self._specs.setdefault(ep.name, Spec(ep.name, ep.value, origin="entry-point"))
-        table = dict(self._specs)
-        for s in self._specs.values():
-            for a in s.aliases:
-                table.setdefault(a, s)
-        return table
-
-    def register(self, cls: type | None = None, *, name: str | None = None) -> Any:
-        """Register ``cls`` under ``name`` (default: the catalogue's default name of the class); a decorator too."""
-
-        def deco(c: type) -> type:
-            key = name or self._default_name(c)
-            known = self._table().get(key)
-            if known is not None and known.origin == "builtin":
-                raise ValueError(f"'{key}' is a built-in {self.kind}; register yours under another name")
-            self._specs[key] = Spec(key, c, origin="python")
-            return c
-
-        return deco(cls) if cls is not None else deco
-
-    def unregister(self, name: str) -> None:
-        """Remove a registered (non built-in) name."""
-        if name in self._specs and self._specs[name].origin != "builtin":
-            del self._specs[name]
-
-    def names(self) -> list[str]:
-        """Every registered name (without aliases), sorted."""
-        self._table()
-        return sorted(self._specs)
-
-    def get(self, name: Any, path: tuple = ()) -> type:
-        """The class registered as ``name`` (or an alias)."""
-        table = self._table()
-        s = table.get(name) if isinstance(name, str) else None
-        if s is None:
-            hint = did_you_mean(name, list(table)) if isinstance(name, str) else None
-            raise ConfigError([Problem(code=f"registry.unknown-{self.kind}", path=tuple(path),
-                                       message=f"unknown {self.kind} {name!r}",
-                                       expected="one of: " + ", ".join(self.names()), found=repr(name),
-                                       hint=hint or self.hint)], title=self.title)
-        try:
-            return s.cls
-        except Exception as exc:  # a plugin that does not import
-            raise ConfigError([Problem(code=f"registry.unknown-{self.kind}", path=tuple(path),
-                                       message=f"{self.kind} {name!r} ({s.class_path}) cannot be imported: {exc}",
-                                       hint="install the package that provides it, or fix its import")],
-                              title=self.title) from None

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SIMILARITY_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+from stpipe.contracts.pipeline import SIMILARITY_NAMES
+
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 

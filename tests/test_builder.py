@@ -184,9 +184,14 @@ def test_saved_directory_is_loaded(tmp_path):
     pipe.save(tmp_path / "m")
     again = build(tmp_path / "m", device="cpu")
     np.testing.assert_allclose(again.encode(["a b", "c"]), pipe.encode(["a b", "c"]), atol=1e-6)
-    with pytest.raises(ConfigError) as e:
-        build(tmp_path / "m", overrides=["truncate_dim=2"])
-    assert codes(e.value) == ["build.overrides"]
+    # one override policy with the CLI (`stpipe encode DIR model.truncate_dim=2`): overrides apply to a saved
+    # model's definition (issue 18; they were refused before)
+    short = build(tmp_path / "m", overrides=["truncate_dim=2"], device="cpu")
+    np.testing.assert_allclose(short.encode(["a b", "c"]), pipe.encode(["a b", "c"])[:, :2], atol=1e-6)
+    assert build(tmp_path / "m", overrides=["modules.1.pooling_mode=max"], device="cpu").encode(
+        ["a b"]).shape == pipe.encode(["a b"]).shape
+    with pytest.raises(ConfigError):  # a bad override is still a ConfigError
+        build(tmp_path / "m", overrides=["modules.9.pooling_mode=max"], device="cpu")
 
 
 def test_yaml_with_a_relative_transformer_path_builds_validated(tiny_bert_dir):

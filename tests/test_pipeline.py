@@ -478,7 +478,7 @@ def test_similarity_parity(pair, fn):
 def minilm_transformers(minilm_dir):
     from sentence_transformers import SentenceTransformer
 
-    from stpipe.formats.st import load
+    from stpipe.builder import load
 
     return load(minilm_dir, device="cpu")[0], SentenceTransformer(str(minilm_dir), device="cpu")[0]
 

@@ -105,3 +105,45 @@ def test_register_and_entry_points(monkeypatch):
         assert spec.origin == "entry-point" and spec.cls.__name__ == "Normalize"
     finally:
         registry.unregister("Plugged")
+
+
+# --------------------------------------------------------------------------------- one overwrite policy (issue 18)
+class _MyPooling(Module):
+    def forward(self, features, **kwargs):
+        return features
+
+
+@pytest.mark.parametrize("taken", ["Pooling", "sentence_transformers.models.Pooling"])
+def test_register_refuses_a_builtin_name_without_replace(taken):
+    """Before issue 18, stpipe.register(name="Pooling") silently replaced the built-in."""
+    with pytest.raises(ValueError, match="built-in module type.*replace=True"):
+        registry.register(_MyPooling, name=taken)
+    with pytest.raises(ValueError, match="built-in module type"):
+        registry.register(_MyPooling, name="MyPooling", aliases=(taken,))
+    assert registry.get("Pooling").__name__ == "Pooling" and registry.find("MyPooling") is None
+
+
+def test_register_replace_true_replaces_a_builtin_and_unregister_restores_it():
+    builtin = registry.get("Pooling")
+    registry.register(_MyPooling, name="Pooling", replace=True)
+    try:
+        assert registry.get("Pooling") is _MyPooling
+    finally:
+        registry.unregister("Pooling")
+    assert registry.get("Pooling") is builtin and registry.spec("Pooling").origin == "builtin"
+
+
+def test_losses_and_evaluators_follow_the_same_policy():
+    from stpipe.experiments.evaluators import EVALUATORS
+    from stpipe.training.losses import LOSSES
+
+    for catalogue, name in ((LOSSES, "cosent"), (EVALUATORS, "retrieval")):
+        builtin = catalogue.get(name)
+        with pytest.raises(ValueError, match="replace=True"):
+            catalogue.register(_MyPooling, name=name)
+        catalogue.register(_MyPooling, name=name, replace=True)
+        try:
+            assert catalogue.get(name) is _MyPooling
+        finally:
+            catalogue.unregister(name)
+        assert catalogue.get(name) is builtin

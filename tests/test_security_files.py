@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from stpipe.builder import build
+from stpipe.builder import build, load
 from stpipe.cli import main
 from stpipe.errors import LoadError
-from stpipe.formats.st import load
 
 SENTS = ["a cat on a mat", "dogs run in the park"]
 

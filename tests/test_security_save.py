@@ -13,10 +13,9 @@ import pytest
 import torch
 
 from stpipe import files
-from stpipe.builder import build
+from stpipe.builder import build, load
 from stpipe.cli import main
 from stpipe.errors import LoadError
-from stpipe.formats.st import load
 
 
 def tiny(tiny_bert_dir: Path, query: str = "q: ") -> dict:

@@ -36,7 +36,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     fmt = run_.get("format")
     overwrite = run_.get("overwrite") or "model"
     if fmt is not None:
-        from stpipe.formats.exported import export
+        from stpipe.exports import export
 
         quantize, optimize = run_.get("quantize"), run_.get("optimize")
         calibration = export_settings.calibration_texts(run_) if quantize == "int8-static" else None

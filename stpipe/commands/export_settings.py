@@ -131,7 +131,8 @@ def cached_export(pipe: Any, definition: Any, run: Any, fmt: str) -> tuple[Path,
     """The export directory of ``pipe`` for the run's settings (made now, or reused) and whether it was reused."""
     import fcntl
 
-    from stpipe.formats.exported import export, is_exported
+    from stpipe.exports import export
+    from stpipe.formats.exported import is_exported
 
     quantize, optimize = run.get("quantize"), run.get("optimize")
     calibration = calibration_texts(run) if quantize == "int8-static" else None

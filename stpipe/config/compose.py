@@ -34,6 +34,7 @@ from stpipe.config.overrides import compose_config, key_path, override_problem, 
 from stpipe.config.run import inputs_override, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.errors import ConfigError, Problem, did_you_mean
+from stpipe.formats.st import module_sources, to_definition
 from stpipe.resources import conf_dir, resolve_model_path
 
 GROUP = "model"
@@ -165,15 +166,13 @@ def _compose_saved(saved: str, overrides: list[str], parsed: list[Any], config_d
                    groups: Collection[str] | None) -> Composed:
     """A saved sentence-transformers directory (or hub id): its definition (configs only, no weights), composed
     as a mapping. The run settings are composed first: trust_remote_code / allow_pickle govern the reading."""
-    from stpipe.formats.st import to_definition
-
     _no_model_override(parsed, "a saved model directory")
     run = compose(None, [o.input_line for o in parsed if not _is_model_key(o.key_or_group)],
                   config_dir=config_dir, groups=groups).run
     definition = to_definition(saved, trust_remote_code=run.get("trust_remote_code") is True,
                                allow_pickle=run.get("allow_pickle") is True)
     composed = compose(definition, overrides, config_dir=config_dir, groups=groups,
-                       sources=SourceMap({(): f"saved model {saved}"}),
+                       sources=SourceMap({(): f"saved model {saved}", **module_sources(saved)}),
                        base_dir=saved if FsPath(saved).is_dir() else None)
     composed.saved_model = saved
     return composed

@@ -17,8 +17,7 @@ import types
 import typing
 from typing import Any
 
-#: node keys (not constructor parameters)
-NODE_KEYS = ("type", "id", "load_from")
+from stpipe.contracts.pipeline import NODE_KEYS  # noqa: F401 - node keys (not constructor parameters)
 
 _PY_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", tuple: "array",
              dict: "object", type(None): "null"}

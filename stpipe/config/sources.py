@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from stpipe.contracts.pipeline import MAX_DEPTH as PIPELINE_MAX_DEPTH
 from stpipe.errors import ConfigError, Path, PathPart, Problem
 
 
@@ -91,7 +92,7 @@ def _fast_loader_class() -> type | None:
 
 #: bounds on one YAML document: values that aliases add (beyond those written in the file), and nesting depth
 MAX_ALIAS_VALUES = 2_000  # a shared node repeated in a few routes is a few hundred; Hydra copies each value
-MAX_DEPTH = 100
+MAX_DEPTH = PIPELINE_MAX_DEPTH  # the one depth limit (stpipe.contracts.pipeline)
 
 
 def _expansion_problem(root: yaml.Node, filename: str) -> Problem | None:

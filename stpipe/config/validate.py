@@ -40,9 +40,10 @@ from stpipe.config.graph import GraphContext, TraceEntry, walk_graph
 from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.contracts.modality import normalize_modality
+from stpipe.contracts.pipeline import MAX_DEPTH
 from stpipe.errors import ConfigError, ConfigWarning, Problem, ProblemList, format_path
 
-_MAX_DEPTH = 100
+_MAX_DEPTH = MAX_DEPTH
 
 
 @dataclass

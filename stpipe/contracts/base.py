@@ -43,7 +43,10 @@ class Contract:
     * ``enums``: parameter → its allowed values (the schema file must list the same);
     * ``legacy_params``: deprecated parameters the constructor still takes through ``**kwargs``;
     * ``deprecated(params)``: the deprecated parameters a node uses, still accepted (with a warning), as
-      ``(parameters, what to write instead)`` pairs.
+      ``(parameters, what to write instead)`` pairs;
+    * ``config_dict(saved)``: for a type whose state is its config plus weights, what ``get_config_dict()`` of the
+      module loaded from a folder returns, computed from that folder's saved parameters (renames and legacy keys
+      applied) — so a saved folder becomes a definition without importing the class (a test compares the two).
     """
 
     name: str
@@ -58,6 +61,7 @@ class Contract:
     enums: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     legacy_params: tuple[str, ...] = ()
     deprecated: Callable[[Mapping[str, Any]], list[tuple[list[str], str]]] | None = None
+    config_dict: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     @property
     def config_file_name(self) -> str:

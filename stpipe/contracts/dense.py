@@ -77,5 +77,17 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
     return io
 
 
-DENSE = Contract(name="Dense", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS,
+def config_dict(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """``Dense.get_config_dict()`` of the module loaded from these saved parameters (Tanh when none is saved)."""
+    act = activation_class(saved.get("activation_function", "Tanh"))
+    source = saved.get("module_input_name", "sentence_embedding")
+    out = {"in_features": saved.get("in_features"), "out_features": saved.get("out_features"),
+           "bias": saved.get("bias", True), "activation_function": f"{ACTIVATION_MODULES[act]}.{act}",
+           "module_input_name": source, "module_output_name": saved.get("module_output_name") or source}
+    if saved.get("use_residual"):
+        out["use_residual"] = True
+    return out
+
+
+DENSE = Contract(name="Dense", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS, config_dict=config_dict,
                  shape_params={"in_features": (("linear.weight",), 1), "out_features": (("linear.weight",), 0)})

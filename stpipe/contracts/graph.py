@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.contracts.base import Contract, FeatureIO
+from stpipe.contracts.pipeline import EXPORT_MANIFEST
 
 PARAMS = ("export_dir", "route", "provider", "threads")
-#: the manifest file of a graph export (the formats' ``save_dir.EXPORT_MANIFEST``)
-MANIFEST = "stpipe_export.json"
+MANIFEST = EXPORT_MANIFEST  # the manifest file of a graph export
 
 
 def manifest_dimension(export_dir: Any, route: Any) -> int | None:

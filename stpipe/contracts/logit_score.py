@@ -20,4 +20,7 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
     return FeatureIO(consumes={src: "module_input_name"}, produces={"scores": 1})
 
 
-LOGIT_SCORE = Contract(name="LogitScore", describe=describe, params=PARAMS, config_keys=PARAMS)
+LOGIT_SCORE = Contract(name="LogitScore", describe=describe, params=PARAMS, config_keys=PARAMS,
+                       config_dict=lambda saved: {"true_token_id": saved.get("true_token_id"),
+                                                  "false_token_id": saved.get("false_token_id"),
+                                                  "module_input_name": saved.get("module_input_name", "causal_logits")})

@@ -19,4 +19,10 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
     return FeatureIO(consumes={src: "module_input_name"}, produces={dst: upstream.get(src)})
 
 
-NORMALIZE = Contract(name="Normalize", describe=describe, params=PARAMS, config_keys=PARAMS)
+def config_dict(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """``Normalize.get_config_dict()`` of the module loaded from these saved parameters."""
+    src = saved.get("module_input_name", "sentence_embedding")
+    return {"module_input_name": src, "module_output_name": saved.get("module_output_name") or src}
+
+
+NORMALIZE = Contract(name="Normalize", describe=describe, params=PARAMS, config_keys=PARAMS, config_dict=config_dict)

@@ -91,7 +91,15 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
     return io
 
 
-POOLING = Contract(name="Pooling", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS,
+def config_dict(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """``Pooling.get_config_dict()`` of the module loaded from these saved parameters."""
+    mode = saved.get("pooling_mode", "mean")
+    return {"embedding_dimension": saved.get("embedding_dimension"),
+            "pooling_mode": mode if isinstance(mode, str) else list(mode),
+            "include_prompt": saved.get("include_prompt", True)}
+
+
+POOLING = Contract(name="Pooling", describe=describe, params=PARAMS, config_keys=CONFIG_KEYS, config_dict=config_dict,
                    config_key_renames=CONFIG_KEY_RENAMES, clean_config=legacy_pooling_mode,
                    enums={"pooling_mode": POOLING_MODES},
                    legacy_params=tuple(LEGACY_MODE_KEYS), deprecated=deprecated_flags)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from stpipe.contracts.base import Contract
+from stpipe.contracts.pipeline import ROUTER_CONFIG
 from stpipe.errors import Path, Problem, did_you_mean
 
 DEFAULT_ROUTE = "check.default-route"
@@ -49,5 +50,5 @@ def route_target_problem(route: Any, routes: list[str], path: Path, message: str
 
 
 #: the graph stage walks every route itself (:mod:`stpipe.config.graph`), so the contract's describe is empty
-ROUTER = Contract(name="Router", params=PARAMS, is_input=True, config_files=("router_config.json", "config.json"),
+ROUTER = Contract(name="Router", params=PARAMS, is_input=True, config_files=(ROUTER_CONFIG, "config.json"),
                   config_keys=CONFIG_KEYS)

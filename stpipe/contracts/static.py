@@ -69,4 +69,7 @@ SPLADE_POOLING = Contract(
     name="SpladePooling", describe=describe_splade,
     params=("pooling_strategy", "activation_function", "embedding_dimension", "chunk_size"),
     config_keys=("pooling_strategy", "activation_function", "embedding_dimension"),
+    config_dict=lambda saved: {"pooling_strategy": saved.get("pooling_strategy", "max"),
+                               "activation_function": saved.get("activation_function", "relu"),
+                               "embedding_dimension": saved.get("embedding_dimension")},
     enums={"pooling_strategy": SPLADE_POOLING_STRATEGIES, "activation_function": SPLADE_ACTIVATIONS})

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,3 +128,26 @@ TRANSFORMER = Contract(
     enums={"transformer_task": tuple(TASKS), "backend": SUPPORTED_BACKENDS, "processing_kwargs": PROCESSING_KEYS,
            "modality_config.format": MESSAGE_FORMATS, "processor_kwargs.padding_side": SIDES,
            "processor_kwargs.truncation_side": SIDES}, deprecated=deprecated_params)
+
+
+# ------------------------------------------------------------------------------------ loading
+_logger = logging.getLogger("stpipe.modules.transformer")  # the records keep the Transformer module's logger
+#: Hugging Face loader arguments that switch on code execution or pickle loading: only the caller sets them
+#: (trust_remote_code / allow_pickle), never a file being loaded
+SECURITY_KWARGS = ("trust_remote_code", "use_safetensors")
+
+
+def strip_security_kwargs(saved: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``saved`` (a Transformer's saved config) without :data:`SECURITY_KWARGS` in its model/processor/config
+    kwargs: security settings come from the caller, never from the files being loaded."""
+    for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
+        kwargs = saved.get(key)
+        if not isinstance(kwargs, dict):
+            continue
+        dropped = [k for k in SECURITY_KWARGS if k in kwargs]
+        if dropped:
+            _logger.warning("%signoring %s saved in %s: security settings come from the caller "
+                            "(trust_remote_code, allow_pickle), not from the model's files",
+                            f"{where}: " if where else "", ", ".join(dropped), key)
+            saved[key] = {k: v for k, v in kwargs.items() if k not in SECURITY_KWARGS}
+    return saved

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from stpipe.contracts.pipeline import CROSS_ENCODER_EXCLUDES, ST_CONFIG
 from stpipe.errors import LoadError
 from stpipe.files import read_json
 
@@ -45,7 +46,7 @@ def _legacy_activation(cfg: dict[str, Any]) -> Any:
 def is_legacy_cross_encoder(root: str) -> bool:
     """A folder a CrossEncoder of sentence-transformers < 6 saved: no model config, but the HF ``config.json``
     carries a CrossEncoder activation."""
-    return not Path(root, "config_sentence_transformers.json").is_file() and \
+    return not Path(root, ST_CONFIG).is_file() and \
         _legacy_activation(_hf_config(root)) is not None
 
 
@@ -54,7 +55,7 @@ def activation_from_files(root: str, config: dict[str, Any], where: str | None) 
     default; a path outside ``torch.`` or no torch.nn activation is refused with a warning (never imported)."""
     from stpipe.contracts.dense import activation_class
 
-    value, source = config.get("activation_fn"), where or str(Path(root, "config_sentence_transformers.json"))
+    value, source = config.get("activation_fn"), where or str(Path(root, ST_CONFIG))
     if value is None:
         value, source = _legacy_activation(_hf_config(root)), str(Path(root, "config.json"))
     if value is None:
@@ -91,7 +92,7 @@ def saved_prompts(prompts: dict[str, str]) -> dict[str, str]:
 def config_entries(pipeline: Any, config: dict[str, Any]) -> dict[str, Any]:
     """``config_sentence_transformers.json`` of a CrossEncoder from an embedding model's ``config``: prompts as
     6.2 writes them, ``activation_fn`` added, the embedding-only keys dropped."""
-    out = {k: v for k, v in config.items() if k not in ("similarity_fn_name", "truncate_dim", "max_active_dims")}
+    out = {k: v for k, v in config.items() if k not in CROSS_ENCODER_EXCLUDES}
     out["prompts"] = saved_prompts(dict(pipeline.prompts))
     out["activation_fn"] = pipeline.activation_fn_name
     return out

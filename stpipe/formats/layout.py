@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stpipe import files, registry
+from stpipe.contracts.pipeline import MODULES_JSON, ST_CONFIG
 from stpipe.errors import LoadError, StpipeError
 
 if TYPE_CHECKING:  # reading a saved model (stpipe validate DIR) imports this module without torch
     from stpipe.pipeline import Pipeline
 
 ST_VERSION = "6.2.0"  # the sentence-transformers format version stpipe writes
-MODULES_JSON = "modules.json"
-MODEL_CONFIG = "config_sentence_transformers.json"
+MODEL_CONFIG = ST_CONFIG
 
 
 def model_config(pipeline: Pipeline) -> dict[str, Any]:

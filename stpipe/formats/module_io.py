@@ -1,4 +1,6 @@
-"""Load one saved module by its type reference — shared by ``modules.json`` and ``router_config.json``.
+"""One saved module → a definition node (torch-free), and loading one saved module by its type reference —
+shared by ``modules.json`` and ``router_config.json``. A built-in type's files are read through its contract;
+only a third-party type's class is imported (through the registry) to describe or load it.
 
 The type reference is resolved through the registry only. A reference outside the registry is custom
 code: it is refused unless ``trust_remote_code=True``, and even then only classes that were registered
@@ -10,18 +12,22 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from stpipe import registry
+from stpipe.contracts.pipeline import MODULES_JSON
+from stpipe.contracts.transformer import TRANSFORMER, strip_security_kwargs
 from stpipe.errors import ConfigError, LoadError
-from stpipe.files import check_relative, read_json
-from stpipe.modules.module import InputModule, Module
-from stpipe.modules.transformer_setup import strip_security_kwargs
+from stpipe.files import check_relative, load_file_path, read_json
+from stpipe.formats.model_files import saved_config, saved_params
+from stpipe.formats.router import router_node_from_dir
 from stpipe.resources import BUNDLED_MODEL_NAMES, bundled_model_dir
+
+if TYPE_CHECKING:
+    from stpipe.modules.module import Module
 
 #: loader keyword arguments every module's ``load`` receives (modules ignore what they do not use)
 LOADER_KEYS = ("token", "cache_folder", "revision", "local_files_only", "trust_remote_code", "allow_pickle",
@@ -29,7 +35,13 @@ LOADER_KEYS = ("token", "cache_folder", "revision", "local_files_only", "trust_r
 
 
 def resolve_type(type_ref: str, *, where: str, trust_remote_code: bool = False) -> type[Module]:
-    """Class for a saved type reference, with a LoadError naming the file when it is unknown."""
+    """Class for a saved type reference (imported now), with a LoadError naming the file when it is unknown."""
+    return resolve_spec(type_ref, where=where, trust_remote_code=trust_remote_code).cls
+
+
+def resolve_spec(type_ref: str, *, where: str, trust_remote_code: bool = False) -> registry.ModuleSpec:
+    """The registry entry for a saved type reference (nothing imported), with a LoadError naming the file when it
+    is unknown."""
     spec = registry.find(type_ref)
     if spec is None:
         if not type_ref.startswith("sentence_transformers.") and not trust_remote_code:
@@ -40,10 +52,10 @@ def resolve_type(type_ref: str, *, where: str, trust_remote_code: bool = False) 
             registry.spec(type_ref)
         except ConfigError as exc:
             raise LoadError(exc.problems[0].message, path=where, hint=exc.problems[0].hint) from None
-    return spec.cls  # type: ignore[union-attr]
+    return spec  # type: ignore[return-value]
 
 
-def load_module(type_ref: str, model_path: str, subfolder: str = "", *, where: str = "modules.json",
+def load_module(type_ref: str, model_path: str, subfolder: str = "", *, where: str = MODULES_JSON,
                 **loader_kwargs: Any) -> Module:
     """Load the module saved in ``model_path/subfolder`` whose class is ``type_ref``."""
     check_relative(subfolder)
@@ -89,22 +101,40 @@ def saved_module_node(type_ref: str, subfolder: str, ctx: NodeContext) -> dict[s
       when its folder holds more than its config (weights).
     """
     check_relative(subfolder)
-    cls = resolve_type(type_ref, where=str(Path(ctx.root, subfolder)), trust_remote_code=ctx.trust_remote_code)
-    name = registry.name_of(cls)
+    spec = resolve_spec(type_ref, where=str(Path(ctx.root, subfolder)), trust_remote_code=ctx.trust_remote_code)
+    name = spec.name
     if name == "Router":
-        return _router_node(cls, subfolder, ctx)
+        return _router_node(subfolder, ctx)
     if name == "Transformer":
-        return _transformer_node(cls, subfolder, ctx)
-    if issubclass(cls, InputModule):
-        return {"type": name, "load_from": ctx.path(subfolder), **jsonable(cls.load_config(ctx.root, subfolder))}
-    module = load_module(type_ref, ctx.root, subfolder, trust_remote_code=ctx.trust_remote_code,
-                         allow_pickle=ctx.allow_pickle)
-    node: dict[str, Any] = {"type": name}
+        return _transformer_node(subfolder, ctx)
     folder = Path(ctx.root, subfolder)
-    if subfolder and folder.is_dir() and any(f.is_file() and f.name != cls.config_file_name for f in folder.iterdir()):
+    if spec.is_input():
+        return {"type": name, "load_from": ctx.path(subfolder), **jsonable(saved_config(spec, str(folder))[0])}
+    node: dict[str, Any] = {"type": name}
+    config_file = config_file_name(spec)
+    if subfolder and folder.is_dir() and any(f.is_file() and f.name != config_file for f in folder.iterdir()):
         node["load_from"] = ctx.path(subfolder)
-    node.update(jsonable(module.get_config_dict()))
+    node.update(jsonable(_module_config(spec, type_ref, subfolder, ctx)))
     return node
+
+
+def config_file_name(spec: registry.ModuleSpec) -> str:
+    """The config file a module type writes (its contract's; a third-party class's attribute)."""
+    if spec.contract is not None:
+        return spec.contract.config_file_name
+    return getattr(spec.cls, "config_file_name", "config.json")
+
+
+def _module_config(spec: registry.ModuleSpec, type_ref: str, subfolder: str, ctx: NodeContext) -> dict[str, Any]:
+    """A non-input module's parameters as saved: a built-in's config file through its contract (JSON only); a
+    third-party module is loaded and asked (``get_config_dict``)."""
+    folder = Path(ctx.root, subfolder)
+    if spec.contract is None or spec.contract.config_dict is None:
+        module = load_module(type_ref, ctx.root, subfolder, trust_remote_code=ctx.trust_remote_code,
+                             allow_pickle=ctx.allow_pickle)
+        return module.get_config_dict()
+    # no folder (a Normalize saved by sentence-transformers < 6): the defaults, as its loader takes them
+    return spec.contract.config_dict(saved_params(spec, folder).params if folder.is_dir() else {})
 
 
 #: sentence-transformers' Transformer config file names, newest first (reference §1.5)
@@ -116,10 +146,10 @@ TASK_DEFAULTS = {"feature-extraction": ("last_hidden_state", "token_embeddings")
                  "fill-mask": ("logits", "token_embeddings"), "sequence-classification": ("logits", "scores")}
 
 
-def _transformer_node(cls: type[Module], subfolder: str, ctx: NodeContext) -> dict[str, Any]:
+def _transformer_node(subfolder: str, ctx: NodeContext) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name in TRANSFORMER_CONFIGS:
-        config = cls.load_config(ctx.root, subfolder, config_filename=name)
+        config = _read_config(ctx.root, subfolder, name)
         if config:
             break
     legacy_len = config.pop("max_seq_length", None)
@@ -156,17 +186,29 @@ def _tokenizer_max_length(folder: Path) -> int | None:
     return length
 
 
-def _router_node(cls: type[Module], subfolder: str, ctx: NodeContext) -> dict[str, Any]:
-    """Expand a saved Router with its own ``node_from_dir`` (routes, ``id``/``ref``, route_mappings); each
-    route module becomes a node through :func:`saved_module_node`."""
+def _read_config(root: str, subfolder: str, filename: str) -> dict[str, Any]:
+    """A saved JSON config object with the Transformer contract's renames, or ``{}`` when absent."""
+    path = load_file_path(root, filename, subfolder)
+    if path is None:
+        return {}
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise LoadError(f"expected a JSON object, found {type(config).__name__}", path=path)
+    for old, new in TRANSFORMER.config_key_renames.items():
+        if old in config and new not in config:
+            config[new] = config.pop(old)
+    return config
+
+
+def _router_node(subfolder: str, ctx: NodeContext) -> dict[str, Any]:
+    """Expand a saved Router (routes, ``id``/``ref``, route_mappings; :func:`stpipe.formats.router.
+    router_node_from_dir`); each route module becomes a node through :func:`saved_module_node`."""
 
     def child(type_ref: str, _folder: str, mid: str) -> dict[str, Any]:
         check_relative(mid)
         return saved_module_node(type_ref, f"{subfolder}/{mid}" if subfolder else mid, ctx)
 
-    if hasattr(cls, "node_from_dir"):
-        return jsonable(cls.node_from_dir(ctx.root, subfolder, child_node=child))
-    return {"type": registry.name_of(cls), "load_from": ctx.path(subfolder)}
+    return jsonable(router_node_from_dir(ctx.root, subfolder, child_node=child))
 
 
 def jsonable(value: Any) -> Any:
@@ -177,6 +219,19 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, torch.dtype):
+    if type(value).__module__ == "torch" and type(value).__name__ == "dtype":  # without importing torch
         return str(value).removeprefix("torch.")
     return str(value)
+
+
+def literal(value: Any) -> Any:
+    """``value`` with every ``${`` in its strings escaped for OmegaConf (``\\${``): text from a saved model is
+    data — composed or built, a saved prompt ``${oc.env:SECRET}`` stays that text and never reads the
+    environment."""
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    return value

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import platform
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from typing import Any
 
 from stpipe.errors import LoadError
@@ -29,6 +27,9 @@ def check_requirements(requirements: Any, where: str) -> None:
     if not isinstance(requirements, dict):
         logger.warning("%s: ignoring 'requirements' (expected an object of version specifiers)", where)
         return
+    from importlib.metadata import PackageNotFoundError  # only when a saved model states requirements
+    from importlib.metadata import version as dist_version
+
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 

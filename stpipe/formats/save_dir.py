@@ -17,21 +17,21 @@ import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 
-from stpipe.contracts.pipeline import EXPORT_MANIFEST, MODULES_JSON, ROUTER_CONFIG
+from stpipe.contracts.pipeline import EXPORT_MANIFEST, MODULES_JSON, ROUTER_CONFIG, ST_CONFIG
 from stpipe.errors import LoadError
 from stpipe.files import read_json
 
 OVERWRITE_MODES = ("model", "force")
 #: files a sentence-transformers / Hugging Face model directory holds (shell patterns, case-sensitive)
 MODEL_FILE_PATTERNS = (
-    "modules.json", "config_sentence_transformers.json", "README.md", "config.json", "generation_config.json",
-    "sentence_*_config.json", "router_config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
+    MODULES_JSON, ST_CONFIG, "README.md", "config.json", "generation_config.json",
+    "sentence_*_config.json", ROUTER_CONFIG, "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
     "tokenizer*.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt",
     "spiece.model", "sentencepiece.bpe.model", "*.tiktoken", "preprocessor_config.json", "processor_config.json",
     "video_preprocessor_config.json", "feature_extractor_config.json", "chat_template.json", "chat_template.jinja",
     "additional_chat_templates",
     # graph exports (stpipe.formats.exported): the manifest lists every entry the export wrote
-    "stpipe_export.json", "*.onnx", "openvino_model*.xml", "openvino_model*.bin", "onnx", "openvino",
+    EXPORT_MANIFEST, "*.onnx", "openvino_model*.xml", "openvino_model*.bin", "onnx", "openvino",
 )
 
 
@@ -55,7 +55,7 @@ def owned_entries(target: Path) -> set[str]:
         return set()
     if not isinstance(entries, list):
         return set()
-    owned = {MODULES_JSON, "config_sentence_transformers.json", "README.md"}
+    owned = {MODULES_JSON, ST_CONFIG, "README.md"}
     for entry in entries:
         sub = entry.get("path", "") if isinstance(entry, dict) else None
         if not isinstance(sub, str):

@@ -17,7 +17,8 @@ explicit task that nothing maps never falls back to the default.
 
 Saved, it is sentence-transformers' ``router_config.json``: module ids ``{route}_{index}_{Class}``, one folder
 per module *instance* (a module shared by routes is saved once), mapping keys as Python tuple strings. Files,
-mapping keys and YAML nodes are handled in :mod:`stpipe.modules.router_io`.
+mapping keys and YAML nodes are :mod:`stpipe.formats.router` (the file format) and
+:mod:`stpipe.modules.router_io` (module instances).
 """
 
 from __future__ import annotations
@@ -29,33 +30,28 @@ from typing import Any, Self
 
 from torch import nn
 
-from stpipe.contracts.router import ROUTER, default_route_problem, route_target_problem
+from stpipe.contracts.router import ROUTER
 from stpipe.errors import ConfigError, Problem, RouteError, did_you_mean
-from stpipe.modules.modality import infer_batch_modality
-from stpipe.modules.module import FeatureIO, InputModule
-from stpipe.modules.router_io import (
+from stpipe.formats.router import (
     CONFIG_NAME,
-    LEGACY_CONFIG_NAME,  # noqa: F401  (re-exported)
     PARAMS,
     RouteKey,
     RouteModality,
-    describe_routes,
+    check_router_params,
     format_route_key,
-    load_router,
-    mappings_from,
     modality_label,
     parse_route_key,
-    read_router_config,  # noqa: F401  (re-exported)
     route_modality,
-    router_node,
     router_node_from_dir,
-    save_router,
 )
+from stpipe.modules.modality import infer_batch_modality
+from stpipe.modules.module import FeatureIO, InputModule
+from stpipe.modules.router_io import describe_routes, load_router, router_node, save_router
+from stpipe.modules.task_dicts import split_task_dicts
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Router", "RouteError", "RouteKey", "RouteModality", "format_route_key", "parse_route_key"]
-_MODALITY_KEYS = {"text", "image", "audio", "video"}
 
 
 class Router(InputModule):
@@ -117,26 +113,7 @@ class Router(InputModule):
         """Validate the non-module parameters against the route names; the mappings as a tuple-keyed dict.
 
         Raises one ConfigError with every problem (paths relative to the Router node)."""
-        problems: list[Problem] = []
-        # the same checks (code, path, hint) as validation's; the messages are sentence-transformers'
-        bad_default = default_route_problem(default_route, routes, f"Default route '{default_route}' not found in "
-                                            f"route keys: {routes}")
-        if bad_default is not None:
-            problems.append(bad_default)
-        if not isinstance(allow_empty_key, bool):
-            problems.append(Problem("check.router.allow-empty-key", ("allow_empty_key",), "allow_empty_key must "
-                                    "be true or false", found=repr(allow_empty_key)))
-        mappings, where, mapping_problems = mappings_from(route_mappings)
-        problems += mapping_problems
-        for key, route in mappings.items():
-            at = where[key] + (("route",) if isinstance(where[key][-1], int) else ())  # a YAML entry's route
-            bad_target = route_target_problem(route, routes, at, f"route_mappings contains mapping to '{route}' which "
-                                              f"is not in sub_modules. Available routes: {routes}")
-            if bad_target is not None:
-                problems.append(bad_target)
-        if problems:
-            raise ConfigError(problems)
-        return mappings
+        return check_router_params(routes, default_route, allow_empty_key, route_mappings)
 
     # ------------------------------------------------------------------------------------ construction
     @classmethod
@@ -359,31 +336,3 @@ class Router(InputModule):
                       child_node: Callable[[str, str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
         """The YAML form of a saved Router, read from its ``router_config.json`` without loading modules."""
         return router_node_from_dir(model_path, subfolder, child_node)
-
-
-def _is_data_dict(x: dict) -> bool:
-    return ("role" in x and "content" in x) or "array" in x or (bool(x) and all(k in _MODALITY_KEYS for k in x))
-
-
-def is_task_dict(x: Any) -> bool:
-    """An old-style input ``{"query": "x"}``: a dict keyed by a task type rather than by modalities."""
-    return isinstance(x, dict) and not _is_data_dict(x)
-
-
-def split_task_dicts(inputs: list[Any]) -> tuple[list[Any], str | None]:
-    """Backward compatibility: ``[{"query": "x"}, …]`` → ``(["x", …], "query")``; inputs without such dicts are
-    returned as they are, with task None. Old-style dicts with different task types, or mixed with other inputs,
-    are refused (RouteError) whatever the batch size, rather than routed piecemeal."""
-    if not any(is_task_dict(x) for x in inputs):
-        return inputs, None
-    if not all(is_task_dict(x) for x in inputs):
-        raise RouteError("You cannot mix dictionaries with task types as keys (e.g. {'query': ...}) with other "
-                         "inputs. Please pass only dictionaries with the same task type key, or pass non-dictionary "
-                         "inputs while providing the `task` argument.")
-    keys = {tuple(x) for x in inputs}
-    if len(keys) != 1 or len(next(iter(keys))) != 1:
-        raise RouteError("You cannot pass a list of dictionaries with different task types. Please ensure all "
-                         "dictionaries have the same task type key, or pass non-dictionary inputs while providing "
-                         "the `task` argument.")
-    task = next(iter(keys))[0]
-    return [x[task] for x in inputs], task

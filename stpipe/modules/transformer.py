@@ -131,8 +131,8 @@ class Transformer(InputModule):
         if self.backend == "torch":
             self.model = load_model(self.model_name_or_path, self.transformer_task, self.model_kwargs,
                                     self.config_kwargs)
-        else:  # an ONNX Runtime / OpenVINO graph of the model (stpipe.runtimes.backend_model)
-            from stpipe.runtimes.backend_model import load_graph_model
+        else:  # an ONNX Runtime / OpenVINO graph of the model (stpipe.modules.backend_model)
+            from stpipe.modules.backend_model import load_graph_model
 
             self.model = load_graph_model(self.model_name_or_path, self.transformer_task, self.backend,
                                           self.model_kwargs, self.config_kwargs, tokenizer_name_or_path)

@@ -22,9 +22,11 @@ from stpipe.contracts.transformer import (  # noqa: F401 - re-exported
     DTYPE_NAMES,
     DUAL_ENCODERS,
     NOT_YET,
+    SECURITY_KWARGS,
     TASKS,
     describe_output,
     dimension_from_config,
+    strip_security_kwargs,
 )
 from stpipe.errors import LoadError, did_you_mean
 from stpipe.modules.transformer_classes import encoder_class, load_encoder, model_class
@@ -82,28 +84,6 @@ def convert_dtype(model_kwargs: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"model_kwargs sets both torch_dtype ({both[0]}) and dtype ({both[1]}), to different "
                          "values; give only one (dtype is the current name, torch_dtype the older alias)")
     return model_kwargs
-
-
-# ------------------------------------------------------------------------------------ loading
-#: Hugging Face loader arguments that switch on code execution or pickle loading: only the caller sets them
-#: (trust_remote_code / allow_pickle), never a file being loaded
-SECURITY_KWARGS = ("trust_remote_code", "use_safetensors")
-
-
-def strip_security_kwargs(saved: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """``saved`` (a Transformer's saved config) without :data:`SECURITY_KWARGS` in its model/processor/config
-    kwargs: security settings come from the caller, never from the files being loaded."""
-    for key in ("model_kwargs", "processor_kwargs", "config_kwargs"):
-        kwargs = saved.get(key)
-        if not isinstance(kwargs, dict):
-            continue
-        dropped = [k for k in SECURITY_KWARGS if k in kwargs]
-        if dropped:
-            logger.warning("%signoring %s saved in %s: security settings come from the caller (trust_remote_code, "
-                           "allow_pickle), not from the model's files", f"{where}: " if where else "",
-                           ", ".join(dropped), key)
-            saved[key] = {k: v for k, v in kwargs.items() if k not in SECURITY_KWARGS}
-    return saved
 
 
 def refuse_pickle(model_name_or_path: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:

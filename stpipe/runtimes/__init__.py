@@ -5,9 +5,10 @@
 * :mod:`stpipe.runtimes.graph_export` — ``torch.onnx.export`` of a Hugging Face model alone (``Transformer(backend=…,
   model_kwargs={export: true})``) or of a whole route (Transformer → Pooling → Dense → Normalize), dynamic int8
   quantisation, conversion to OpenVINO IR;
-* :mod:`stpipe.runtimes.backend_model` — what ``Transformer(backend="onnx" | "openvino")`` holds instead of a torch
-  model;
-* :mod:`stpipe.runtimes.exported` — an exported directory (``stpipe export … format=onnx``) ⇄ a Pipeline.
+The modules that run on them live with the other modules (this package is below ``modules/``):
+:mod:`stpipe.modules.backend_model` (what ``Transformer(backend="onnx" | "openvino")`` holds instead of a torch
+model) and :mod:`stpipe.modules.graph_encoder` (``GraphEncoder``, one route of an export); a Pipeline → an
+exported directory is :mod:`stpipe.exports`, read back by :mod:`stpipe.formats.exported`.
 
 Nothing here imports onnx, onnxruntime or openvino at import time: :func:`require` does, when a graph is used, and
 names the extra to install when the package is missing.
@@ -18,10 +19,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from stpipe.contracts.pipeline import EXPORT_FORMATS
 from stpipe.errors import LoadError
 
 #: the formats stpipe exports to and runs; each is an optional extra of the same name
-FORMATS = ("onnx", "openvino")
+FORMATS = EXPORT_FORMATS
 #: import name → (extra, pip package)
 _PACKAGES = {"onnx": ("onnx", "onnx"), "onnxruntime": ("onnx", "onnxruntime"), "openvino": ("openvino", "openvino")}
 

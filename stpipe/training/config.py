@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from stpipe.contracts.pipeline import TORCH_NAMES
 from stpipe.errors import ConfigError, Problem, UsageError
 
 SCHEMA = "training.schema.json"
 #: training.precision (schemas/training.schema.json)
-TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")
+TRAINING_PRECISIONS = tuple(TORCH_NAMES)  # the dtype vocabulary without "auto"
 #: training.lr_scheduler: transformers' scheduler names offered
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 TITLE = "invalid training settings"

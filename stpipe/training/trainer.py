@@ -199,7 +199,7 @@ class PipelineTrainer(Trainer):
         _resume_guard(lambda _: super(PipelineTrainer, self)._load_callback_state(), None, "trainer_state.json")
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        from stpipe.formats.st import load
+        from stpipe.builder import load
 
         saved = load(resume_from_checkpoint, device="cpu")
         (model or self.model).load_state_dict(saved.state_dict())

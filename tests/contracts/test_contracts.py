@@ -63,3 +63,41 @@ def test_router_max_seq_length_without_input_modules_that_have_one_warns_like_th
         Router({"a": [Normalize()]}).max_seq_length = 12
     assert [r.getMessage() for r in caplog.records] == expected
     assert expected == ["No modules have a max_seq_length attribute to set."]
+
+
+# ------------------------------------------------------------------- saved config → get_config_dict (issue 18)
+@pytest.mark.parametrize(("name", "saved"), [
+    ("Pooling", {"word_embedding_dimension": 8, "pooling_mode_cls_token": True}),
+    ("Pooling", {"embedding_dimension": 8, "pooling_mode": ["mean", "max"], "include_prompt": False}),
+    ("Pooling", {}),
+    ("Normalize", {}),
+    ("Normalize", {"module_input_name": "x"}),
+    ("Dense", {"in_features": 4, "out_features": 2}),
+    ("Dense", {"in_features": 4, "out_features": 2, "bias": False, "activation_function": "torch.nn.modules.linear"
+               ".Identity", "module_input_name": "token_embeddings", "use_residual": False}),
+    ("Dense", {"in_features": 4, "out_features": 4, "activation_function": "relu", "use_residual": True}),
+    ("LogitScore", {"true_token_id": 3}),
+    ("LogitScore", {"true_token_id": 3, "false_token_id": 1, "module_input_name": "logits"}),
+    ("SpladePooling", {}),
+    ("SpladePooling", {"pooling_strategy": "sum", "activation_function": "log1p_relu", "embedding_dimension": 9}),
+])
+def test_contract_config_dict_is_what_the_loaded_module_says(name, saved, tmp_path):
+    """The codec turns a saved folder into a definition through the contract (no torch); the class, loaded from
+    the same folder, must describe itself identically."""
+    import json
+
+    from stpipe import registry
+    from stpipe.formats.model_files import saved_params
+
+    spec = registry.spec(name)
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / spec.contract.config_file_name).write_text(json.dumps(saved))
+    if name == "Dense":  # the weights a Dense folder holds
+        import torch
+
+        torch.manual_seed(0)
+        spec.cls(saved["in_features"], saved["out_features"], bias=saved.get("bias", True),
+                 use_residual=saved.get("use_residual", False)).save_torch_weights(str(folder))
+    loaded = spec.cls.load(str(folder)).get_config_dict()
+    assert spec.contract.config_dict(saved_params(spec, folder).params) == loaded

@@ -85,3 +85,26 @@ def test_graph_of_every_builtin_type_imports_no_torch(tmp_path):
             "graph = next(t for t in report.trace if t.type == 'GraphEncoder')\n"
             "assert graph.produced == {'sentence_embedding': 5}, graph\n")
     assert _heavy_after(body) == []
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_validate_a_saved_directory_imports_no_torch(tmp_path):
+    """``stpipe validate SAVED_DIR`` (issue 18): the saved folder is composed into a definition by the codec —
+    JSON, built-in types through their contracts — so neither torch nor transformers is imported. The folder is
+    sentence-transformers' all-MiniLM-L6-v2 (Transformer, Pooling, Normalize) plus a Dense with weights."""
+    import shutil
+
+    from stpipe.resources import bundled_model_dir
+
+    model = tmp_path / "m"
+    shutil.copytree(bundled_model_dir(), model)
+    entries = json.loads((model / "modules.json").read_text())
+    (model / "3_Dense").mkdir()
+    (model / "3_Dense" / "config.json").write_text(json.dumps({"in_features": 384, "out_features": 8}))
+    header = json.dumps({"linear.weight": {"dtype": "F32", "shape": [8, 384], "data_offsets": [0, 8 * 384 * 4]}})
+    header += " " * (-len(header) % 8)
+    (model / "3_Dense" / "model.safetensors").write_bytes(
+        len(header).to_bytes(8, "little") + header.encode() + bytes(8 * 384 * 4))
+    entries.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (model / "modules.json").write_text(json.dumps(entries))
+    assert _heavy_after(_cli(["validate", str(model)])) == []

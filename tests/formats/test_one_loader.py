@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from stpipe.builder import build
-from stpipe.formats.st import load
+from stpipe.builder import build, load
 
 SENTS = ["The cat sits on the mat.", "what is the weather in paris now?", "good", "red blue green fast slow"]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from stpipe.builder import build
+from stpipe.builder import build, load
 from stpipe.errors import LoadError
-from stpipe.formats.st import load, to_definition
+from stpipe.formats.st import to_definition
 
 SENTS = ["The cat sits on the mat.", "A dog runs in the park", "what is the weather in paris now?", "good",
          "red blue green fast slow", "the man eats food at night", "Where is the capital of France?"]

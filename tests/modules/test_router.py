@@ -579,3 +579,39 @@ def test_splade_router_matches_oracle_and_round_trips(mlm_dir, tmp_path):
         assert (a - b).abs().max().item() <= 1e-5
     assert (json.loads((tmp_path / "ours" / "router_config.json").read_text())
             == json.loads((tmp_path / "st" / "router_config.json").read_text()))
+
+
+# ================================================================ a route module in the root (issue 20 item 4)
+def test_a_leaf_route_module_stored_in_the_root_loads_like_the_oracle(tiny_bert_dir, tmp_path):
+    """Module id "" in router_config.json: the Transformer's files lie next to modules.json. Before issue 18 stpipe
+    refused it ("its routes form a cycle"); sentence-transformers 6.2 loads it and encodes. A Router stored in
+    its own folder stays refused (tests/test_security_files.py)."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    import stpipe
+
+    torch.manual_seed(0)
+    pipe = stpipe.build({"modules": [{"type": "Router", "sub_modules": {
+        "query": [{"type": "Transformer", "model_name_or_path": str(tiny_bert_dir)}, {"type": "Pooling"}],
+        "document": [{"type": "Transformer", "model_name_or_path": str(tiny_bert_dir)},
+                     {"type": "Pooling", "pooling_mode": "cls"}]}}]}, device="cpu")
+    root = tmp_path / "m"
+    pipe.save(root)
+    cfg = json.loads((root / "router_config.json").read_text())
+    leaf = cfg["structure"]["query"][0]
+    assert leaf.endswith("Transformer")
+    for f in (root / leaf).iterdir():  # the query Transformer's files move into the root
+        shutil.move(str(f), root / f.name)
+    (root / leaf).rmdir()
+    cfg["types"][""] = cfg["types"].pop(leaf)
+    cfg["structure"]["query"][0] = ""
+    (root / "router_config.json").write_text(json.dumps(cfg))
+
+    oracle = SentenceTransformer(str(root), device="cpu")
+    ours = stpipe.load(root, device="cpu")
+    for task in ("query", "document"):
+        want = oracle.encode(TEXTS, task=task, convert_to_numpy=True)
+        got = ours.encode(TEXTS, task=task, convert_to_numpy=True)
+        assert got.shape == want.shape and abs(got - want).max() <= 1e-5, task

@@ -16,7 +16,8 @@ import torch
 
 import stpipe
 from stpipe.errors import ConfigError, LoadError
-from stpipe.formats.exported import MANIFEST, export
+from stpipe.exports import export
+from stpipe.formats.exported import MANIFEST
 
 TEXTS = ["hello world", "a somewhat longer sentence about cats and dogs", "x", "query: where is the station?"]
 

@@ -99,7 +99,7 @@ class HalfCosine:
 
 
 def test_plugin_losses_register_like_evaluators(monkeypatch):
-    from stpipe import registry
+    from stpipe import catalogue
     from stpipe.training.losses import LOSSES, loss_names, register_loss, unregister_loss
 
     with pytest.raises(ValueError, match="built-in loss"):  # an alias of a built-in is taken too
@@ -119,7 +119,7 @@ def test_plugin_losses_register_like_evaluators(monkeypatch):
 
     monkeypatch.setattr(LOSSES, "_loaded", False)
     monkeypatch.setattr(LOSSES, "_specs", dict(LOSSES._specs))
-    monkeypatch.setattr(registry, "entry_points", lambda group: [EP()] if group == "stpipe.losses" else [])
+    monkeypatch.setattr(catalogue, "entry_points", lambda group: [EP()] if group == "stpipe.losses" else [])
     assert "BrokenLoss" in loss_names()
     problem = loss_problems({"name": "BrokenLoss"})[0]
     assert problem.path == ("loss", "name") and "cannot be imported" in problem.message

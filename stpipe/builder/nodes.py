@@ -1,107 +1,40 @@
-"""Validated model definition → Module instances → :class:`~stpipe.pipeline.Pipeline`.
+"""A validated definition → Module instances → a :class:`~stpipe.pipeline.Pipeline` (or CrossEncoder).
 
-``build`` accepts a definition dict, a YAML/JSON model definition file (relative paths inside it resolve
-against its directory), a saved model directory (delegated to :func:`stpipe.formats.st.load`) or the
-name of the bundled model. Nodes are instantiated in document order, each ``type`` through the registry
-only; ``{ref: id}`` returns the instance declared earlier with that ``id``; ``load_from`` builds with
-``cls.load(dir, overrides=params)``; a class with ``build_from_node`` (Router) builds its own children
-through the builder. After each module of a sequence (top level or a Router route) the builder calls
-``module.bind_upstream(previous.get_embedding_dimension())``. Any error a constructor or loader raises for
-bad input becomes a :class:`ConfigError` naming the node's config path (codes ``build.*``).
-
->>> from stpipe.errors import ConfigError
->>> try:
-...     build({"modules": [{"type": "Poolng"}]}, validate=False)
-... except ConfigError as e:
-...     print(e.problems[0].code, e.problems[0].path_str, e.problems[0].hint)
-registry.unknown-type modules[0].type did you mean 'Pooling'?
+Nodes are instantiated in document order, each ``type`` through the registry only; ``{ref: id}`` returns the
+instance declared earlier with that ``id``; ``load_from`` builds with ``cls.load(dir, overrides=params)``; a class
+with ``build_from_node`` (Router) builds its own children through the builder. After each module of a sequence
+(top level or a Router route) the builder calls ``module.bind_upstream(previous.get_embedding_dimension())``. Any
+error a constructor or loader raises for bad input becomes a :class:`ConfigError` naming the node's config path
+(codes ``build.*``).
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
 from stpipe import registry
+from stpipe.contracts.pipeline import NODE_KEYS, PATH_PARAMS, PIPELINE_KEYS
+from stpipe.cross_encoder import CrossEncoder
 from stpipe.errors import ArgumentError, ConfigError, LoadError, Problem, StpipeError, config_error, did_you_mean
+from stpipe.hardware import DTYPES, TORCH_NAMES, resolve_dtype
 from stpipe.modules.module import Module
-from stpipe.pipeline import Pipeline
+from stpipe.pipeline import Pipeline, default_device
 from stpipe.resources import local_model, resolve_model_path
 
-NODE_KEYS = ("type", "id", "load_from")
-PATH_PARAMS = ("model_name_or_path", "tokenizer_name_or_path", "tokenizer")
-PIPELINE_KEYS = ("name", "model_type", "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim",
-                 "max_active_dims", "activation_fn")
 #: exceptions a constructor or loader raises for bad input; wrapped into ConfigError with the node's path.
 #: KeyError and AttributeError are not among them: they are bugs, and surface as such.
 INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError, ImportError)
 
 
-def build(
-    definition: Mapping[str, Any] | str | os.PathLike,
-    *,
-    overrides: Sequence[str] = (),
-    validate: bool = True,
-    device: str | None = None,
-    trust_remote_code: bool | None = None,
-    base_dir: str | os.PathLike | None = None,
-    allow_pickle: bool = False,
-    dtype: str | None = None,
-) -> Pipeline:
-    """Build a :class:`Pipeline` from a model definition (dict or YAML file) or a saved model directory.
-
-    ``overrides`` are ``key.path=value`` strings (list items by index: ``modules.1.pooling_mode=cls``;
-    ``+key=value`` adds a key, ``~key`` removes one). ``validate=False`` skips the static checks (the
-    constructors still check their own arguments). ``trust_remote_code`` overrides the definition's.
-    ``allow_pickle`` lets modules fall back to ``pytorch_model.bin`` weights (loaded with ``weights_only``).
-    ``dtype`` (fp32 | bf16 | fp16 | auto) overrides the definition's ``dtype`` (see :mod:`stpipe.hardware`).
-    """
-    sources = None
-    if isinstance(definition, (str, os.PathLike)):
-        target = Path(resolve_model_path(str(definition), base_dir)).expanduser()
-        hub_id = not target.exists() and target.suffix.lower() not in (".yaml", ".yml", ".json")
-        if target.is_dir() or hub_id:  # a saved model (a hub id is looked up in the local cache)
-            if overrides:
-                raise config_error("build.overrides", (), f"overrides cannot be applied to the saved model "
-                                   f"directory {target}", hint="run `stpipe import` to get a model definition "
-                                   "you can override, then build that")
-            from stpipe.formats.st import load
-
-            return load(target, device=device, trust_remote_code=bool(trust_remote_code), allow_pickle=allow_pickle,
-                        dtype=dtype)
-        definition, sources = read_definition_file(target)
-        base_dir = base_dir if base_dir is not None else target.parent
-    if overrides and sources is None:
-        from stpipe.config.sources import SourceMap
-
-        sources = SourceMap()
-    data = apply_overrides(definition, overrides, sources)
-    if dtype is not None:
-        data["dtype"] = dtype
-        if sources is not None:
-            sources[("dtype",)] = "the dtype= argument"
-    original = copy.deepcopy(data)
-    try:
-        if validate:
-            from stpipe.config.validate import validate as validate_definition
-
-            data = validate_definition(data, sources=sources, base_dir=base_dir)
-        return _build(data, original, device=device, trust_remote_code=trust_remote_code, base_dir=base_dir,
-                      allow_pickle=allow_pickle)
-    except ConfigError as exc:
-        if not sources or all(p.source for p in exc.problems):
-            raise
-        raise ConfigError([p if p.source else p.with_source(sources.lookup(p.path)) for p in exc.problems],
-                          exc.title) from None
-
-
-def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None, trust_remote_code: bool | None,
-           base_dir: str | os.PathLike | None, allow_pickle: bool = False) -> Pipeline:
+def build_definition(data: dict[str, Any], original: dict[str, Any], *, device: str | None,
+                     trust_remote_code: bool | None, base_dir: str | os.PathLike | None,
+                     allow_pickle: bool = False) -> Pipeline:
+    """Build a definition (already validated, or not to be): ``original`` is what the Pipeline records."""
     trust = bool(data.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
     builder = Builder(base_dir=base_dir, trust_remote_code=trust, allow_pickle=allow_pickle,
                       dtype=torch_dtype_of(data.get("dtype"), device))
@@ -113,7 +46,7 @@ def _build(data: dict[str, Any], original: dict[str, Any], *, device: str | None
     kwargs = {k: data[k] for k in PIPELINE_KEYS if data.get(k) is not None}
     cls = Pipeline
     if kwargs.get("model_type") == "CrossEncoder":
-        from stpipe.cross_encoder import CrossEncoder as cls  # noqa: N813 - the class for this model_type
+        cls = CrossEncoder
     elif "activation_fn" in kwargs:
         raise config_error("build.pipeline.activation_fn", ("activation_fn",), "activation_fn applies to a "
                            "CrossEncoder only", hint="set model_type: CrossEncoder, or remove activation_fn")
@@ -130,113 +63,12 @@ def torch_dtype_of(name: Any, device: str | None = None) -> Any:
     stay as Hugging Face loads them, as in sentence-transformers); a ConfigError naming ``dtype`` when invalid."""
     if name is None:
         return None
-    from stpipe.hardware import DTYPES, TORCH_NAMES, resolve_dtype
-    from stpipe.pipeline import default_device
-
     try:
         resolved = resolve_dtype(name, device or default_device())
     except (ValueError, TypeError) as exc:
         raise config_error("build.dtype", ("dtype",), str(exc), expected=" | ".join(DTYPES), found=repr(name),
                            hint=did_you_mean(str(name), DTYPES) or "fp32 is the default") from None
-    import torch
-
     return getattr(torch, TORCH_NAMES[resolved])
-
-
-def read_definition_file(path: Path) -> tuple[dict[str, Any], Any]:
-    """A YAML (or JSON) model definition file as a plain dict and its SourceMap; ConfigError (``yaml.*``)."""
-    from stpipe.config.sources import load_yaml
-
-    if not path.is_file():
-        raise config_error("yaml.not-found", (), f"no model definition file or model directory at {path}",
-                           hint="give a YAML model definition, a saved model directory, or a bundled model name")
-    data, sources = load_yaml(path)
-    if not isinstance(data, dict):
-        raise config_error("yaml.not-a-mapping", (), f"{path} must hold a mapping (name, modules, …)",
-                           found=type(data).__name__, source=str(path))
-    return data, sources
-
-
-def apply_overrides(definition: Mapping[str, Any], overrides: Sequence[str], sources: Any = None
-                    ) -> dict[str, Any]:
-    """A plain-dict copy of ``definition`` with overrides applied — Hydra's override grammar, through the same
-    composition as the command line (``modules.1.pooling_mode=cls``, ``+key=value``, ``~key``); each override is
-    recorded in ``sources`` (a SourceMap) when given."""
-    plain = _plain(definition)
-    if not overrides:
-        return _resolve_interpolations(plain) if _has_interpolation(plain) else plain
-    from stpipe.config.compose import compose
-
-    prefixed = [_prefix_model(o) for o in overrides]
-    try:
-        composed = compose(plain, prefixed, sources=sources)
-    except ConfigError as exc:  # speak of the overrides as the caller wrote them (no `model.` prefix)
-        def unprefix(text: str | None) -> str | None:
-            return text.replace("model.", "") if text else text
-
-        raise ConfigError([replace(p, message=unprefix(p.message), hint=unprefix(p.hint), source=unprefix(p.source))
-                           for p in exc.problems], exc.title) from None
-    if sources is not None:
-        for o in overrides:
-            key = o.lstrip("+~").partition("=")[0]
-            sources[tuple(int(p) if p.isdigit() else p for p in key.split("."))] = f"override `{o}`"
-    return composed.definition or {}
-
-
-def _resolve_interpolations(plain: dict[str, Any]) -> dict[str, Any]:
-    """``${key}`` interpolations of a definition given on its own resolve against the definition itself
-    (under composition with overrides they follow Hydra: relative to the whole configuration, ``${model.key}``)."""
-    from omegaconf import OmegaConf
-
-    from stpipe.config.interpolation import resolve
-
-    try:
-        cfg = OmegaConf.create(plain)
-    except Exception as exc:
-        raise config_error("yaml.interpolation", (), f"cannot read the model definition: {exc}") from None
-    return resolve(cfg, None)  # type: ignore[return-value]
-
-
-def _prefix_model(override: str) -> str:
-    op = override[:2] if override.startswith("++") else override[:1] if override[:1] in "+~" else ""
-    return f"{op}model.{override[len(op):]}"
-
-
-def _has_interpolation(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(_has_interpolation(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_interpolation(v) for v in value)
-    return False
-
-
-#: deepest nesting a definition may have (as in validation: YAML, dicts and Routers alike)
-MAX_DEPTH = 100
-
-
-def _plain(value: Any, path: tuple = ()) -> Any:
-    """A plain JSON-like copy (OmegaConf containers resolved, tuples as lists); a definition nested deeper than
-    MAX_DEPTH or holding a one-shot iterator (a generator: it could not be read twice) is a ConfigError."""
-    if len(path) > MAX_DEPTH:
-        raise config_error("schema.depth", path[:4] + ("…",), f"the definition is nested deeper than {MAX_DEPTH} "
-                           "levels (or refers to itself)")
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, (DictConfig, ListConfig)):
-            return _plain(OmegaConf.to_container(value, resolve=True), path)
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, Mapping):
-        return {k: _plain(v, (*path, k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, (*path, i)) for i, v in enumerate(value)]
-    if isinstance(value, Iterator):
-        raise config_error("schema.type", path, f"expected a list, found a {type(value).__name__}",
-                           expected="list", found=type(value).__name__, hint="pass list(...) of it")
-    return value
 
 
 class Builder:

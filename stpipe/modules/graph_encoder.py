@@ -22,7 +22,9 @@ import torch
 
 from stpipe.contracts.graph import GRAPH_ENCODER, MANIFEST
 from stpipe.errors import ArgumentError, LoadError
+from stpipe.formats.exported import read_manifest
 from stpipe.modules.module import InputModule
+from stpipe.runtimes.sessions import open_session
 
 
 class GraphEncoder(InputModule):
@@ -36,9 +38,6 @@ class GraphEncoder(InputModule):
     def __init__(self, export_dir: str, route: str = "", provider: str | None = None,
                  threads: int | None = None) -> None:
         from transformers import AutoTokenizer
-
-        from stpipe.formats.exported import read_manifest
-        from stpipe.runtimes.sessions import open_session
 
         super().__init__()
         root = Path(export_dir)

@@ -28,6 +28,9 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from stpipe.errors import LoadError
 from stpipe.files import check_relative
+from stpipe.modules.transformer_setup import load_model, on_disk
+from stpipe.runtimes import graph_export as gx
+from stpipe.runtimes.sessions import open_session
 
 logger = logging.getLogger("stpipe.modules.transformer")
 
@@ -91,9 +94,6 @@ def _export(path: str, task: str, backend: str, model_kwargs: dict[str, Any], co
             tokenizer_path: str) -> tuple[Path, Any]:
     from transformers import AutoTokenizer
 
-    from stpipe.modules.transformer_setup import load_model
-    from stpipe.runtimes import graph_export as gx
-
     torch_kwargs = {k: v for k, v in model_kwargs.items() if k not in GRAPH_KWARGS}
     model = load_model(path, task, torch_kwargs, config_kwargs).eval()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
@@ -109,9 +109,6 @@ def load_graph_model(model_name_or_path: str, task: str, backend: str, model_kwa
                      config_kwargs: dict[str, Any], tokenizer_name_or_path: str | None = None) -> GraphModel:
     """The :class:`GraphModel` of ``model_name_or_path`` for ``backend`` (see the module docstring)."""
     import transformers
-
-    from stpipe.modules.transformer_setup import on_disk
-    from stpipe.runtimes.sessions import open_session
 
     if task != "feature-extraction":
         raise ValueError(f"backend {backend!r} runs transformer_task 'feature-extraction' only, not {task!r}; use "
