@@ -62,7 +62,8 @@ def calibration_texts(n: int = 300) -> list[str]:
 
 def stpipe_export(pipe: object, work: Path, name: str, threads: int) -> Encode:
     import stpipe
-    from stpipe.formats.exported import MANIFEST, export
+    from stpipe.exports import export
+    from stpipe.formats.exported import MANIFEST
 
     fmt, quantize, optimize = EXPORTS[name]
     out = work / name

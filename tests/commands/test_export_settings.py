@@ -99,6 +99,7 @@ def test_two_racing_jobs_make_one_export(tmp_path, monkeypatch):
     import threading
     import time
 
+    from stpipe import exports
     from stpipe.formats import exported
 
     monkeypatch.setenv(es.CACHE_ENV, str(tmp_path / "cache"))
@@ -111,7 +112,7 @@ def test_two_racing_jobs_make_one_export(tmp_path, monkeypatch):
         (out / exported.MANIFEST).write_text(json.dumps({}))
         return out
 
-    monkeypatch.setattr(exported, "export", slow_export)
+    monkeypatch.setattr(exports, "export", slow_export)
     monkeypatch.setattr(es, "cache_key", lambda *a: "k")
     results = []
     jobs = [threading.Thread(target=lambda: results.append(es.cached_export(None, {}, {}, "onnx")))

@@ -42,7 +42,7 @@ def test_measure_counts_the_texts_of_the_replayed_calls(pipe, monkeypatch):
 def test_model_size_is_the_weights_or_the_graph_files(pipe, tmp_path):
     n_bytes = sum(t.numel() * t.element_size() for t in [*pipe.parameters(), *pipe.buffers()])
     assert throughput.model_size_mb(pipe) == round(n_bytes / 1e6, 3)
-    from stpipe.formats.exported import export
+    from stpipe.exports import export
 
     out = export(pipe, tmp_path / "g", "onnx")
     assert throughput.model_size_mb(stpipe.load(out)) == round((out / "model.onnx").stat().st_size / 1e6, 3)

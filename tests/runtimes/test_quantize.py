@@ -16,7 +16,8 @@ import torch
 
 import stpipe
 from stpipe.errors import LoadError
-from stpipe.formats.exported import MANIFEST, export
+from stpipe.exports import export
+from stpipe.formats.exported import MANIFEST
 from stpipe.runtimes import quantize as q
 
 TEXTS = ["hello world", "a somewhat longer sentence about cats and dogs", "x", "where is the station?",
