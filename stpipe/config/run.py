@@ -59,6 +59,74 @@ def run_problems(run: Mapping[str, Any], sources: SourceMap | None = None, *, st
     return (sources or SourceMap()).apply(problems)
 
 
+def _routers(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    """The Router nodes anywhere in a definition's modules (routes included)."""
+    if depth > 50:
+        return []
+    if isinstance(node, Mapping):
+        found = [node] if node.get("type") == "Router" else []
+        for key in ("modules", "sub_modules"):
+            value = node.get(key)
+            for child in (value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else []):
+                found += _routers(child, depth + 1)
+        return found
+    return [r for child in node for r in _routers(child, depth + 1)] if isinstance(node, list) else []
+
+
+def _choice_problem(key: str, value: str, choices: list[str], why: str) -> Problem:
+    from stpipe.errors import did_you_mean
+
+    shown = ", ".join(f"'{c}'" for c in choices) or "(none)"
+    return Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' {why}", expected=f"one of: {shown}",
+                   found=repr(value), hint=did_you_mean(value, choices) or f"use one of: {shown}, or leave {key} "
+                   "unset")
+
+
+def run_model_problems(run: Mapping[str, Any], definition: Any, sources: SourceMap | None = None) -> list[Problem]:
+    """The run settings that depend on the model, checked against its definition before any weight loads:
+    ``task`` must be served by a Router route (a mapping's task or a route's name; anything, when a mapping
+    catches every task) — without a Router, one of query, document or a prompt name —, and ``prompt_name`` must
+    name a prompt of the model (``query``, ``document`` and the definition's ``prompts``).
+
+    >>> d = {"prompts": {"q": "query: "}, "modules": [{"type": "Router", "sub_modules": {"query": [], "doc": []},
+    ...      "route_mappings": [{"task": "search", "route": "query"}]}]}
+    >>> [(p.path_str, p.hint) for p in run_model_problems({"task": "serch", "prompt_name": "qq"}, d)]
+    [('task', "did you mean 'search'?"), ('prompt_name', "did you mean 'q'?")]
+    """
+    if not isinstance(definition, Mapping):
+        return []
+    problems: list[Problem] = []
+    prompts = definition.get("prompts")
+    names = ["query", "document"] + [str(k) for k in (prompts if isinstance(prompts, Mapping) else {})
+                                     if k not in ("query", "document")]
+    task = run.get("task")
+    if isinstance(task, str) and task:
+        routers = _routers(definition.get("modules"))
+        if routers:
+            tasks: list[str] = []
+            catch_all = False
+            for r in routers:
+                maps = r.get("route_mappings")
+                for m in (maps if isinstance(maps, list) else []):
+                    if isinstance(m, Mapping):
+                        if m.get("task") is None and m.get("modality") is None:
+                            catch_all = True
+                        elif isinstance(m.get("task"), str):
+                            tasks.append(m["task"])
+                subs = r.get("sub_modules")
+                tasks += [str(k) for k in (subs if isinstance(subs, Mapping) else {})]
+            tasks = list(dict.fromkeys(tasks))
+            if not catch_all and task not in tasks:
+                problems.append(_choice_problem("task", task, tasks, "is served by no route of the model's Router"))
+        elif task not in names:
+            problems.append(_choice_problem("task", task, names, "is not a task of this model (it has no Router; "
+                                            "the tasks are query, document and its prompt names)"))
+    prompt_name = run.get("prompt_name")
+    if isinstance(prompt_name, str) and prompt_name not in names:
+        problems.append(_choice_problem("prompt_name", prompt_name, names, "is not a prompt of the model"))
+    return (sources or SourceMap()).apply(problems)
+
+
 def _device_problem(device: Any) -> Problem | None:
     if not isinstance(device, str):
         return None
