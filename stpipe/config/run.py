@@ -32,13 +32,19 @@ RUN_SCHEMA = "run.schema.json"
 
 def inputs_override(override: str) -> str:
     """``inputs=FILE`` → ``inputs.path=FILE``: ``inputs`` is a mapping {path, column, id_column}, so that
-    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``compose()`` applies it
-    to every composition, the CLI to the overrides of a sweep (``-m``) before Hydra's multirun sees them.
+    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``data.KEY=V`` →
+    ``++data.KEY=V``: the ``data`` group is null unless ``data=NAME`` picks a set, and a user's file needs none
+    (``data.path=pairs.csv`` alone). ``compose()`` applies it to every composition, the CLI to the overrides of a
+    sweep (``-m``) before Hydra's multirun sees them.
 
     >>> inputs_override("inputs=x.csv"), inputs_override("inputs.column=text"), inputs_override("out=d")
     ('inputs.path=x.csv', 'inputs.column=text', 'out=d')
+    >>> inputs_override("data.path=pairs.csv"), inputs_override("data=stsb-dev"), inputs_override("+data.x=1")
+    ('++data.path=pairs.csv', 'data=stsb-dev', '+data.x=1')
     """
     key, eq, value = override.partition("=")
+    if eq and key.startswith("data."):
+        return "++" + override
     return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else override
 
 
@@ -57,6 +63,15 @@ def run_problems(run: Mapping[str, Any], sources: SourceMap | None = None, *, st
     errors (stpipe's own ``conf/``; a caller's config directory may hold settings of its own)."""
     problems = schema_problems(_validator(strict), dict(run), (), "the run settings")
     return (sources or SourceMap()).apply(problems)
+
+
+def show_progress(run: Mapping[str, Any]) -> bool:
+    """``show_progress_bar``: true always, false never, null (the default) only when stderr is a terminal — a
+    log file gets no carriage-return bars unless asked for."""
+    import sys
+
+    value = run.get("show_progress_bar")
+    return bool(value) if value is not None else sys.stderr.isatty()
 
 
 def _routers(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from stpipe.config.run import show_progress
 from stpipe.corpus.readers import ImagePath, Source, open_source
 from stpipe.corpus.writers import Partial, Sparse
 from stpipe.errors import CommandError
@@ -166,7 +167,7 @@ def encode_corpus(composed: Any, output: str | None, log: Callable[[str], None] 
     start = partial.resumed if partial else 0
     todo = range(start, n_chunks)
     kw = encode_kwargs(run)
-    show = bool(run.get("show_progress_bar")) or sys.stderr.isatty()
+    show = show_progress(run)
     t0 = time.perf_counter()
     shape: tuple[int, ...] = ()
     dtype = ""
