@@ -57,7 +57,8 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     truncate = composed.run.get("truncate_dim")  # the run setting, as for encode (the model's own applies too)
     with pipe.truncate_embeddings(truncate if truncate is not None else pipe.truncate_dim):
-        result = evaluate(pipe, cfg, batch_size=composed.run.get("batch_size") or 32, show_progress_bar=show_progress(composed.run))
+        result = evaluate(pipe, cfg, batch_size=composed.run.get("batch_size") or 32,
+                          show_progress_bar=show_progress(composed.run))
     seconds = round(time.perf_counter() - t0, 3)
     print(f"{pipe.name or 'model'} on {result.get('data')}:")
     print(render_result(result))

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.config.run import show_progress
 from stpipe.commands.common import each_job, in_job_dir, pipeline, read_lines
 from stpipe.commands.predict import require_cross_encoder, write_jsonl
+from stpipe.config.run import show_progress
 from stpipe.errors import CommandError, ConfigError, Problem
 
 
