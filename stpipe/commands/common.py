@@ -111,12 +111,12 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
 def each_job(model: str | None, overrides: list[str], flags: set[str], job: Callable[[Any, Path | None], Any],
              verb: str) -> int:
     """Run ``job(composed, None)`` once, or — with ``-m`` — every sweep point through Hydra's multirun
-    (:func:`stpipe.experiments.sweep.multirun`: all points checked first; each job calls the verb module's
+    (:func:`stpipe.commands.sweep.multirun`: all points checked first; each job calls the verb module's
     ``job(composed, job_dir)``, which may return metrics ``{"main_metric": NAME | None, "metrics": {…}}``)."""
     if "--multirun" not in flags:
         job(compose_checked(model, overrides, verb), None)
         return 0
-    from stpipe.experiments.sweep import multirun
+    from stpipe.commands.sweep import multirun
 
     return multirun(model, overrides, verb)
 

@@ -48,9 +48,9 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate once, or as one job of a sweep; returns ``{"main_metric", "metrics", …}``."""
     import yaml
 
+    from stpipe.commands.sweep import write_json
     from stpipe.config.run import show_progress
     from stpipe.experiments.evaluators import evaluate, render_result
-    from stpipe.experiments.sweep import write_json
 
     cfg = data_config(composed)
     pipe = pipeline(composed)

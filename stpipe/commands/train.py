@@ -57,7 +57,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     """Train once, or as one job of a sweep; returns ``{"main_metric", "metrics"}`` (the final evaluation)."""
     import yaml
 
-    from stpipe.experiments.sweep import write_json
+    from stpipe.commands.sweep import write_json
     from stpipe.formats.save_dir import atomic_file
     from stpipe.training.out_dir import claim
     from stpipe.training.run import finished_message, fit

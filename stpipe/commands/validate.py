@@ -17,7 +17,7 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     from stpipe.config.validate import inspect_definition
 
     if "--multirun" in flags:  # every point validated first, then one Hydra job each (definition.yaml, run.yaml)
-        from stpipe.experiments.sweep import multirun
+        from stpipe.commands.sweep import multirun
 
         return multirun(model, overrides, "validate")
     composed = compose_checked(model, overrides)

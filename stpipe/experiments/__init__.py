@@ -1,5 +1,5 @@
-"""Experiments: evaluation data sets, evaluators, sweeps through Hydra's multirun
-(:mod:`stpipe.experiments.sweep`) and their reports (:mod:`stpipe.experiments.report`).
+"""Experiments: evaluation data sets, evaluators and the reports of sweeps (:mod:`stpipe.experiments.report`);
+the sweeps themselves run through Hydra's multirun in :mod:`stpipe.commands.sweep`.
 
 The API the ``stpipe evaluate`` verb uses (nothing here is imported by ``import stpipe``)::
 

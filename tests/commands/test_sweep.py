@@ -11,8 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from stpipe.commands.common import in_job_dir
+from stpipe.commands.sweep import PLUGINS, _point_overrides, check_plugins
 from stpipe.config.overrides import compose_config
-from stpipe.experiments.sweep import PLUGINS, _point_overrides, check_plugins
 from stpipe.resources import conf_dir
 
 REPO = Path(__file__).resolve().parents[2]
