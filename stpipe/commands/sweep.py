@@ -248,6 +248,10 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
         params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
         sweep(model, [f"{k}={v}" for k, v in params.items()] + overrides, verb)
     overrides = _as_hydra_needs(overrides, config_dir, choice)
+    if sweeper == "optuna":
+        from stpipe.commands.sweep_optuna import with_direction
+
+        overrides = with_direction(overrides, config_dir, verb)
     resume = any(o.partition("=")[0] == "resume" and o.partition("=")[2].lower() == "true" for o in overrides)
     given_dir = any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides)
     if resume and not given_dir:
