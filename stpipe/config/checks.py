@@ -26,7 +26,7 @@ from stpipe.config.schema import load_schema, walk_nodes
 from stpipe.contracts.dense import activation_class
 from stpipe.contracts.transformer import DTYPE_NAMES, TASKS
 from stpipe.errors import Path, Problem, did_you_mean, format_path
-from stpipe.resources import hub_offline, locate_model, resolve_model_path
+from stpipe.resources import hub_offline, load_from_hint, locate_model, resolve_model_path
 
 CheckFn = Callable[[Mapping[str, Any], "CheckContext"], Iterable[Problem]]
 CHECKS: dict[str, CheckFn] = {}
@@ -264,7 +264,7 @@ def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
             where = f" (relative to {ctx.base_dir})" if ctx.base_dir and not FsPath(lf).is_absolute() else ""
             yield Problem(code="check.load-from", path=path + ("load_from",),
                           message=f"load_from '{lf}' is not a directory{where}",
-                          hint="load_from names a saved module folder, e.g. /models/m/2_Dense")
+                          hint=load_from_hint(lf))
             continue
         spec = registry.find(node["type"]) if isinstance(node.get("type"), str) else None
         contract = spec.contract if spec is not None else None

@@ -185,6 +185,10 @@ def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]
     if not want_dir and target.is_dir():
         return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' is a directory; stpipe encode "
                         "writes a file", hint=f"e.g. {key}={target / 'embeddings.npy'}")]
+    if not want_dir and not target.parent.is_dir() and not target.parent.is_file():
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}': the directory '{target.parent}' "
+                        "does not exist, and stpipe creates no directories you did not name", hint="create it first: "
+                        f"mkdir -p {target.parent}, or check the path")]
     parent = target if want_dir and target.is_dir() else target.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
