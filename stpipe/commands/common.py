@@ -57,6 +57,15 @@ def pipeline(composed: Any) -> Any:
                  trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
 
 
+def say(text: str, job_dir: Path | None = None) -> None:
+    """Print a block of lines in one write; in a sweep's job each line carries the point's label (``[N] …``, as
+    the job's first line), so parallel jobs (joblib, Ray) whose blocks interleave stay readable."""
+    if job_dir is not None:
+        text = "\n".join(f"[{job_dir.name}] {line}" for line in text.splitlines())
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def apply_threads(threads: int | None) -> int:
     """The ``threads`` run setting applied to torch (``torch.set_num_threads``; null leaves torch's default);
     returns torch's thread count. Other runtimes read :func:`stpipe.hardware.resolved_threads`."""

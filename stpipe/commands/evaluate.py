@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, pipeline
+from stpipe.commands.common import each_job, pipeline, say
 from stpipe.errors import ConfigError
 
 #: the optional config groups this verb reads (the others are left out of its composition)
@@ -60,8 +60,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
         result = evaluate(pipe, cfg, batch_size=composed.run.get("batch_size") or 32,
                           show_progress_bar=show_progress(composed.run))
     seconds = round(time.perf_counter() - t0, 3)
-    print(f"{pipe.name or 'model'} on {result.get('data')}:")
-    print(render_result(result))
+    say(f"{pipe.name or 'model'} on {result.get('data')}:\n{render_result(result)}", job_dir)
     if job_dir is None:  # a single run writes its own record (a sweep writes each job's)
         out = Path(composed.run.get("out") or Path("outputs", "evaluate", time.strftime("%Y-%m-%d_%H-%M-%S")))
         out.mkdir(parents=True, exist_ok=True)

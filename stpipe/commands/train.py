@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, pipeline
+from stpipe.commands.common import each_job, pipeline, say
 
 #: the optional config groups this verb reads (the others are left out of its composition)
 GROUPS = ("training", "loss", "data")
@@ -75,8 +75,8 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     result = fit(pipe, p, out, device=composed.run.get("device"), claimed=True)
     result.pop("trainer", None)
     line = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if k != "global_step")
-    print(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}")
-    print(f"model saved to {result['model']}")
+    say(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}\nmodel saved to {result['model']}",
+        job_dir)
     if job_dir is None:
         groups = [{**g, "names": len(g["names"])} for g in result["param_groups"]]
         write_json(out / "metrics.json", {"verb": "train", "status": "ok", **result, "param_groups": groups})

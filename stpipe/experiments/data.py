@@ -131,9 +131,15 @@ def infer_evaluator(path: FsPath) -> str | None:
         except (ValueError, TypeError):
             return None
     else:
+        from stpipe.experiments.readers import STSB_COLUMNS
+
+        cells = first.rstrip("\r\n").split("\t")
+        try:
+            if len(cells) >= STSB_COLUMNS and float(cells[4]) == float(cells[4]):
+                return "sts"  # the STS Benchmark layout (tab-separated, no header, the score in column 5)
+        except ValueError:
+            pass
         keys = set(next(csv.reader([first], delimiter="\t" if path.suffix == ".tsv" else ","), []))
-        if path.name.startswith("sts-") and len(keys) == 1:
-            return "sts"  # the STS Benchmark layout (tab-separated, no header)
     if "query" in keys and keys & {"positive", "negative", "documents"}:
         return "reranking"
     if {"sentence1", "sentence2"} <= keys and keys & {"score", "label"}:

@@ -76,8 +76,10 @@ def test_a_sweep_of_evaluations_is_reported(tmp_path, tiny_bert_dir):
     lines = dataset_file("stsb-dev").read_text(encoding="utf-8").splitlines()[:40]
     (tmp_path / "small.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = stpipe(tmp_path, "evaluate", "tiny.yaml", "-m", "model.modules.1.pooling_mode=mean,cls", "truncate_dim=8,32",
-               "data=stsb-dev", "data.path=small.csv", "hydra.sweep.dir=sweep")
+               "data.path=small.csv", "hydra.sweep.dir=sweep")  # the STS-B layout, told by its content
     assert r.returncode == 0, r.stderr
+    blocks = [ln for ln in r.stdout.splitlines() if "spearman_cosine" in ln or " on small.csv:" in ln]
+    assert len(blocks) == 8 and all(ln[:3] in ("[0]", "[1]", "[2]", "[3]") for ln in blocks), r.stdout  # labelled
     main = {}
     for job in sorted((tmp_path / "sweep").glob("[0-9]*")):
         record = json.loads((job / "metrics.json").read_text())
