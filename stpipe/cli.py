@@ -1,7 +1,7 @@
 """The ``stpipe`` command: ``stpipe VERB [MODEL] [hydra overrides…]``.
 
-VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report, train. MODEL is a
-YAML model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
+VERB is one of encode, merge, predict, rank, evaluate, validate, import, export, schema, report, train, serve.
+MODEL is a YAML model definition, a saved sentence-transformers directory, or absent (then ``model=<name>`` picks
 ``conf/model/<name>.yaml``,
 default ``minilm``). Every ``key=value`` argument is a Hydra override of the run configuration
 (``conf/config.yaml``) or of the model (``model.modules.1.pooling_mode=cls``).
@@ -38,6 +38,8 @@ verbs:
   train     fine-tune a model (checkpoints, final model, metrics.jsonl):  stpipe train [MODEL] data=stsb-train
             loss=cosent [training.learning_rate=2e-5] [training.eval_data=stsb-dev] [out=DIR]
   report    one table of a sweep's points (terminal, report.md/.csv/.png):  stpipe report SWEEP_DIR [out=DIR]
+  serve     an HTTP API (OpenAI-compatible /v1/embeddings, /v1/rerank; needs stpipe[serve]):  stpipe serve [MODEL]
+            [host=127.0.0.1] [port=8000] [serve=NAME: several models, conf/serve/NAME.yaml] [engine=ray]
 
 MODEL: a YAML model definition, a saved model directory, or nothing (model=NAME picks conf/model/NAME.yaml; default
 minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_mode=cls' or batch_size=64.
@@ -48,7 +50,7 @@ config, classes, routing tables), -h/--help (stpipe VERB --help: that verb's set
 """
 
 VERBS = ("encode", "merge", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report",
-         "train")
+         "train", "serve")
 
 
 def _is_override(a: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 #: verb → module of this package
 VERB_MODULES = {"encode": "encode", "merge": "merge", "evaluate": "evaluate", "validate": "validate",
                 "import": "import_", "export": "export", "schema": "schema", "report": "report", "predict": "predict",
-                "rank": "rank", "train": "train"}
+                "rank": "rank", "train": "train", "serve": "serve"}
 
 
 def verb_groups(name: str) -> tuple[str, ...]:

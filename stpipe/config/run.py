@@ -232,7 +232,7 @@ def run_file_problems(run: Mapping[str, Any], verb: str, sources: SourceMap | No
                                     hint="shards count from 0: shard.index=0 … shard.count-1"))
     if verb in ("export", "evaluate", "train") and isinstance(run.get("out"), str):
         problems += _writable_problems("out", run["out"], want_dir=True)
-    if verb in ("encode", "export", "evaluate", "predict", "rank", "train"):
+    if verb in ("encode", "export", "evaluate", "predict", "rank", "train", "serve"):
         p = _device_problem(run.get("device"))
         if p is not None:
             problems.append(p)
