@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "report": ("out",),
     "import": (),
     "schema": (),
+    "serve": ("serve", "engine", "ray", "workers", "batch_size", "max_batch_tokens", *_RUN),
 }
 #: verb → one example command
 EXAMPLES = {
@@ -45,6 +46,7 @@ EXAMPLES = {
     "report": "stpipe report runs/lr",
     "import": "stpipe import /tmp/minilm-st > /tmp/minilm.yaml",
     "schema": "stpipe schema > /tmp/pipeline.schema.json",
+    "serve": "stpipe serve model=minilm port=8000",
 }
 
 
