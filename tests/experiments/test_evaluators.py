@@ -124,7 +124,7 @@ def test_plugin_evaluator_is_chosen_by_config(tmp_path):
     try:
         assert "overlap" in evaluator_names() and evaluator_class("overlap") is Overlap
         assert check_data(node) == []
-        assert evaluate(None, node) == {"evaluator": "overlap", "data": "p", "main_metric": "overlap",
+        assert evaluate(None, node) == {"evaluator": "overlap", "data": "p.jsonl", "main_metric": "overlap",
                                         "metrics": {"overlap": 0.5}, "n": 2}
         with pytest.raises(ConfigError) as exc:  # the plugin's schema applies to the node
             data_config_from({**node, "min_wrds": 2})
