@@ -64,7 +64,9 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
 
     p = _plan(composed)
     out = output_dir(composed, job_dir)
-    done = claim(out, composed.definition, p, start_clean=composed.run.get("overwrite") == "force")
+    in_job = job_dir is not None and out == job_dir  # the sweep wrote definition.yaml and run.yaml there already
+    done = claim(out, composed.definition, p, start_clean=composed.run.get("overwrite") == "force",
+                 written=("definition.yaml", "run.yaml") if in_job else ())
     if done is not None:
         print(finished_message(out, done), flush=True)
         return done

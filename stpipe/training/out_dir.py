@@ -89,9 +89,9 @@ def _write(out: Path, record: Mapping[str, Any]) -> None:
         tmp.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
 
 
-def _foreign(out: Path) -> list[str]:
+def _foreign(out: Path, written: tuple[str, ...]) -> list[str]:
     return sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                  if p.name in OWN or _CHECKPOINT.fullmatch(p.name))
+                  if (p.name in OWN and p.name not in written) or _CHECKPOINT.fullmatch(p.name))
 
 
 def _remove_own(out: Path) -> None:
@@ -103,10 +103,12 @@ def _remove_own(out: Path) -> None:
                 p.unlink()
 
 
-def claim(out: Path, definition: Any, plan: Any, *, start_clean: bool = False) -> dict[str, Any] | None:
+def claim(out: Path, definition: Any, plan: Any, *, start_clean: bool = False,
+          written: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Take ``out`` for this run (see the module docstring). Returns the recorded result when the run there is
     already finished with these settings (nothing to do), else None; a UsageError when ``out`` is not ours to
-    write."""
+    write. ``written``: names stpipe already wrote there for this run (a sweep's job directory gets
+    ``definition.yaml`` and ``run.yaml`` before the job starts)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"out={out} is a file; stpipe train writes a directory: choose another out=")
     out.mkdir(parents=True, exist_ok=True)
@@ -115,7 +117,7 @@ def claim(out: Path, definition: Any, plan: Any, *, start_clean: bool = False) -
     target = {k: plan.settings.get(k) for k in TARGET}
     record = _read(out)
     if record is None:
-        foreign = _foreign(out)
+        foreign = _foreign(out, written)
         if foreign:
             raise UsageError(f"out={out} already holds {', '.join(foreign)}, which stpipe did not write there (no "
                              f"{RECORD}); stpipe never replaces files it does not own: choose another out=, or move "
