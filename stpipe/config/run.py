@@ -100,8 +100,9 @@ def _choice_problem(key: str, value: str, choices: list[str], why: str) -> Probl
 def run_model_problems(run: Mapping[str, Any], definition: Any, sources: SourceMap | None = None) -> list[Problem]:
     """The run settings that depend on the model, checked against its definition before any weight loads:
     ``task`` must be served by a Router route (a mapping's task or a route's name; anything, when a mapping
-    catches every task) — without a Router, one of query, document or a prompt name —, and ``prompt_name`` must
-    name a prompt of the model (``query``, ``document`` and the definition's ``prompts``).
+    without a task answers every task for its modality) — without a Router, one of query, document or a prompt
+    name —, and ``prompt_name`` must name a prompt of the model (``query``, ``document`` and the definition's
+    ``prompts``).
 
     >>> d = {"prompts": {"q": "query: "}, "modules": [{"type": "Router", "sub_modules": {"query": [], "doc": []},
     ...      "route_mappings": [{"task": "search", "route": "query"}]}]}
@@ -124,7 +125,7 @@ def run_model_problems(run: Mapping[str, Any], definition: Any, sources: SourceM
                 maps = r.get("route_mappings")
                 for m in (maps if isinstance(maps, list) else []):
                     if isinstance(m, Mapping):
-                        if m.get("task") is None and m.get("modality") is None:
+                        if m.get("task") is None:  # (None, modality): answers every task for its inputs
                             catch_all = True
                         elif isinstance(m.get("task"), str):
                             tasks.append(m["task"])

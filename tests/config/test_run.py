@@ -83,5 +83,7 @@ def test_a_catch_all_mapping_serves_every_task():
 
     router = {"type": "Router", "sub_modules": {"a": [], "b": []}, "route_mappings": [{"route": "a"}]}
     assert run_model_problems({"task": "anything"}, {"modules": [router]}) == []
-    router["route_mappings"] = [{"modality": "text", "route": "a"}]
+    router["route_mappings"] = [{"modality": "text", "route": "a"}]  # any task with text goes to route a
+    assert run_model_problems({"task": "anything"}, {"modules": [router]}) == []
+    router["route_mappings"] = [{"task": "search", "modality": "text", "route": "a"}]
     assert codes(run_model_problems({"task": "anything"}, {"modules": [router]})) == [("run.task", "task")]

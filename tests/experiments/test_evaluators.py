@@ -66,7 +66,7 @@ def test_sts_matches_oracle_on_a_tiny_model(tiny_pair, tmp_path):
     f = tmp_path / "sts-300.csv"
     f.write_text("".join(lines), encoding="utf-8")
     result = evaluate(pipe, {"evaluator": "sts", "path": str(f), "format": "stsb"}, batch_size=16)
-    assert result["n"] == 300 and result["evaluator"] == "sts" and result["data"] == "sts-300.csv"  # named after the file
+    assert result["n"] == 300 and result["evaluator"] == "sts" and result["data"] == "sts-300.csv"
     assert_parity(result, oracle_sts(st, *read_stsb(f)))
     json.dumps(result)  # JSON-serialisable
 
