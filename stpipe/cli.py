@@ -33,7 +33,8 @@ verbs:
   validate  check a model definition without loading weights:  stpipe validate [MODEL] [--explain] [-m sweep...]
   import    print a YAML model definition that rebuilds a saved sentence-transformers model:  stpipe import DIR
   export    write a model in sentence-transformers' format:  stpipe export [MODEL] out=DIR
-            or one ONNX/OpenVINO graph of it:  stpipe export [MODEL] out=DIR format=onnx|openvino [quantize=int8]
+            or one ONNX/OpenVINO graph of it:  stpipe export [MODEL] out=DIR format=onnx|openvino
+              [quantize=int8|int8-static] [optimize=O1|O2|O3] [calibration=DATA|FILE]
   schema    print the combined JSON Schema of model definitions
   train     fine-tune a model (checkpoints, final model, metrics.jsonl):  stpipe train [MODEL] data=stsb-train
             loss=cosent [training.learning_rate=2e-5] [training.eval_data=stsb-dev] [out=DIR]

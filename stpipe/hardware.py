@@ -111,3 +111,33 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+WORKER_MEMORY = 1 << 30
+"""The memory a ``workers=N`` process is assumed to need (its model replica and a few chunks)."""
+
+
+def available_memory(path: str = "/proc/meminfo") -> int | None:
+    """Bytes of memory available to new processes (``MemAvailable``); None where it cannot be read."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def machine_workers(cpus: int | None = None, memory: int | None = None) -> tuple[int, str]:
+    """How many ``workers=N`` processes this machine can run — one per CPU, each with :data:`WORKER_MEMORY` of
+    available memory — and why.
+
+    >>> machine_workers(cpus=16, memory=4 << 30)
+    (4, '16 CPUs, 4.0 GiB of available memory (1 GiB per worker)')
+    """
+    cpus = available_cpus() if cpus is None else cpus
+    memory = available_memory() if memory is None else memory
+    cap = cpus if memory is None else min(cpus, memory // WORKER_MEMORY)
+    mem = "" if memory is None else f", {memory / (1 << 30):.1f} GiB of available memory (1 GiB per worker)"
+    return max(1, cap), f"{cpus} CPUs{mem}"

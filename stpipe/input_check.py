@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from stpipe.errors import RouteError
-from stpipe.modules.audio import decodable, refuse_url
+from stpipe.modules.audio import decodable, looks_like_url, refuse_url
+from stpipe.modules.image_limits import check_image_file
 from stpipe.modules.messages import is_media_pair
 from stpipe.modules.modality import Modality, check_batch_modality, infer_modality, modality_str, supports
 
@@ -63,8 +64,15 @@ def check_inputs(first: Any, inputs: list[Any], model_type: str, task: str | Non
         if modality in ("image", "audio", "video") and isinstance(x, str):  # a file: readable here?
             try:
                 refuse_url(x) if modality == "image" else decodable(x)
+                if modality == "image":
+                    check_image_file(x)
             except ValueError as exc:
                 raise ValueError(f"input {i} ({x!r}): {exc}") from None
+        elif isinstance(x, dict) and isinstance(x.get("image"), str) and not looks_like_url(x["image"]):
+            try:
+                check_image_file(x["image"])
+            except ValueError as exc:
+                raise ValueError(f"input {i} (image {x['image']!r}): {exc}") from None
         if not router:
             if not _takes(modality, supported):
                 raise _refusal(i, modality, supported, f"{model_type} model", x)

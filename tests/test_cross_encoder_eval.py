@@ -121,5 +121,7 @@ def test_stpipe_evaluate_runs_the_reranking_evaluator(capsys, cls_dir, tmp_path)
     assert rc == 0, err
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     want = evaluate(stpipe.build(yaml, device="cpu"), {"evaluator": "reranking", "path": str(f)})
+    speed = {k: written["metrics"].pop(k) for k in ("throughput", "model_size_mb") if k in written["metrics"]}
     assert written["main_metric"] == "ndcg@10" and written["metrics"] == pytest.approx(want["metrics"], abs=1e-6)
+    assert speed["model_size_mb"] > 0  # evaluate reports the model's size beside its quality
     assert "* ndcg@10" in out

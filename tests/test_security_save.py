@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from stpipe import files
 from stpipe.builder import build
 from stpipe.cli import main
 from stpipe.errors import LoadError
-from stpipe.formats import save_dir
 from stpipe.formats.st import load
 
 
@@ -147,7 +147,7 @@ def test_a_save_killed_at_any_step_leaves_a_complete_model(pipes, tmp_path, monk
     old or the new model, and the next save leaves no temporaries behind."""
     old, new = pipes
     if not exchange:
-        monkeypatch.setattr(save_dir, "_exchange_supported", False)
+        monkeypatch.setattr(files, "_exchange_supported", False)
     target = tmp_path / "model"
     seen = set()
     for k in range(1, 40):
@@ -155,7 +155,7 @@ def test_a_save_killed_at_any_step_leaves_a_complete_model(pipes, tmp_path, monk
         assert leftovers(tmp_path) == [], f"after the kill at step {k - 1}"
         pid = os.fork()
         if pid == 0:  # the child: save, killed at step k
-            save_dir.fs.hook = _kill_at(k)
+            files.fs.hook = _kill_at(k)
             try:
                 new.save(target)
             finally:
@@ -196,14 +196,14 @@ def test_stale_temporaries_of_killed_saves_are_cleaned(pipes, tmp_path):
 
 
 def test_a_failed_single_file_write_keeps_the_old_file(tmp_path):
-    """save_dir.atomic_file (embeddings, predictions, corpus chunks): the old file or the new one, never half."""
+    """files.atomic_file (embeddings, predictions, corpus chunks): the old file or the new one, never half."""
     target = tmp_path / "emb.jsonl"
     target.write_text("old\n")
-    with pytest.raises(RuntimeError), save_dir.atomic_file(target) as tmp:
+    with pytest.raises(RuntimeError), files.atomic_file(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["emb.jsonl"]
-    with save_dir.atomic_file(target) as tmp:
+    with files.atomic_file(target) as tmp:
         tmp.write_text("new\n")
     assert target.read_text() == "new\n" and sorted(os.listdir(tmp_path)) == ["emb.jsonl"]
 
@@ -214,7 +214,7 @@ def test_a_failed_directory_write_keeps_the_old_model(pipes, tmp_path):
     pipes[0].save(str(out))
     before = sorted(p.name for p in out.iterdir())
     with pytest.raises(LoadError, match="cannot write the export: No space left"), \
-            save_dir.replacing(out, "model", "export") as tmp:
+            files.replacing(out, None, "export") as tmp:
         (tmp / "modules.json").write_text("[]")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert sorted(p.name for p in out.iterdir()) == before and sorted(os.listdir(tmp_path)) == ["m"]

@@ -51,6 +51,7 @@ def pipeline(composed: Any) -> Any:
 
     hf_logging.disable_progress_bar()  # the CLI prints its own one-line summary
     apply_threads(composed.run.get("threads"))
+    apply_limits(composed.run)
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
     run = composed.run
     return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
@@ -64,6 +65,13 @@ def say(text: str, job_dir: Path | None = None) -> None:
         text = "\n".join(f"[{job_dir.name}] {line}" for line in text.splitlines())
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def apply_limits(run: Any) -> None:
+    """The run settings that bound small hostile inputs, applied to this process (``max_image_pixels``)."""
+    from stpipe.modules.image_limits import DEFAULT_MAX_PIXELS, set_max_image_pixels
+
+    set_max_image_pixels(run.get("max_image_pixels", DEFAULT_MAX_PIXELS))
 
 
 def apply_threads(threads: int | None) -> int:
@@ -88,8 +96,15 @@ def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> li
     from stpipe.commands import verb_groups
     from stpipe.config.compose import sweep_points
     from stpipe.config.run import run_file_problems
+    from stpipe.config.sweep_limits import Progress
 
-    points = sweep_points(model, overrides, groups=verb_groups(verb))
+    shown: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:  # a line every few seconds while a big sweep is checked
+        shown[:] = shown or [Progress(total)]
+        shown[0](done)
+
+    points = sweep_points(model, overrides, groups=verb_groups(verb), progress=progress)
     for i, (point, composed) in enumerate(points):
         if isinstance(composed, ConfigError):
             continue
@@ -179,3 +194,15 @@ def schema_url() -> str:
     from stpipe.resources import schemas_dir
 
     return (schemas_dir() / "pipeline.schema.json").resolve().as_uri()
+
+
+def out_override(overrides: list[str], usage: str, what: str) -> str | None:
+    """The value of ``out=…``, the only override of the verbs that read files a run wrote (``stpipe report``,
+    ``stpipe merge``); None without it; a CommandError naming ``out=WHAT`` and the usage for any other."""
+    out = None
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key != "out" or not value:
+            raise CommandError(f"the only override is out={what} (got '{item}'); {usage}")
+        out = value
+    return out

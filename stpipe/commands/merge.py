@@ -8,6 +8,7 @@ Reads only the shard files: imports no torch.
 
 from __future__ import annotations
 
+from stpipe.commands.common import out_override
 from stpipe.errors import CommandError
 
 USAGE = "usage: stpipe merge DIR [out=FILE]  (DIR: where the shard files of `stpipe encode shard.count=N` are)"
@@ -20,12 +21,7 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
         raise CommandError(USAGE)
     if flags:
         raise CommandError(f"no options here (got {' '.join(sorted(flags))}); {USAGE}")
-    out = None
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key != "out" or not value:
-            raise CommandError(f"the only override is out=FILE (got '{item}'); {USAGE}")
-        out = value
+    out = out_override(overrides, USAGE, "FILE")
     for target, rows in merge_dir(model, out):
         print(f"merged {rows} rows -> {target}")
     return 0

@@ -84,12 +84,12 @@ def read_pairs(inputs: Any) -> list[tuple[str, str]]:
 
 def write_jsonl(records: list[Any], output: str) -> None:
     """One JSON record per line, written atomically (see :func:`stpipe.commands.encode.write_output`)."""
-    from stpipe.formats.save_dir import atomic_file
+    from stpipe.files import atomic_write
 
     target = Path(output)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_write(target, "w", "utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     except OSError as exc:
         raise CommandError(f"output '{output}': cannot write it: {exc.strerror or exc}") from None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import sys
 import time
 import traceback
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import StpipeError, UsageError
+from stpipe.files import atomic_write
 
 #: (group, option) → (the module Hydra finds the plugin in, the stpipe extra that installs it)
 PLUGINS: dict[tuple[str, str], tuple[str, str]] = {
@@ -102,9 +104,8 @@ def _point_overrides(task_overrides: list[str]) -> list[str]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    with atomic_write(path, "w", "utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
@@ -123,7 +124,7 @@ def _done(job_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
 
 def _returned(metrics: dict[str, Any], main: str | None) -> float | None:
     value = metrics.get(main) if main else None
-    return float(value) if isinstance(value, int | float) else None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str]:
@@ -147,10 +148,16 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
 
     from hydra.core.hydra_config import HydraConfig
 
+    from stpipe.config.sweep_limits import outside
+    from stpipe.experiments.report import one_line
+
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
     overrides = _point_overrides(list(hc.overrides.task))
-    label = f"[{hc.job.num}] {' '.join(overrides)}"
+    label = one_line(f"[{hc.job.num}] {' '.join(overrides)}")
+    if outside(job_dir, Path(hc.sweep.dir)):  # the sweeper or a plugin composed a subdir the CLI did not check
+        print(f"FAIL  {label}: its directory {job_dir} is outside the sweep directory; not run", file=sys.stderr)
+        return None
     os.chdir(job.cwd)  # relative inputs= are the user's, whichever worker runs the job
     if job.resume:
         done = _done(job_dir, overrides)
@@ -173,7 +180,8 @@ def run_point(job: SweepJob, cfg: Any) -> float | None:
         print(f"FAIL  {label}: {error}: {message}", file=sys.stderr, flush=True)
         return None
     write_json(job_dir / "metrics.json", {"verb": job.verb, "status": "ok", "main_metric": result.get("main_metric"),
-                                           "metrics": result.get("metrics", {}), "overrides": overrides,
+                                           "metrics": result.get("metrics", {}), **_undefined(result),
+                                           "overrides": overrides,
                                            "seconds": round(time.perf_counter() - t0, 3)})
     return _returned(result.get("metrics", {}), main)
 
@@ -192,17 +200,22 @@ def _run_verb(job: SweepJob, overrides: list[str], job_dir: Path) -> tuple[dict[
     if composed.definition is not None:
         composed.definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
         (job_dir / "definition.yaml").write_text(yaml.safe_dump(composed.definition, sort_keys=False))
-    (job_dir / "run.yaml").write_text(yaml.safe_dump(composed.run, sort_keys=False))
+    (job_dir / "run.yaml").write_text(yaml.safe_dump(composed.run_record(), sort_keys=False))
     verb_job = importlib.import_module(f"stpipe.commands.{VERB_MODULES[job.verb]}").job
     result = verb_job(composed, job_dir) or {}
-    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items()}
+    metrics = {k: None if v is None else float(v) for k, v in (result.get("metrics") or {}).items()}
     main = composed.run.get("metric") or result.get("main_metric")
     if main is not None and main not in metrics:
         from stpipe.errors import CommandError
 
         raise CommandError(f"metric={main}: `stpipe {job.verb}` reports no such metric (it reports: "
                            f"{', '.join(metrics) or 'none'})")
-    return {"main_metric": result.get("main_metric"), "metrics": metrics}, main
+    return {"main_metric": result.get("main_metric"), "metrics": metrics, **_undefined(result)}, main
+
+
+def _undefined(result: dict[str, Any]) -> dict[str, Any]:
+    """The evaluator's reasons for metrics without a value (``undefined``), when there are."""
+    return {"undefined": result["undefined"]} if result.get("undefined") else {}
 
 
 def _latest_sweep(overrides: list[str]) -> str | None:
@@ -237,11 +250,16 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
     from omegaconf import OmegaConf
 
     from stpipe.commands.common import sweep
+    from stpipe.config.sweep_limits import subdir_problem
     from stpipe.resources import conf_dir
 
     config_dir = Path(conf_dir()).resolve()
     check_plugins(overrides, config_dir)
     choice, hydra_cfg = _hydra_settings(model, overrides, config_dir)
+    why = subdir_problem(OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir"), overrides)
+    if why:
+        raise UsageError(f"{why}: every job's directory must stay inside hydra.sweep.dir; leave hydra.sweep.subdir "
+                         "at its default (${hydra.job.num}) or give a relative name below the sweep directory")
     sweeper = str(OmegaConf.select(hydra_cfg, "runtime.choices.hydra/sweeper", default="basic"))
     if sweeper == "basic":  # the points are known: all are checked before the first job starts
         params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None)
@@ -305,33 +323,32 @@ def _quoted(value: str) -> str:
 
 def _launch(job: SweepJob, overrides: list[str], config_dir: Path) -> StpipeError | None:
     """Hydra's multirun; the error (not raised) when the launcher or sweeper itself stopped."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from stpipe.config.overrides import hydra_on
+    from stpipe.config.hydra_quick import hydra_on, run_multirun
     from stpipe.errors import CommandError
 
     with hydra_on(config_dir):
         try:
-            GlobalHydra.instance().hydra.multirun(config_name="config", task_function=functools.partial(run_point, job),
-                                                  overrides=overrides)
+            run_multirun(functools.partial(run_point, job), overrides)
         except Exception as exc:  # a launcher or sweeper that could not start or went down: not one point's failure
             return CommandError(f"the sweep stopped: {type(exc).__name__}: {exc}")
     return None
 
 
 def _summary(sweep_dir: Path) -> int:
-    """Print what each job of the sweep directory ended with; 1 when some failed."""
+    """Print what each job of the sweep directory ended with (values escaped: one line each); 1 when some failed."""
+    from stpipe.experiments.report import one_line, read_point
+
     jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)) \
         if sweep_dir.is_dir() else []
     failed = [d for d in jobs if (d / "error.json").is_file()]
     ok = [d for d in jobs if (d / "metrics.json").is_file()]
-    for d in failed:
-        err = json.loads((d / "error.json").read_text())
-        print(f"FAIL  point {d.name} ({' '.join(err.get('overrides', []))}): {err.get('error')}: "
-              f"{err.get('message')}", file=sys.stderr)
+    for d in failed:  # read as stpipe report reads it: a damaged error.json is "unreadable: …", not a traceback
+        p = read_point(int(d.name), d)
+        print(one_line(f"FAIL  point {d.name} ({' '.join(f'{k}={v}' for k, v in p.overrides.items())}): "
+                       f"{p.error}"), file=sys.stderr)
     best = sweep_dir / "optimization_results.yaml"
     if best.is_file():
-        print(f"best point ({best}):\n" + "\n".join("  " + ln for ln in best.read_text().splitlines()))
+        print(f"best point ({best}):\n" + "\n".join("  " + one_line(ln) for ln in best.read_text().splitlines()))
     print(f"{len(ok)} of {len(jobs)} sweep points ok" + (f", {len(failed)} failed" if failed else "")
           + f"; results in {sweep_dir}", file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0

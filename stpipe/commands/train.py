@@ -31,12 +31,14 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
 
 
 def _plan(composed: Any) -> Any:
-    from stpipe.training.config import plan, require_accelerate
+    from stpipe.training.config import plan, record_of, require_accelerate
 
     require_accelerate()
     run_ = composed.run
     src = composed.run_sources.lookup(("data",)) if composed.run_sources is not None else None
-    return plan(run_.get("training"), run_.get("loss"), run_.get("data"), data_source=src)
+    p = plan(run_.get("training"), run_.get("loss"), run_.get("data"), data_source=src)
+    p.record = record_of(composed.run_record(), run_)  # training.yaml: environment values as ${oc.env:…}
+    return p
 
 
 def check(composed: Any) -> None:
@@ -70,13 +72,14 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     if done is not None:
         print(finished_message(out, done), flush=True)
         return done
-    for name, data in (("definition.yaml", composed.definition), ("run.yaml", composed.run)):
+    for name, data in (("definition.yaml", composed.definition), ("run.yaml", composed.run_record())):
         with atomic_file(out / name) as tmp:
             tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     pipe = pipeline(composed)
     result = fit(pipe, p, out, device=composed.run.get("device"), claimed=True)
     result.pop("trainer", None)
-    line = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if k != "global_step")
+    line = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined" for k, v in result["metrics"].items()
+                     if k != "global_step")
     say(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}\nmodel saved to {result['model']}",
         job_dir)
     if job_dir is None:

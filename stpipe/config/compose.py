@@ -23,12 +23,13 @@ first job starts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.interpolation import resolve
+from stpipe.config.interpolation import env_free, resolve
 from stpipe.config.overrides import compose_config, key_path, override_problem, parse_overrides
 from stpipe.config.run import inputs_override, run_model_problems, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
@@ -55,6 +56,12 @@ class Composed:
     overrides: list[str] = field(default_factory=list)
     run_sources: SourceMap = field(default_factory=SourceMap)  # where each run setting came from
     choice: list[str] = field(default_factory=list)  # the model choice stpipe added (`model=_file_…`), for Hydra
+    saved_run: dict[str, Any] | None = None  # `run` with environment values as their ${oc.env:…} (what is saved)
+
+    def run_record(self) -> dict[str, Any]:
+        """The run settings as a run's record may hold them (``run.yaml``): no environment value, only the
+        ``${oc.env:…}`` interpolation that read it."""
+        return self.saved_run if self.saved_run is not None else self.run
 
 
 def model_options(config_dir: FsPath) -> list[str]:
@@ -69,9 +76,43 @@ def _store_file(path: FsPath) -> tuple[str, SourceMap]:
     return _store(data, sources, str(path.resolve()), str(path)), sources
 
 
+def model_defaults_check(data: Any, sources: SourceMap, where: str) -> None:
+    """A model definition is data: its ``defaults:`` list (Hydra's) may only compose other model files of the
+    ``model`` group (``- NAME``, ``- _self_``) — never a launcher, sweeper, callback, output directory or run setting
+    (``- override /hydra/sweeper: optuna``, ``- /data: x``, ``- x@_global_``): a ConfigError naming the file and
+    the entry otherwise."""
+    entries = data.get("defaults") if isinstance(data, Mapping) else None
+    if entries is None:
+        return
+    items = list(enumerate(entries)) if isinstance(entries, list) else [(None, entries)]
+    bad = [(i, e) for i, e in items if not (isinstance(e, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", e))]
+    if bad:
+        problems = []
+        for i, e in bad:
+            path = ("defaults",) if i is None else ("defaults", i)
+            problems.append(Problem(
+                code="yaml.model-defaults", path=path, source=sources.lookup(path) or where,
+                message=f"{where}: a model definition's defaults list may only compose other model files (`- NAME` "
+                f"of the model group, `- _self_`), found {e!r}: a model file cannot choose launchers, sweepers, "
+                "callbacks, output directories or run settings", expected="- NAME | - _self_",
+                hint="remove the entry; choose hydra/launcher=…, hydra/sweeper=…, hydra.sweep.dir=… and run settings "
+                     "on the command line or in an experiment preset (+experiment=NAME)"))
+        raise ConfigError(problems, title="invalid model definition")
+
+
+def _group_model_check(name: Any, config_dir: FsPath) -> None:
+    """:func:`model_defaults_check` for ``model=NAME`` (``<config_dir>/model/NAME.yaml``)."""
+    f = config_dir / GROUP / f"{name}.yaml"
+    if isinstance(name, str) and not name.startswith(_PRIVATE) and f.is_file():
+        data, sources = load_yaml(f)
+        model_defaults_check(data, sources, str(f))
+
+
 def _store(data: Any, sources: SourceMap, key: str, where: str) -> str:
     """Put a model definition (a mapping) into Hydra's ConfigStore under a private option name."""
     from hydra.core.config_store import ConfigStore
+
+    model_defaults_check(data, sources, where)
 
     if not isinstance(data, dict):
         raise ConfigError([Problem(code="schema.type", path=(), source=sources.get(()) or where,
@@ -173,6 +214,9 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     if isinstance(chosen, FsPath):  # a saved model directory
         return _compose_saved(str(chosen), overrides, parsed, config_dir, groups)
     extra, user_file, file_sources = chosen
+    for o in [*parse_overrides(extra), *parsed]:  # model=NAME: the group's file is checked like a user's
+        if o.key_or_group == GROUP and not o.is_delete() and not o.is_sweep_override():
+            _group_model_check(o.value(), config_dir)
     written = [inputs_override(o) for o in overrides]  # inputs=FILE is inputs.path (the sources keep the user's)
     applied = extra + _left_out(groups, parsed, config_dir) + written
     cfg = compose_config(config_dir, applied, user=written, hydra_group=False)  # only the choices are read
@@ -184,7 +228,9 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     except ConfigError as exc:
         raise ConfigError([p.with_source(_interpolation_source(p.path, parsed, file_sources)) for p in exc.problems],
                           exc.title) from None
+    saved_run = env_free(cfg, tree)
     definition = tree.pop(GROUP, None)
+    saved_run.pop(GROUP, None)
     run_sources = _run_sources(config_dir, parsed, tree)
     bad_run = run_problems(tree, run_sources, strict=config_dir == FsPath(conf_dir()).resolve())
     if model_checks:
@@ -208,7 +254,8 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     else:
         base = model_file.resolve().parent if model_file else None
     return Composed(run=tree, definition=definition if isinstance(definition, dict) else None, sources=sources,
-                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra)
+                    base_dir=base, model_file=model_file, overrides=overrides, run_sources=run_sources, choice=extra,
+                    saved_run=saved_run)
 
 
 def _left_out(groups: Collection[str] | None, parsed: list[Any], config_dir: FsPath) -> list[str]:
@@ -258,17 +305,21 @@ def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[A
 
 def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config_dir: str | FsPath | None = None,
                  validate: bool = True, groups: Collection[str] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  ) -> list[tuple[list[str], Composed | ConfigError]]:
     """Expand Hydra sweep syntax into points (Hydra's BasicSweeper order) and compose — and, with
     ``validate``, validate — each one. A point's problems carry the source ``sweep point N (overrides)``
-    (N counts from 0, like Hydra's job numbers)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    (N counts from 0, like Hydra's job numbers). The points are counted first: more than the run setting
+    ``max_sweep_points`` is a ConfigError before any is made. ``progress(done, total)`` is called per point."""
+    from stpipe.config.hydra_quick import sweep_combinations
+    from stpipe.config.sweep_limits import check_size
 
     parsed = parse_overrides(list(overrides))
     sweeps = [o for o in parsed if o.is_sweep_override()]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    check_size(sweeps, fixed, FsPath(config_dir or conf_dir()))
     try:
-        combos = BasicSweeper.split_arguments(sweeps, None)[0] if sweeps else [[]]
+        combos = sweep_combinations(sweeps)
     except Exception as exc:
         raise ConfigError([Problem(code="override.sweep", path=(), message=f"cannot expand the sweep: {exc}",
                                    source=", ".join(f"override `{o.input_line}`" for o in sweeps),
@@ -289,4 +340,6 @@ def sweep_points(model: str | FsPath | None, overrides: Sequence[str], *, config
         except ConfigError as exc:
             problems = [replace(p, source=f"{label}; {p.source}" if p.source else label) for p in exc.problems]
             out.append((point, ConfigError(problems, title=f"{exc.title} ({label})")))
+        if progress is not None:
+            progress(n + 1, len(combos))
     return out

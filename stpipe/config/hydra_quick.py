@@ -1,4 +1,8 @@
-"""Hydra set up for stpipe's compositions, and one composition without Hydra's own configuration group.
+"""Hydra set up for stpipe's compositions, and one composition without Hydra's own configuration group — the one
+module of stpipe that uses Hydra's private API (``hydra._internal``, underscored names, attributes outside Hydra's
+documented surface). Everything else goes through its functions; ``tests/config/test_hydra_quick.py`` checks that
+each private name used here still exists with the shape used, so that a Hydra upgrade fails that test, not users
+(``pyproject.toml`` pins ``hydra-core<1.4`` for the same reason).
 
 :func:`hydra_on` initialises Hydra on a config directory (without the plugin scan where the composition needs no
 plugin). ``hydra.compose()`` composes Hydra's own group too (``hydra/config``: launcher, sweeper, job and Hydra
@@ -213,3 +217,21 @@ def hydra_settings_valid(settings: Any) -> bool:
     except Exception:  # whatever Hydra would say about it, it says it in its own composition
         return False
     return True
+
+
+def sweep_combinations(sweeps: list[Any]) -> list[list[str]]:
+    """The points of parsed sweep overrides (``a=1,2 b=x,y``), each a list of plain overrides, in the order of
+    Hydra's basic sweeper (its job numbers): ``[[]]`` for no sweep. Raises what Hydra raises for a bad sweep."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper.split_arguments(sweeps, None)[0] if sweeps else [[]]
+
+
+def run_multirun(task_function: Any, overrides: list[str]) -> Any:
+    """Hydra's multirun of ``config`` on the initialised GlobalHydra (:func:`hydra_on`) — what ``@hydra.main`` does
+    for ``-m``: the configured sweeper expands ``overrides``, the configured launcher calls ``task_function(cfg)``
+    once per job, each in its own ``hydra.sweep.dir`` subdirectory."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().hydra.multirun(config_name="config", task_function=task_function,
+                                                 overrides=overrides)

@@ -92,3 +92,45 @@ def resolve(cfg: Any, model_key: str | None) -> Any:
         return OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise _interpolation_error(exc) from None
+
+
+_MARK = "\x00stpipe-env\x00"
+
+
+def env_free(cfg: Any, resolved: Any) -> Any:
+    """``resolved`` (``cfg`` resolved, as plain containers) with every value that came from the environment — an
+    ``${oc.env:…}`` of its own or through another key — put back as the interpolation written in ``cfg``: what a
+    run's record (``run.yaml``, ``training.yaml``) may hold, since environment values are never saved.
+
+    >>> import os
+    >>> from omegaconf import OmegaConf
+    >>> os.environ["STPIPE_DOCTEST_DEVICE"] = "cpu"
+    >>> cfg = OmegaConf.create({"device": "${oc.env:STPIPE_DOCTEST_DEVICE}", "out": "${device}/x", "n": 2})
+    >>> env_free(cfg, OmegaConf.to_container(cfg, resolve=True))
+    {'device': '${oc.env:STPIPE_DOCTEST_DEVICE}', 'out': '${device}/x', 'n': 2}
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.resolvers import oc
+
+    OmegaConf.register_new_resolver("oc.env", lambda key, default=None: f"{_MARK}{key}{_MARK}", replace=True)
+    try:
+        marked = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:  # resolve() has reported it already
+        return resolved
+    finally:
+        OmegaConf.register_new_resolver("oc.env", oc.env, replace=True)
+    return _put_back(marked, OmegaConf.to_container(cfg, resolve=False), resolved)
+
+
+def _put_back(marked: Any, raw: Any, resolved: Any) -> Any:
+    if isinstance(marked, str) and _MARK in marked:
+        return raw if isinstance(raw, str) else None  # the interpolation as written
+    if isinstance(marked, dict) and isinstance(resolved, dict):
+        if isinstance(raw, str):  # a whole mapping from one interpolation that reads no environment
+            raw = {}
+        return {k: _put_back(marked.get(k), (raw or {}).get(k), v) for k, v in resolved.items()}
+    if isinstance(marked, list) and isinstance(resolved, list):
+        raw_items = raw if isinstance(raw, list) else [None] * len(resolved)
+        return [_put_back(m, r, v) for m, r, v in zip(marked, raw_items, resolved, strict=False)]
+    return resolved

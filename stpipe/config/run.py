@@ -21,7 +21,8 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-from stpipe.config.schema import load_schema, schema_problems
+from stpipe.config.schema import load_schema
+from stpipe.config.schema_problems import schema_problems
 from stpipe.config.sources import SourceMap
 from stpipe.errors import Problem
 
@@ -45,7 +46,13 @@ def inputs_override(override: str) -> str:
     key, eq, value = override.partition("=")
     if eq and key.startswith("data."):
         return "++" + override
-    return f"{key}.path={value}" if eq and key.lstrip("+") == "inputs" else override
+    sub = _MAPPINGS.get(key.lstrip("+")) if eq else None
+    return f"{key}.{sub}={value}" if sub else override
+
+
+#: run settings that are mappings set by their name alone: ``inputs=FILE`` (inputs.path), ``calibration=DATA``
+#: (calibration.data, beside calibration.samples)
+_MAPPINGS = {"inputs": "path", "calibration": "data"}
 
 
 @cache

@@ -33,6 +33,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from stpipe import registry
+from stpipe.config import checks_templates  # noqa: F401  (registers check.chat-template)
 from stpipe.config.checks import CheckContext, run_checks
 from stpipe.config.checks_router import effective_default
 from stpipe.config.graph import GraphContext, TraceEntry, walk_graph

@@ -49,6 +49,9 @@ PARAMS = ("model_name_or_path", "transformer_task", "model_kwargs", "processor_k
           "document_length", "max_seq_length", "do_lower_case", "tokenizer_name_or_path")
 CONFIG_KEYS = ("transformer_task", "modality_config", "module_output_name", "processing_kwargs", "unpad_inputs",
                "query_length", "document_length")
+#: sentence-transformers 6.2's deprecation of ``tokenizer_name_or_path`` (said at build time and by ``validate``)
+TOKENIZER_PATH_DEPRECATED = ("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
+                             "version. Please use the same path for the model and processor.")
 CONFIG_KEY_RENAMES = {"model_args": "model_kwargs", "tokenizer_args": "processor_kwargs",
                       "config_args": "config_kwargs"}
 
@@ -110,9 +113,17 @@ def describe(params: Mapping[str, Any], upstream: Mapping[str, int | None], ctx:
     return FeatureIO(consumes={}, produces={"input_ids": None, "attention_mask": None, out: dim})
 
 
+def deprecated_params(params: Mapping[str, Any]) -> list[tuple[list[str], str]]:
+    """``tokenizer_name_or_path`` when a node sets it, with what to do instead (``stpipe validate``'s warning)."""
+    if params.get("tokenizer_name_or_path") is None:
+        return []
+    return [(["tokenizer_name_or_path"], "save the tokenizer/processor files in the model folder and drop "
+                                         "tokenizer_name_or_path (sentence-transformers deprecates it too)")]
+
+
 TRANSFORMER = Contract(
     name="Transformer", describe=describe, params=PARAMS, is_input=True, config_files=CONFIG_FILES,
     config_keys=CONFIG_KEYS, config_key_renames=CONFIG_KEY_RENAMES,
     enums={"transformer_task": tuple(TASKS), "backend": SUPPORTED_BACKENDS, "processing_kwargs": PROCESSING_KEYS,
            "modality_config.format": MESSAGE_FORMATS, "processor_kwargs.padding_side": SIDES,
-           "processor_kwargs.truncation_side": SIDES})
+           "processor_kwargs.truncation_side": SIDES}, deprecated=deprecated_params)

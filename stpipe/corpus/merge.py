@@ -3,22 +3,32 @@
 :func:`concat` streams ``.npy`` (one header for the whole array, then each part's raw rows), ``.jsonl`` (the
 bytes) and Parquet (each part's row groups) into a temporary file next to the target and renames it into place;
 memory is one block of bytes or one row group, whatever the total. :func:`merge_dir` finds the shard files
-``NAME.shard-00001-of-00003.npy`` under a directory (a sweep's job directories included), checks that every one
-of the N shards is there exactly once, and joins them in shard order into ``NAME.npy`` (``stpipe merge DIR``).
+``NAME.shard-00001-of-00003.npy`` under a directory (a sweep's job directories included) and joins them in shard
+order into ``NAME.npy`` (``stpipe merge DIR``) — only after verifying all of them: each of the N shards is there
+exactly once, as a regular file (a link is refused, never followed), with the manifest ``stpipe encode`` wrote
+next to it (``NAME.shard-00001-of-00003.npy.manifest.json``: the model and settings keys, the input's rows and
+size, the shard's rows, bytes and SHA-256); every shard's bytes match its manifest (a truncated or edited shard is
+refused) and all manifests name the same model, settings and input. A shard of no rows (more shards than inputs)
+is an empty file with its manifest, and merges as nothing.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stpipe.errors import CommandError
-from stpipe.formats.save_dir import atomic_file
+from stpipe.files import atomic_write, read_regular
 
+SHARD_VERSION = 1
+MAX_SHARD_MANIFEST = 1 << 20
 SHARD = re.compile(r"^(?P<stem>.+)\.shard-(?P<index>\d{5})-of-(?P<count>\d{5})(?P<suffix>\.npy|\.jsonl|\.parquet)$")
 BLOCK = 1 << 22
 
@@ -94,36 +104,99 @@ def _concat_parquet(parts: Sequence[Path], fh: Any) -> int:
     return rows
 
 
+def _empty(suffix: str, parts: Sequence[Path], fh: Any) -> int:
+    """No rows (a shard of an input with fewer rows than shards): an empty file of the format."""
+    if suffix == ".npy":
+        import numpy as np
+
+        np.save(fh, np.zeros((0,), dtype=np.float32), allow_pickle=False)
+    elif suffix == ".parquet":
+        from stpipe.corpus.readers import pyarrow
+
+        pa = pyarrow()
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"id": pa.array([], pa.int64())}), fh)
+    return 0
+
+
 def concat(parts: Sequence[Path], target: Path) -> int:
     """Join ``parts`` (all of ``target``'s format) into ``target`` atomically; the number of rows."""
     join = {".npy": _concat_npy, ".jsonl": _concat_jsonl, ".parquet": _concat_parquet}[target.suffix]
+    if not parts:
+        join = functools.partial(_empty, target.suffix)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as tmp, open(tmp, "wb") as fh:
+        with atomic_write(target) as fh:
             rows = join(parts, fh)
     except OSError as exc:
         raise CommandError(f"output '{target}': cannot write it: {exc.strerror or exc}") from None
     return rows
 
 
+def manifest_path(shard: Path) -> Path:
+    return shard.with_name(shard.name + ".manifest.json")
+
+
+def write_shard_manifest(target: Path, info: dict[str, Any], rows: int) -> None:
+    """The manifest of a finished shard (see the module docstring), written atomically next to it."""
+    from stpipe.corpus.partial import file_sha256
+
+    data = {"stpipe_shard": SHARD_VERSION, **info, "file": target.name, "rows": rows,
+            "bytes": target.stat().st_size, "sha256": file_sha256(target)}
+    try:
+        with atomic_write(manifest_path(target), "w", "utf-8") as fh:
+            fh.write(json.dumps(data, indent=1))
+    except OSError as exc:
+        raise CommandError(f"output '{target}': cannot write its manifest: {exc.strerror or exc}") from None
+
+
 def find_shards(directory: Path) -> dict[tuple[str, str, int], dict[int, Path]]:
-    """``(stem, suffix, count) → {index: file}`` of the shard files under ``directory``."""
+    """``(stem, suffix, count) → {index: file}`` of the shard files under ``directory`` (links not followed)."""
     found: dict[tuple[str, str, int], dict[int, Path]] = {}
-    for p in sorted(directory.rglob("*.shard-*")):
+    paths = sorted(Path(d, f) for d, _, files in os.walk(directory) for f in files)
+    for p in paths:
         m = SHARD.match(p.name)
-        if not m or not p.is_file():
+        if not m:
             continue
+        if not stat.S_ISREG(os.lstat(p).st_mode):
+            raise CommandError(f"'{p}' is a link (or not a regular file); stpipe merge never follows links: copy "
+                               "the shard file itself there; nothing was merged")
         group = found.setdefault((m["stem"], m["suffix"], int(m["count"])), {})
         index = int(m["index"])
         if index in group:
             raise CommandError(f"shard {index} of '{m['stem']}{m['suffix']}' is there twice: {group[index]} and "
-                               f"{p}; remove one")
+                               f"{p}; remove one; nothing was merged")
         group[index] = p
     return found
 
 
+def _check_shard(p: Path, index: int, count: int) -> dict[str, Any]:
+    """The manifest of shard ``p`` once its bytes are verified against it."""
+    from stpipe.corpus.partial import file_sha256
+
+    rerun = f"rerun `stpipe encode … shard.index={index} shard.count={count}`; nothing was merged"
+    data = read_regular(manifest_path(p), MAX_SHARD_MANIFEST)
+    try:
+        m = json.loads(data) if data is not None else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        m = None
+    keys = ("model", "settings", "inputs", "rows", "bytes", "sha256")
+    if not isinstance(m, dict) or m.get("stpipe_shard") != SHARD_VERSION or any(k not in m for k in keys):
+        raise CommandError(f"'{p}': no valid manifest ({manifest_path(p).name}: missing, truncated, a link or not "
+                           f"stpipe's); {rerun}")
+    if (m.get("index"), m.get("count"), m.get("file")) != (index, count, p.name):
+        raise CommandError(f"'{p}': its manifest describes shard {m.get('index')} of {m.get('count')} "
+                           f"({m.get('file')}), not this file; {rerun}")
+    size = os.lstat(p).st_size
+    if size != m["bytes"] or file_sha256(p) != m["sha256"]:
+        what = f"{size} bytes, its manifest says {m['bytes']}" if size != m["bytes"] else "its content changed"
+        raise CommandError(f"'{p}' is not the shard its run wrote ({what}: truncated or edited); {rerun}")
+    return m
+
+
 def merge_dir(directory: str | os.PathLike, out: str | None = None) -> list[tuple[Path, int]]:
-    """Merge every complete set of shards under ``directory``; ``(written file, rows)`` for each set."""
+    """Merge every complete set of shards under ``directory`` once all are verified; ``(written file, rows)``."""
     root = Path(directory)
     if not root.is_dir():
         raise CommandError(f"'{directory}' is not a directory (stpipe merge DIR: the directory of the shards)")
@@ -132,7 +205,7 @@ def merge_dir(directory: str | os.PathLike, out: str | None = None) -> list[tupl
         raise CommandError(f"no shard files (NAME.shard-00000-of-0000N.npy|.jsonl|.parquet) under '{directory}'")
     if out is not None and len(groups) > 1:
         raise CommandError(f"out= names one file, but '{directory}' holds {len(groups)} sets of shards")
-    done = []
+    plans = []
     for (stem, suffix, count), files in groups.items():
         missing = [i for i in range(count) if i not in files]
         if missing:
@@ -141,5 +214,19 @@ def merge_dir(directory: str | os.PathLike, out: str | None = None) -> list[tupl
         target = Path(out) if out else root / f"{stem}{suffix}"
         if target.suffix != suffix:
             raise CommandError(f"out={out}: the shards are {suffix} files; give a {suffix} name")
-        done.append((target, concat([files[i] for i in range(count)], target)))
+        manifests = [_check_shard(files[i], i, count) for i in range(count)]
+        for i, m in enumerate(manifests[1:], start=1):
+            for key, what in (("model", "model"), ("settings", "encode settings"), ("inputs", "input")):
+                if m[key] != manifests[0][key]:
+                    raise CommandError(f"'{files[i]}' was encoded with another {what} than '{files[0]}'; shards of "
+                                       "one output come from one command (the same model, settings and input) "
+                                       "with shard.index changed; nothing was merged")
+        plans.append((target, [files[i] for i in range(count) if manifests[i]["rows"]],
+                      sum(m["rows"] for m in manifests)))
+    done = []
+    for target, parts, rows in plans:
+        written = concat(parts, target)
+        if written != rows:
+            raise CommandError(f"'{target}': joined {written} rows, the shards' manifests say {rows}")
+        done.append((target, written))
     return done

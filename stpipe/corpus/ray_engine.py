@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from stpipe.corpus.readers import Source
+from stpipe.corpus.readers import InputChanged, Source
 from stpipe.errors import CommandError
 
 EXTRA = "ray"
@@ -101,5 +101,7 @@ def chunks_on_ray(src: Source, todo: range, definition: Any, build_kw: dict[str,
             yield k, unpack(row["data"]), json.loads(row["ids"])
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+        if isinstance(cause, InputChanged):
+            raise InputChanged(str(cause)) from None
         raise CommandError(f"engine=ray: {str(cause).splitlines()[-1] if str(cause) else type(cause).__name__}; "
                            "the chunks done so far are kept: rerun to continue") from None

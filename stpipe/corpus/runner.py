@@ -2,7 +2,7 @@
 
 :func:`encode_corpus` is what :func:`stpipe.commands.encode.job` runs. In order: the inputs are checked and
 counted (:func:`stpipe.corpus.readers.open_source`; a bad line fails here, before any weight loads), the model
-definition is validated once, the partial output is opened (:class:`stpipe.corpus.writers.Partial`: a rerun of
+definition is validated once, the partial output is opened (:class:`stpipe.corpus.partial.Partial`: a rerun of
 the same command continues after the last committed chunk), then the chunks not done yet are encoded — in this
 process (``workers=1``), by N processes (``workers=N``, :mod:`stpipe.corpus.workers`) or by a Ray actor pool
 (``engine=ray``, :mod:`stpipe.corpus.ray_engine`) — and committed in input order. Each chunk is encoded by its
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.config.run import show_progress
-from stpipe.corpus.readers import ImagePath, Source, open_source
-from stpipe.corpus.writers import Partial, Sparse
+from stpipe.corpus.lines import DEFAULT_MAX_CHARS
+from stpipe.corpus.readers import ImagePath, InputChanged, Source, open_source
+from stpipe.corpus.writers import Sparse
 from stpipe.errors import CommandError
+from stpipe.modules.image_limits import DEFAULT_MAX_PIXELS, set_max_image_pixels
 
 ENGINES = ("local", "ray")
 """``engine=``: this machine (``workers=N`` processes) or a Ray actor pool (the schema's enum is this)."""
@@ -41,11 +42,10 @@ def encode_kwargs(run: Any) -> dict[str, Any]:
 
 
 def _open_image(path: str | Path, where: str) -> Any:
-    from PIL import Image
+    from stpipe.modules.image_limits import open_rgb
 
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
+        return open_rgb(path)  # refused before decoding above max_image_pixels
     except (OSError, ValueError) as exc:
         raise CommandError(f"{where}: cannot open image '{path}': {exc}") from None
 
@@ -83,13 +83,34 @@ def encode_chunk(pipe: Any, items: list[Any], kwargs: dict[str, Any]) -> Any:
         emb = pipe.encode(prepare(items, pipe.supports("image")), show_progress_bar=False, **kwargs)
     except ValueError as exc:  # e.g. no route for the given task, unknown prompt name
         raise CommandError(str(exc)) from None
-    return to_result(emb)
+    return refuse_non_finite(to_result(emb), items)
+
+
+def refuse_non_finite(result: Any, items: list[Any]) -> Any:
+    """``result`` unless some embedding holds NaN or ±inf (a model trained into NaN): then a CommandError naming
+    the inputs — such rows are never written as a normal result."""
+    import numpy as np
+
+    if isinstance(result, Sparse):
+        bad_values = ~np.isfinite(result.values)
+        rows = np.searchsorted(result.offsets, np.nonzero(bad_values)[0], side="right") - 1
+    else:
+        finite = np.isfinite(result) if result.dtype.kind == "f" else np.ones(result.shape, dtype=bool)
+        rows = np.nonzero(~finite.reshape(len(result), -1).all(axis=1))[0] if result.ndim else np.zeros(0, int)
+    if len(rows) == 0:
+        return result
+    rows = sorted(set(int(r) for r in rows))
+    first = ", ".join(f"{r} ({str(items[r])[:40]!r})" for r in rows[:3])
+    raise CommandError(f"the model produced non-finite embeddings (NaN or inf) for {len(rows)} of {len(items)} inputs "
+                       f"of this chunk (input {first}): nothing is written. The model's weights are probably broken "
+                       "(e.g. a training run that diverged); check it with `stpipe evaluate` or retrain it")
 
 
 def build_kwargs(composed: Any) -> dict[str, Any]:
     run = composed.run
     return {"base_dir": None if composed.base_dir is None else str(composed.base_dir), "device": run.get("device"),
-            "trust_remote_code": run.get("trust_remote_code") or None, "allow_pickle": bool(run.get("allow_pickle"))}
+            "trust_remote_code": run.get("trust_remote_code") or None, "allow_pickle": bool(run.get("allow_pickle")),
+            "max_image_pixels": run.get("max_image_pixels", DEFAULT_MAX_PIXELS)}
 
 
 def build_pipeline(definition: dict[str, Any], kwargs: dict[str, Any]) -> Any:
@@ -99,30 +120,65 @@ def build_pipeline(definition: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     from stpipe.builder import build
 
     hf_logging.disable_progress_bar()
+    kwargs = dict(kwargs)
+    set_max_image_pixels(kwargs.pop("max_image_pixels", DEFAULT_MAX_PIXELS))  # also in spawned workers
     return build(definition, validate=False, **kwargs)
 
 
 def job_key(definition: Any, run: Any, src: Source, output: Path) -> str:
-    """What decides the bytes of the output: a partial output is resumed only under the same key."""
+    """What decides the bytes of the output: a partial output is resumed only under the same key — the model
+    definition, the encode settings, the inputs' fingerprint (size, mtime, SHA-256 of what the run reads) and the
+    chunking."""
     spec = src.spec
-    ident: dict[str, Any] = {"path": spec.path, "column": spec.column, "id_column": spec.id_column}
-    if src.memory is None:
-        st = os.stat(str(spec.path))
-        ident.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-    else:
-        ident["sha256"] = hashlib.sha256(json.dumps(src.memory).encode()).hexdigest()
+    ident: dict[str, Any] = {"path": spec.path, "column": spec.column, "id_column": spec.id_column,
+                             **src.fingerprint}
     payload = {"definition": definition, "encode": encode_kwargs(run), "inputs": ident,
-               "rows": [src.start, src.stop, src.chunk_size], "format": output.suffix, "version": 1}
+               "rows": [src.start, src.stop, src.chunk_size], "format": output.suffix, "version": 2}
+    return _sha(payload)
+
+
+def _sha(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def settings(run: Any) -> dict[str, Any]:
+def shard_info(definition: Any, run: Any, src: Source, output: Path, shard: tuple[int, int]) -> dict[str, Any]:
+    """What a shard's manifest records so that ``stpipe merge`` joins only shards of one model, one set of
+    settings and one input (:func:`stpipe.corpus.merge.write_shard_manifest`)."""
+    return {"index": shard[0], "count": shard[1], "model": _sha(definition),
+            "settings": _sha({"encode": encode_kwargs(run), "chunk_size": src.chunk_size, "format": output.suffix}),
+            "inputs": {"rows": src.total, "size": src.stat[0], "column": src.spec.column,
+                       "id_column": src.spec.id_column}}
+
+
+def warn(msg: str) -> None:
+    print(f"stpipe encode: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def settings(run: Any, log: Callable[[str], None] = warn) -> dict[str, Any]:
     shard = run.get("shard") or {}
     index, count = int(shard.get("index") or 0), int(shard.get("count") or 1)
     if not 0 <= index < count:
         raise CommandError(f"shard.index={index} is not one of 0 … {count - 1} (shard.count={count})")
-    return {"chunk_size": int(run.get("chunk_size") or DEFAULT_CHUNK_SIZE), "workers": int(run.get("workers") or 1),
-            "engine": run.get("engine") or "local", "shard": (index, count), "ray": dict(run.get("ray") or {})}
+    engine = run.get("engine") or "local"
+    return {"chunk_size": int(run.get("chunk_size") or DEFAULT_CHUNK_SIZE), "engine": engine,
+            "workers": capped_workers(int(run.get("workers") or 1), run.get("max_workers"), engine, log),
+            "shard": (index, count), "ray": dict(run.get("ray") or {}),
+            "max_chars": int(run.get("max_input_chars") or DEFAULT_MAX_CHARS)}
+
+
+def capped_workers(workers: int, max_workers: int | None, engine: str, log: Callable[[str], None]) -> int:
+    """``workers=N`` of the local engine, at most what the machine can run (:func:`stpipe.hardware.machine_workers`)
+    — or at most ``max_workers``, when the user sets that cap explicitly. Ray's actors run on the cluster."""
+    if engine != "local" or workers <= 1:
+        return workers
+    from stpipe.hardware import machine_workers
+
+    cap, why = (int(max_workers), f"max_workers={max_workers}") if max_workers is not None else machine_workers()
+    if workers <= cap:
+        return workers
+    log(f"workers={workers} is more than {'allowed' if max_workers is not None else 'this machine can run'} "
+        f"({why}): using workers={cap}; set max_workers=N to allow more")
+    return cap
 
 
 def _chunks_local(src: Source, todo: range, definition: Any, composed: Any, kw: dict[str, Any],
@@ -148,19 +204,33 @@ def _progress(src: Source, done_rows: int, show: bool) -> Any:
 
 
 def encode_corpus(composed: Any, output: str | None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Encode the composed run's inputs into ``output`` (None: encode, write nothing). Summary figures."""
+    """Encode the composed run's inputs into ``output`` (None: encode, write nothing). Summary figures. One
+    writer per output: ``output`` is locked (:class:`stpipe.lock.OutputLock`) from the partial output's opening
+    to the final rename."""
+    from contextlib import nullcontext
+
     from stpipe.config.validate import validate
     from stpipe.corpus.merge import shard_name
+    from stpipe.lock import OutputLock
 
     run = composed.run
     cfg = settings(run)
-    src = open_source(run.get("inputs"), cfg["chunk_size"], cfg["shard"])  # the pre-scan: before any weight
+    src = open_source(run.get("inputs"), cfg["chunk_size"], cfg["shard"], cfg["max_chars"])  # before any weight
     definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
-    n_chunks = len(src.positions)
     target = Path(shard_name(output, *cfg["shard"])) if output else None
+    with OutputLock(target, log=warn) if target is not None else nullcontext():
+        return _encode(composed, definition, src, cfg, target, log)
+
+
+def _encode(composed: Any, definition: Any, src: Source, cfg: dict[str, Any], target: Path | None,
+            log: Callable[[str], None]) -> dict[str, Any]:
+    from stpipe.corpus.partial import Partial
+
+    run = composed.run
+    n_chunks = len(src.positions)
     partial = None
     if target is not None:
-        partial = Partial(target, job_key(definition, run, src, target), n_chunks, bool(run.get("resume")))
+        partial = Partial(target, job_key(definition, run, src, target), n_chunks, bool(run.get("resume")), warn)
         if partial.resumed:
             log(f"resuming {target}: {partial.resumed} of {n_chunks} chunks done, continuing at chunk "
                 f"{partial.resumed}")
@@ -169,7 +239,7 @@ def encode_corpus(composed: Any, output: str | None, log: Callable[[str], None] 
     kw = encode_kwargs(run)
     show = show_progress(run)
     t0 = time.perf_counter()
-    shape: tuple[int, ...] = ()
+    shape: tuple[int, ...] = (0,)
     dtype = ""
     with_ids = src.spec.id_column is not None
     if cfg["engine"] == "ray":
@@ -188,17 +258,22 @@ def encode_corpus(composed: Any, output: str | None, log: Callable[[str], None] 
                 dim = result.dim if isinstance(result, Sparse) else result.shape[1]
                 dtype = "sparse float32" if isinstance(result, Sparse) else str(result.dtype)
                 shape = (src.rows, dim)
-    except BaseException:
-        if partial is not None and not partial.done:  # nothing to resume: leave nothing behind
-            partial.discard()
+        src.verify_end()
+    except BaseException as exc:
+        if partial is not None and (not partial.done or isinstance(exc, InputChanged)):
+            partial.discard()  # nothing to resume, or rows of inputs that are no longer there
         raise
     seconds = time.perf_counter() - t0
-    if partial is not None:
+    if partial is not None and target is not None:
         partial.finish()
-        if not shape and target is not None and target.suffix == ".npy":  # every chunk was done before
+        if len(shape) == 1 and target.suffix == ".npy" and src.rows:  # every chunk was done before
             from stpipe.corpus.merge import npy_header
 
             shape, dt, _ = npy_header(target)
             dtype = str(dt)
+        if cfg["shard"][1] > 1:
+            from stpipe.corpus.merge import write_shard_manifest
+
+            write_shard_manifest(target, shard_info(definition, run, src, target, cfg["shard"]), src.rows)
     return {"target": target, "rows": src.rows, "shape": shape, "dtype": dtype, "seconds": seconds,
             "chunks": n_chunks, "encoded_chunks": len(todo), "resumed": start}

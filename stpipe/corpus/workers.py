@@ -14,7 +14,7 @@ import queue
 from collections.abc import Iterator
 from typing import Any
 
-from stpipe.corpus.readers import Source
+from stpipe.corpus.readers import InputChanged, Source
 from stpipe.errors import CommandError, StpipeError
 
 
@@ -31,16 +31,16 @@ def _worker(rank: int, n: int, src: Source, definition: Any, build_kw: dict[str,
     try:
         pipe = build_pipeline(definition, build_kw)
     except Exception as exc:  # reported by the parent, which stops the run
-        results.put(("error", -1, f"worker {rank} could not build the model: {exc}"))
+        results.put(("error", -1, ("error", f"worker {rank} could not build the model: {exc}")))
         return
     while (k := tasks.get()) is not None:
         try:
             items, ids = src.read(k)
             results.put(("ok", k, (pack(encode_chunk(pipe, items, kw)), ids)))
         except StpipeError as exc:
-            results.put(("error", k, str(exc)))
+            results.put(("error", k, ("changed" if isinstance(exc, InputChanged) else "error", str(exc))))
         except Exception as exc:  # noqa: BLE001 — any failure is reported with its chunk
-            results.put(("error", k, f"{type(exc).__name__}: {exc}"))
+            results.put(("error", k, ("error", f"{type(exc).__name__}: {exc}")))
 
 
 def chunks_in_pool(src: Source, todo: range, definition: Any, build_kw: dict[str, Any], kw: dict[str, Any],
@@ -66,12 +66,13 @@ def chunks_in_pool(src: Source, todo: range, definition: Any, build_kw: dict[str
         if sent >= 2 * workers:
             break
     got: dict[int, Any] = {}
-    failed: dict[int, str] = {}
+    failed: dict[int, tuple[str, str]] = {}
     try:
         for k in todo:
             while k not in got:
                 if k in failed or -1 in failed:
-                    raise CommandError(failed.get(k) or failed[-1])
+                    kind, msg = failed.get(k) or failed[-1]
+                    raise InputChanged(msg) if kind == "changed" else CommandError(msg)
                 status, at, payload = _next_result(results, procs)
                 (got if status == "ok" else failed)[at] = payload
             data, ids = got.pop(k)

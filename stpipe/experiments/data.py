@@ -88,7 +88,7 @@ def node_schema(evaluator: str, cls: type | None) -> dict[str, Any]:
 
 
 def _schema_problems(node: Mapping[str, Any], cls: type | None, base: Path) -> list[Problem]:
-    from stpipe.config.schema import NodeValidator, schema_problems
+    from stpipe.config.schema_problems import NodeValidator, schema_problems
 
     evaluator = node.get("evaluator") if isinstance(node.get("evaluator"), str) else ""
     return schema_problems(NodeValidator(node_schema(evaluator, cls)), dict(node), base, "the data set")

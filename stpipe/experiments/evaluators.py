@@ -74,10 +74,39 @@ class Evaluator:
     def __call__(self, pipeline: Any, *, batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Any]:
         raise NotImplementedError
 
-    def result(self, metrics: Mapping[str, float], main_metric: str, n: int, **extra: Any) -> dict[str, Any]:
-        """The result dict every evaluator returns."""
-        return {"evaluator": self.name, "data": self.config.name, "main_metric": main_metric,
-                "metrics": {k: float(v) for k, v in metrics.items()}, "n": int(n), **extra}
+    def result(self, metrics: Mapping[str, float | None], main_metric: str, n: int,
+               reasons: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+        """The result dict every evaluator returns. A metric that is not a finite number (a correlation of
+        constant scores is NaN) is never reported as a number: its value is None (JSON null) and
+        ``undefined[name]`` says why (``reasons[name]``, or that it is not finite)."""
+        values, undefined = defined_metrics(metrics, reasons)
+        out = {"evaluator": self.name, "data": self.config.name, "main_metric": main_metric, "metrics": values,
+               "n": int(n), **extra}
+        if undefined:
+            out["undefined"] = undefined
+        return out
+
+
+def defined_metrics(metrics: Mapping[str, Any], reasons: Mapping[str, str] | None = None,
+                    ) -> tuple[dict[str, float | None], dict[str, str]]:
+    """``(metrics, undefined)``: each finite value as a float; a NaN, infinite or missing one as None, with its
+    reason in ``undefined``.
+
+    >>> defined_metrics({"a": 1, "b": float("nan")}, {"b": "the scores are constant"})
+    ({'a': 1.0, 'b': None}, {'b': 'the scores are constant'})
+    """
+    import math
+
+    values: dict[str, float | None] = {}
+    undefined: dict[str, str] = {}
+    for k, v in metrics.items():
+        f = float(v) if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool) else None
+        if f is None or not math.isfinite(f):
+            values[k] = None
+            undefined[k] = (reasons or {}).get(k) or f"the value is not a finite number ({v!r})"
+        else:
+            values[k] = f
+    return values, undefined
 
 
 class STSEvaluator(Evaluator):
@@ -121,11 +150,27 @@ class STSEvaluator(Evaluator):
             emb1, emb2 = emb1.to_dense(), emb2.to_dense()
         gold = np.array([p.score for p in pairs], dtype=np.float64)
         metrics: dict[str, float] = {}
+        reasons: dict[str, str] = {}
         for fn in names:
             scores = SIMILARITY_PAIRWISE[fn](emb1, emb2).detach().cpu().double().numpy()
             metrics[f"pearson_{fn}"] = pearson(gold, scores)
             metrics[f"spearman_{fn}"] = spearman(gold, scores)
-        return self.result(metrics, f"spearman_{main}", len(pairs))
+            why = _constant_reason(gold, scores, fn)
+            if why:
+                reasons[f"pearson_{fn}"] = reasons[f"spearman_{fn}"] = why
+        return self.result(metrics, f"spearman_{main}", len(pairs), reasons)
+
+
+def _constant_reason(gold: np.ndarray, scores: np.ndarray, fn: str) -> str | None:
+    """Why a correlation of ``gold`` and ``scores`` is undefined: one side non-finite or constant; else None."""
+    if not np.isfinite(scores).all():
+        return f"the model's {fn} scores are not all finite numbers (NaN or infinite embeddings)"
+    if scores.size and np.ptp(scores) == 0:
+        return (f"the model gave every pair the same {fn} score ({scores[0]:.6g}): a correlation with constant "
+                "scores is undefined")
+    if gold.size and np.ptp(gold) == 0:
+        return "every gold score of the data is the same: a correlation with constant scores is undefined"
+    return None
 
 
 def evaluator_for(data: DataConfig | Mapping[str, Any]) -> Any:
@@ -151,7 +196,11 @@ def render_result(result: Mapping[str, Any]) -> str:
     head = f"{result.get('evaluator', '?')} on {result.get('data', '?')} (n={result.get('n', '?')})"
     width = max((len(k) for k in result["metrics"]), default=0)
     lines = [head]
+    undefined = result.get("undefined") or {}
     for k, v in result["metrics"].items():
         mark = "*" if k == result.get("main_metric") else " "
-        lines.append(f"{mark} {k:<{width}}  {v:.4f}")
+        value = f"{v:.4f}" if isinstance(v, int | float) else f"undefined: {undefined.get(k, 'no value')}"
+        lines.append(f"{mark} {k:<{width}}  {value}")
+    for warning in result.get("warnings") or []:
+        lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -121,8 +121,9 @@ def _columns(config: DataConfig) -> dict[str, str]:
 
 
 def _iter_table(config: DataConfig, fh: Any, fmt: str, rng: tuple[float, float] | None) -> Iterator[Pair | Problem]:
-    kw: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
-    reader = csv.reader(fh, **kw)
+    from stpipe.corpus.lines import table_kwargs  # one quoting rule per format, for every reader
+
+    reader = csv.reader(fh, **table_kwargs(fmt))
     header = next(reader, None)
     if header is None:
         return
@@ -213,6 +214,9 @@ def iter_sts(config: DataConfig) -> Iterator[Pair | Problem]:
                     yield item
     except UnicodeDecodeError as exc:
         yield config.problem("data.encoding", f"the file is not UTF-8 text ({exc.reason})", hint="save it as UTF-8")
+    except csv.Error as exc:
+        yield config.problem("data.line", f"malformed {fmt.upper()} quoting ({exc}): a quoted field ends with \" "
+                             "followed by the delimiter or the line end", hint="write a quote inside a field as \"\"")
         return
     if count < 2 and not bad:
         yield config.problem("data.empty", f"the file holds {count} scored pair{'s' if count != 1 else ''}; a "

@@ -1,9 +1,7 @@
-"""Read a sweep directory (``stpipe VERB -m``: Hydra's multirun layout) and report all its points.
+"""Report all points of a sweep directory (``stpipe VERB -m``): a terminal table, Markdown, CSV and a chart.
 
-The layout read here is fixed in the sweep contract: ``<dir>/<job.num>/`` with ``.hydra/overrides.yaml`` and
-``metrics.json`` (success) or ``error.json`` (failure), ``<dir>/multirun.yaml``, and with the optuna sweeper
-``<dir>/optimization_results.yaml``. Only these files are read — no torch, no stpipe model code; matplotlib is
-imported by :func:`plot` alone (the optional extra ``stpipe[plot]``).
+The directory is read by :func:`read_sweep` (:mod:`stpipe.experiments.sweep_results`: only the sweep's own files —
+no torch, no stpipe model code); matplotlib is imported by :func:`plot` alone (the optional extra ``stpipe[plot]``).
 
 Everything read from a file is data: a cell is escaped for the medium it is written to (terminal: control
 characters shown as escapes; Markdown: ``|``, newlines and markup characters escaped; CSV: the csv module's
@@ -18,219 +16,18 @@ read is reported as ``unreadable: FILE: reason``; the others still are.
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from stpipe.errors import CommandError
+from stpipe.experiments.report_files import value_labels, y_limits
+from stpipe.experiments.sweep_results import MISSING, Point, Sweep, read_point, read_sweep
 
-Status = Literal["ok", "failed", "missing", "unreadable"]
-#: the cell of a point that has neither metrics.json nor error.json
-MISSING = "not run / still running"
 #: the longest status message in the terminal table (the Markdown and CSV files keep it whole)
 TERMINAL_MESSAGE = 72
-
-
-@dataclass
-class Point:
-    """One job of a sweep: ``<dir>/<num>/``."""
-
-    num: int
-    overrides: dict[str, str]
-    status: Status
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    main_metric: str | None = None
-    error: str | None = None  # "ConfigError: one-line message", or "unreadable: metrics.json: reason"
-    seconds: float | None = None
-
-    def label(self) -> str:
-        """The status cell: ``ok``, ``FAILED: …``, ``not run / still running`` or ``unreadable: …``."""
-        if self.status == "ok":
-            return "ok"
-        if self.status == "failed":
-            return f"FAILED: {self.error}"
-        if self.status == "missing":
-            return MISSING
-        return str(self.error)
-
-
-@dataclass
-class Sweep:
-    """All points of a sweep directory, in job-number order, and what distinguishes them."""
-
-    path: Path
-    points: list[Point]
-    main_metric: str | None
-    columns: list[str]  # override keys whose values differ between points
-    common: dict[str, str]  # override keys with one value for all points
-    metric_names: list[str]  # the main metric first, then the others as first seen
-    optuna: dict[str, Any] | None = None  # {"best_params": {...}, "best_value": float} or {"unreadable": reason}
-
-    def best(self) -> Point | None:
-        """The ok point with the highest main metric (the lowest for a name with "loss" in it)."""
-        name = self.main_metric
-        scored = [(p, v) for p in self.points if p.status == "ok" and isinstance(v := p.metrics.get(name or ""), float)
-                  and math.isfinite(v)]  # null and NaN rank nowhere
-        if not scored or name is None:
-            return None
-        sign = -1 if "loss" in name.lower() else 1
-        return max(scored, key=lambda pv: sign * pv[1])[0]
-
-    def best_line(self) -> str | None:
-        """``best: #3 k=v … metric=0.87`` and/or the optuna sweeper's best point."""
-        lines = []
-        best = self.best()
-        if best is not None:
-            where = [f"{k}={best.overrides.get(k, '')}" for k in self.columns]
-            value = f"{self.main_metric}={_number(best.metrics[str(self.main_metric)])}"
-            lines.append(" ".join(["best:", f"#{best.num}", *where, value]))
-        if self.optuna is not None:
-            if "unreadable" in self.optuna:
-                lines.append(f"optuna: unreadable: optimization_results.yaml: {self.optuna['unreadable']}")
-            else:
-                params = " ".join(f"{k}={v}" for k, v in self.optuna["best_params"].items())
-                lines.append(f"optuna best: {params} value={_number(self.optuna['best_value'])}")
-        return "\n".join(lines) or None
-
-
-# -- reading -----------------------------------------------------------------------------------------------------
-
-def read_sweep(path: str | Path) -> Sweep:
-    """Read every ``<path>/<num>/`` job directory. Not a sweep directory (no numbered job directory and no
-    ``multirun.yaml``) → :class:`CommandError`."""
-    root = Path(path)
-    if not root.is_dir():
-        what = "is a file, not a directory" if root.exists() else "does not exist"
-        raise CommandError(f"'{root}' {what}; stpipe report reads a sweep directory (what `stpipe VERB -m` writes)")
-    jobs = sorted((int(d.name), d) for d in root.iterdir() if d.is_dir() and d.name.isdigit())
-    if not jobs and not (root / "multirun.yaml").is_file():
-        raise CommandError(f"'{root}' is not a sweep directory: it has no numbered job directories (0/, 1/ …) and "
-                           "no multirun.yaml; give the directory `stpipe VERB -m` wrote (hydra.sweep.dir, "
-                           "by default multirun/<date>/<time>)")
-    points = [read_point(num, d) for num, d in jobs]
-    main = _main_metric(points)
-    names = [main] if main else []
-    for p in points:
-        names += [n for n in p.metrics if n not in names]
-    columns, common = _distinguishing(points)
-    return Sweep(root, points, main, columns, common, names, _read_optuna(root))
-
-
-def read_point(num: int, job: Path) -> Point:
-    """One job directory: metrics.json (ok), else error.json (failed), else missing."""
-    overrides, problem = _read_overrides(job / ".hydra" / "overrides.yaml")
-    for name in ("metrics.json", "error.json"):
-        file = job / name
-        if not file.is_file():
-            continue
-        try:
-            data = _read_json(file)
-            if not overrides:
-                overrides = _parse_overrides(data.get("overrides", []))
-            seconds = _optional_number(data.get("seconds"), "seconds")
-            if name == "error.json":
-                error = f"{_text(data.get('error', 'error'))}: {_text(data.get('message', ''))}".rstrip(": ")
-                return Point(num, overrides, "failed", error=error, seconds=seconds)
-            metrics = _metrics(data.get("metrics", {}))
-            main = data.get("main_metric")
-            if main is not None and not isinstance(main, str):
-                raise ValueError(f"main_metric is {type(main).__name__}, not a name")
-            return Point(num, overrides, "ok", metrics, main, seconds=seconds)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-            return Point(num, overrides, "unreadable", error=f"unreadable: {name}: {_one_line(exc)}")
-    if problem:
-        return Point(num, overrides, "unreadable", error=f"unreadable: .hydra/overrides.yaml: {problem}")
-    return Point(num, overrides, "missing")
-
-
-def _read_json(file: Path) -> dict:
-    data = json.loads(file.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
-    return data
-
-
-def _metrics(raw: object) -> dict[str, float | None]:
-    if not isinstance(raw, dict):
-        raise ValueError(f"metrics is {type(raw).__name__}, not an object of name: number")
-    return {str(k): _optional_number(v, f"metric '{k}'") for k, v in raw.items()}
-
-
-def _optional_number(value: object, what: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{what} is {value!r}, not a number")
-    return float(value)
-
-
-def _read_overrides(file: Path) -> tuple[dict[str, str], str | None]:
-    if not file.is_file():
-        return {}, None
-    import yaml
-
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        return _parse_overrides(data or []), None
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        return {}, _one_line(exc)
-
-
-def _parse_overrides(items: object) -> dict[str, str]:
-    """``["model.modules.1.pooling_mode=cls", "+x=1"]`` → ``{"model.modules.1.pooling_mode": "cls", "x": "1"}``."""
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ValueError("overrides is not a list of 'key=value' strings")
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key.lstrip("+~")] = value
-    return out
-
-
-def _read_optuna(root: Path) -> dict[str, Any] | None:
-    file = root / "optimization_results.yaml"
-    if not file.is_file():
-        return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("best_params"), dict):
-            raise ValueError("no best_params mapping (a multi-objective study's 'solutions' are not reported)")
-        value = _optional_number(data.get("best_value"), "best_value")
-        return {"best_params": {str(k): v for k, v in data["best_params"].items()}, "best_value": value}
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        return {"unreadable": _one_line(exc)}
-
-
-def _main_metric(points: list[Point]) -> str | None:
-    """The main metric the points name most often (ties: the first named)."""
-    named = [p.main_metric for p in points if p.main_metric]
-    return max(dict.fromkeys(named), key=named.count) if named else None
-
-
-def _distinguishing(points: list[Point]) -> tuple[list[str], dict[str, str]]:
-    keys = list(dict.fromkeys(k for p in points for k in p.overrides))
-    columns, common = [], {}
-    for key in keys:
-        values = {p.overrides.get(key) for p in points}
-        if len(values) == 1:
-            common[key] = points[0].overrides[key]
-        else:
-            columns.append(key)
-    return columns, common
-
-
-# -- rendering ---------------------------------------------------------------------------------------------------
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _number(value: float | None) -> str:
@@ -241,7 +38,30 @@ def _number(value: float | None) -> str:
     return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
 
 
+def best_line(sweep: Sweep) -> str | None:
+    """``best: #3 k=v … metric=0.87`` and/or the optuna sweeper's best point."""
+    lines = []
+    best = sweep.best()
+    if best is not None:
+        where = [one_line(f"{k}={best.overrides.get(k, '')}") for k in sweep.columns]
+        value = f"{sweep.main_metric}={_number(best.metrics[str(sweep.main_metric)])}"
+        lines.append(" ".join(["best:", f"#{best.num}", *where, value]))
+    if sweep.optuna is not None:
+        if "unreadable" in sweep.optuna:
+            lines.append(f"optuna: unreadable: optimization_results.yaml: {sweep.optuna['unreadable']}")
+        else:
+            params = " ".join(one_line(f"{k}={v}") for k, v in sweep.optuna["best_params"].items())
+            lines.append(f"optuna best: {params} value={_number(sweep.optuna['best_value'])}")
+    return "\n".join(lines) or None
+
+
 _MD_SPECIAL = set("\\`*_[]<>|~&")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and other control characters escaped (``\\n``): a value read from a file can
+    never split the line it is printed on."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def render_cell(text: str, medium: Literal["term", "md"]) -> str:
@@ -250,7 +70,7 @@ def render_cell(text: str, medium: Literal["term", "md"]) -> str:
     if medium == "md":
         text = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
         text = "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return one_line(text)
 
 
 def rows(sweep: Sweep, numbers: Literal["short", "exact"] = "short") -> tuple[list[str], list[list[str]]]:
@@ -299,7 +119,7 @@ def render_table(sweep: Sweep) -> str:
         lines.append("  ".join([*cells, row[-1]]).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    best = sweep.best_line()
+    best = best_line(sweep)
     lines += [render_cell(line, "term") for line in best.splitlines()] if best else []
     return "\n".join(lines) + "\n"
 
@@ -312,7 +132,81 @@ def _numeric(cell: str) -> bool:
     return True
 
 
-from stpipe.experiments.report_files import csv_cell, plot, to_csv, to_markdown  # noqa: E402  (the files it writes)
+def to_markdown(sweep: Sweep) -> str:
+    """The report as Markdown: summary lines, a table (every cell escaped), the best point."""
+    header, body = rows(sweep)
+    out = [f"# Sweep report: {render_cell(str(sweep.path), 'md')}", ""]
+    out += [render_cell(line, "md") + "  " for line in [counts(sweep), *summary(sweep)[1:]]]
+    out += ["", "| " + " | ".join(render_cell(c, "md") for c in header) + " |",
+            "|" + "|".join("---:" if c in sweep.metric_names or c in ("#", "seconds") else "---" for c in header)
+            + "|"]
+    out += ["| " + " | ".join(render_cell(c, "md") for c in row) + " |" for row in body]
+    best = best_line(sweep)
+    if best:
+        out += [""] + [render_cell(line, "md") + "  " for line in best.splitlines()]
+    return "\n".join(out) + "\n"
 
-__all__ = ["MISSING", "Point", "Sweep", "counts", "plot", "read_point", "read_sweep", "render_cell", "render_table",
-           "rows", "summary", "to_csv", "to_markdown", "csv_cell"]
+
+def to_csv(sweep: Sweep) -> str:
+    """The table as CSV (the csv module's quoting; floats exact; the status message whole)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header, body = rows(sweep, numbers="exact")
+    writer.writerow([csv_cell(c) for c in header])
+    writer.writerows([csv_cell(c) for c in row] for row in body)
+    return buffer.getvalue()
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet cannot run: text starting with ``= + - @`` (or a tab / carriage return) is a
+    formula to Excel and LibreOffice, so it gets a leading ``'`` (OWASP's advice) — unless it is a number
+    (``-0.5``, ``-inf``), which stays as written so the file reads back as the same floats.
+
+    >>> csv_cell("=1+2"), csv_cell("-0.25"), csv_cell("lr=1e-5")
+    ("'=1+2", '-0.25', 'lr=1e-5')
+    """
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+def plot(sweep: Sweep, path: str | Path) -> Path:
+    """A bar chart of the main metric per point (a point without a value: its status in red) as PNG.
+    matplotlib missing → :class:`CommandError` naming the extra to install."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise CommandError("no chart: matplotlib is not installed; install stpipe[plot] "
+                           "(pip install 'stpipe[plot]')") from exc
+    name = sweep.main_metric
+    if name is None:
+        raise CommandError("no chart: the points name no main metric")
+    labels = [" ".join(f"{k.rsplit('.', 1)[-1]}={p.overrides.get(k, '')}" for k in sweep.columns) or f"#{p.num}"
+              for p in sweep.points]
+    labels = [render_cell(label, "term").replace("$", r"\$") for label in labels]  # text, never mathtext
+    values = [v if p.status == "ok" and isinstance(v := p.metrics.get(name), float) and math.isfinite(v) else None
+              for p in sweep.points]
+    fig = Figure(figsize=(max(6.0, 0.6 * len(labels) + 2), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    xs = range(len(labels))
+    lo, hi = y_limits(values)  # the values' range, not 0 … max: 0.936 and 0.917 differ visibly
+    ax.bar_label(ax.bar(xs, [lo if v is None else v for v in values], color="tab:blue"), labels=value_labels(values),
+                 padding=2, fontsize=8)
+    ax.set_ylim(lo, hi)
+    for x, v, p in zip(xs, values, sweep.points, strict=True):
+        if v is None:
+            text = {"failed": " FAILED", "ok": " no value"}.get(p.status, f" {p.status}")
+            ax.text(x, lo, text, rotation=90, color="tab:red", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(name)
+    ax.set_title(f"{name} per point")
+    out = Path(path)
+    fig.savefig(out, format="png", dpi=100)
+    return out
+
+
+__all__ = ["MISSING", "Point", "Sweep", "best_line", "counts", "plot", "read_point", "read_sweep", "render_cell",
+           "render_table", "rows", "summary", "to_csv", "to_markdown", "csv_cell"]

@@ -153,7 +153,9 @@ class RetrievalEvaluator(Evaluator):
         q_emb = self._encode(pipeline, queries, "query", batch_size, show_progress_bar)
         top: list[list[Hit]] = [[] for _ in qids]
         n_docs = 0
+        unseen = set().union(*relevant)  # relevant ids not met in the corpus yet
         for ids, texts in self._chunks(chunk):
+            unseen.difference_update(ids)
             d_emb = self._encode(pipeline, texts, "document", batch_size, show_progress_bar)
             scores = pipeline.similarity(q_emb, d_emb).float().cpu()
             for q, candidates in enumerate(chunk_candidates(scores, ids, min(max_k, len(ids)))):
@@ -163,5 +165,23 @@ class RetrievalEvaluator(Evaluator):
             raise ConfigError([self.config.problem("data.empty", "the corpus holds no document",
                                                    file=beir_files(self.config)[0])], title=TITLE)
         metrics = ranking_metrics([[cid for _, cid in hits] for hits in top], relevant, ks)
+        extra = {"missing_documents": missing_documents(unseen, relevant, qids)} if unseen else {}
         return self.result(metrics, f"ndcg@{max(ks['ndcg'])}", len(qids), n_corpus=n_docs,
-                           similarity=pipeline.similarity_fn_name)
+                           similarity=pipeline.similarity_fn_name, **extra,
+                           warnings=[missing_warning(extra["missing_documents"])] if unseen else [])
+
+
+def missing_documents(unseen: set[str], relevant: list[set[str]], qids: list[str]) -> dict[str, Any]:
+    """The relevant documents of the qrels that the corpus does not hold: ``{"count", "examples", "queries"}``
+    (they still count as relevant — recall cannot reach 1 —, as sentence-transformers counts them)."""
+    examples = sorted(unseen)[:5]
+    affected = sum(1 for rel in relevant if rel & unseen)
+    return {"count": len(unseen), "examples": examples, "queries": affected, "query_examples":
+            [q for q, rel in zip(qids, relevant, strict=True) if rel & unseen][:5]}
+
+
+def missing_warning(missing: dict[str, Any]) -> str:
+    return (f"{missing['count']} relevant document(s) named by the qrels are not in the corpus (e.g. "
+            f"{', '.join(missing['examples'])}; {missing['queries']} query(ies) affected): they count as relevant "
+            "but can never be retrieved, so recall and nDCG of those queries cannot reach 1 — check the qrels split "
+            "and the corpus")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.errors import LoadError
-from stpipe.modules.module import read_json
+from stpipe.files import read_json
 
 logger = logging.getLogger("stpipe")
 

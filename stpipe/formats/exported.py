@@ -10,9 +10,12 @@ An exported directory holds, per route (one route, ``""``, for a model without a
 Each graph is the route's whole module list — Transformer → Pooling → Dense → Normalize — with one output,
 ``sentence_embedding``, runnable by onnxruntime or OpenVINO alone. ``quantize=int8`` quantises the MatMul/Gemm
 weights to QInt8, per output channel (ONNX Runtime's ``quantize_dynamic``; the OpenVINO int8 graph is that ONNX
-graph converted, as nncf is not a dependency). The manifest (``stpipe_export.json``) says what the directory is::
+graph converted); ``quantize=int8-static`` calibrates on texts (ONNX Runtime's QDQ ``quantize_static``, or NNCF for
+OpenVINO) and ``optimize=O1|O2|O3`` applies ONNX Runtime's transformer fusions (:mod:`stpipe.runtimes.quantize`).
+The manifest (``stpipe_export.json``) says what the directory is::
 
-    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8", "name", "model_type",
+    {"stpipe_export": 1, "format": "onnx", "precision": "fp32" | "int8" | "int8-static", "optimize", "name",
+     "model_type",
      "similarity_fn_name", "prompts", "default_prompt_name", "truncate_dim", "embedding_dimension",
      "routes": {ROUTE: {"graph", "tokenizer", "inputs", "dimension", "max_seq_length", "query_length",
                         "document_length"}},
@@ -37,15 +40,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from stpipe import files
+from stpipe.contracts.pipeline import EXPORT_MANIFEST as MANIFEST
 from stpipe.errors import LoadError
+from stpipe.files import check_relative, read_json
 from stpipe.formats import save_dir
 from stpipe.runtimes import FORMATS
+from stpipe.runtimes.quantize import OPTIMIZE, QUANTIZE
 
 logger = logging.getLogger("stpipe")
 
-MANIFEST = save_dir.EXPORT_MANIFEST
+
 VERSION = 1
-QUANTIZE = ("int8",)
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -94,9 +100,11 @@ def _check_exportable(route: str, modules: list[Any]) -> None:
                             "an exported graph does not take", hint="export with include_prompt: true")
 
 
-def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantize: str | None) -> dict[str, Any]:
+def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantize: str | None,
+                 optimize: str | None = None, calibration: list[str] | None = None) -> dict[str, Any]:
     """One route's graph and tokenizer into ``folder``; its manifest entry."""
     from stpipe.runtimes import graph_export as gx
+    from stpipe.runtimes import quantize as q
 
     _check_exportable(route, modules)
     first = modules[0]
@@ -105,9 +113,18 @@ def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantiz
         fp32 = Path(work, "model.onnx")
         inputs = gx.export_route(modules, fp32)
         graph = fp32
+        if optimize:
+            graph = q.optimize_onnx(graph, Path(work, "model_opt.onnx"), optimize)
         if quantize == "int8":
-            graph = gx.quantize_int8(fp32, Path(work, "model_int8.onnx"))
-        if fmt == "onnx":
+            graph = gx.quantize_int8(graph, Path(work, "model_int8.onnx"))
+        if quantize == "int8-static":
+            feeds = q.calibration_feeds(first.tokenizer, calibration or [], inputs, first.max_seq_length,
+                                        batch=q.CALIBRATION_BATCH if fmt == "onnx" else 1)
+            if fmt == "onnx":
+                q.quantize_static_onnx(graph, folder / GRAPH_FILES["onnx"], feeds)
+            else:
+                q.quantize_static_openvino(graph, folder / GRAPH_FILES["openvino"], feeds)
+        elif fmt == "onnx":
             shutil.copyfile(graph, folder / GRAPH_FILES["onnx"])
         else:
             gx.onnx_to_openvino(graph, folder / GRAPH_FILES["openvino"])
@@ -124,22 +141,29 @@ def _write_route(route: str, modules: list[Any], folder: Path, fmt: str, quantiz
             "document_length": first.document_length}
 
 
-def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = None,
-           overwrite: str = "model") -> Path:
-    """Write ``pipeline`` as one graph per route (see the module docstring) to ``out``, atomically."""
+def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = None, overwrite: str = "model",
+           optimize: str | None = None, calibration: list[str] | None = None) -> Path:
+    """Write ``pipeline`` as one graph per route (see the module docstring) to ``out``, atomically. ``optimize``
+    (ONNX only) and ``calibration`` (the texts of ``quantize="int8-static"``): :mod:`stpipe.runtimes.quantize`."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if quantize not in (None, *QUANTIZE):
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)} or None, got {quantize!r}")
+    if optimize not in (None, *OPTIMIZE):
+        raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)} or None, got {optimize!r}")
+    if optimize and fmt != "onnx":
+        raise ValueError("optimize applies to format=onnx (OpenVINO fuses the graph itself when it compiles it)")
     if pipeline.model_type != "SentenceTransformer":
         raise LoadError(f"a {pipeline.model_type} cannot be exported to a graph (dense embedding models only)")
     target = Path(out).expanduser().resolve()
     routes, router = _routes(pipeline)
-    with save_dir.replacing(target, overwrite, "export") as tmp:
-        entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize) for r, mods in routes.items()}
+    with files.replacing(target, save_dir.replace_check(overwrite), "export") as tmp:
+        entries = {r: _write_route(r, mods, tmp / r if r else tmp, fmt, quantize, optimize, calibration)
+                   for r, mods in routes.items()}
         dims = {e["dimension"] for e in entries.values()}
         manifest = {
-            "stpipe_export": VERSION, "format": fmt, "precision": quantize or "fp32", "name": pipeline.name,
+            "stpipe_export": VERSION, "format": fmt, "precision": quantize or "fp32", "optimize": optimize,
+            "name": pipeline.name,
             "model_type": pipeline.model_type, "similarity_fn_name": pipeline.similarity_fn_name,
             "prompts": dict(pipeline.prompts), "default_prompt_name": pipeline.default_prompt_name,
             "truncate_dim": pipeline.truncate_dim, "embedding_dimension": dims.pop() if len(dims) == 1 else None,
@@ -152,7 +176,6 @@ def export(pipeline: Any, out: str | Path, fmt: str, *, quantize: str | None = N
 
 # ============================================================================================== load
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    from stpipe.modules.module import check_relative, read_json
 
     f = Path(root, MANIFEST)
     m = read_json(f)
@@ -173,7 +196,32 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     if (m.get("router") is None) != (list(routes) == [""]):
         raise LoadError("a Router export names its routes and has 'router'; a plain one has the route \"\"",
                         path=str(f))
+    if Path(root, "modules.json").exists():
+        raise LoadError("the folder holds both an export manifest and a saved model's modules.json: it is neither "
+                        "(a save or an export into it is in progress, or files of two were mixed)", path=str(root),
+                        hint="wait for the export to finish, or export / save the model again into a new folder")
+    check_contained(Path(root))
     return m
+
+
+def check_contained(root: Path) -> None:
+    """Every file of the export stays inside it: a link (the graph, its weights, a tokenizer file) whose target
+    is outside the folder is refused, never followed — except, for an export in the Hugging Face cache, into its
+    repository's ``blobs/`` (where the cache keeps every file)."""
+    real_root = root.resolve()
+    allowed = [real_root]
+    if real_root.parent.name == "snapshots":
+        allowed.append(real_root.parent.parent / "blobs")
+    for folder, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
+            p = Path(folder, name)
+            if not p.is_symlink():
+                continue
+            real = p.resolve()
+            if not any(real == a or a in real.parents for a in allowed):
+                raise LoadError(f"'{p.relative_to(root)}' is a link to '{real}', outside the export; stpipe never "
+                                "follows a link out of a saved model", path=str(p),
+                                hint="copy the file itself into the export folder")
 
 
 def to_definition(root: str | Path, *, relative_to: str | Path | None = None) -> dict[str, Any]:

@@ -10,9 +10,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stpipe import registry
+from stpipe import files, registry
 from stpipe.errors import LoadError, StpipeError
-from stpipe.formats import save_dir
 
 if TYPE_CHECKING:  # reading a saved model (stpipe validate DIR) imports this module without torch
     from stpipe.pipeline import Pipeline
@@ -56,7 +55,7 @@ def write_model_dir(pipeline: Pipeline, out: Path, safe_serialization: bool = Tr
     entries = []
     for idx, (name, module) in enumerate(pipeline._modules.items()):
         sub = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
-        save_dir.fs.step(f"module {idx}")
+        files.fs.step(f"module {idx}")
         try:
             (out / sub).mkdir(mode=0o777, parents=True, exist_ok=True)
             params = inspect.signature(module.save).parameters
@@ -80,7 +79,7 @@ def write_model_dir(pipeline: Pipeline, out: Path, safe_serialization: bool = Tr
 
 
 def _write_text(path: Path, text: str, shown: Path) -> None:
-    save_dir.fs.step(f"write {path.name}")
+    files.fs.step(f"write {path.name}")
     try:
         path.write_text(text, encoding="utf8")
     except OSError as exc:

@@ -18,7 +18,8 @@ import torch
 
 from stpipe import registry
 from stpipe.errors import ConfigError, LoadError
-from stpipe.modules.module import InputModule, Module, check_relative, read_json
+from stpipe.files import check_relative, read_json
+from stpipe.modules.module import InputModule, Module
 from stpipe.modules.transformer_setup import strip_security_kwargs
 from stpipe.resources import BUNDLED_MODEL_NAMES, bundled_model_dir
 

@@ -21,13 +21,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from stpipe import registry
+from stpipe import files, registry
+from stpipe.contracts.pipeline import EXPORT_MANIFEST
 from stpipe.errors import ConfigError, LoadError, StpipeError
+from stpipe.files import check_relative, load_dir_path, read_json
 from stpipe.formats import save_dir
 from stpipe.formats.layout import MODEL_CONFIG, MODULES_JSON, ST_VERSION, model_card, model_config, write_model_dir
 from stpipe.formats.requirements import check_requirements, version_tuple
-from stpipe.formats.save_dir import EXPORT_MANIFEST
-from stpipe.modules.module import Module, check_relative, read_json
 from stpipe.pipeline import MODEL_TYPES, Pipeline
 from stpipe.resources import resolve_model_path
 from stpipe.similarity import SIMILARITY_NAMES
@@ -162,7 +162,7 @@ def locate(path: str | os.PathLike, **hub: Any) -> str:
     name = resolve_model_path(str(path))
     p = Path(name).expanduser()
     if not p.exists() and p.parent.is_dir():
-        save_dir.recover(p)  # a save killed between its two renames
+        files.recover(p)  # a save killed between its two renames
     if p.is_dir():
         return str(p)
     if p.exists():
@@ -171,7 +171,7 @@ def locate(path: str | os.PathLike, **hub: Any) -> str:
         raise LoadError("model directory not found", path=str(p),
                         hint="check the path; stpipe.load expects a directory saved by sentence-transformers/stpipe")
     try:
-        found = Module.load_dir_path(name, **hub)
+        found = load_dir_path(name, **hub)
     except LoadError as exc:  # found nowhere (offline), or its one download failed: say where stpipe looked
         why = str(exc).split("\n    hint:")[0]
         raise LoadError(f"model directory not found, and '{name}' is not in the Hugging Face cache ({why})",
@@ -325,7 +325,7 @@ def save(pipeline: Pipeline, path: str | os.PathLike, safe_serialization: bool =
     model files); the replacement is atomic, and temporaries of earlier killed saves are cleaned up
     (:mod:`stpipe.formats.save_dir`). Write errors (disk full …) are a LoadError naming the target."""
     target = Path(path).expanduser().resolve()
-    with save_dir.replacing(target, overwrite) as tmp:
+    with files.replacing(target, save_dir.replace_check(overwrite)) as tmp:
         write_model_dir(pipeline, tmp, safe_serialization, create_model_card=create_model_card, shown_as=target)
 
 

@@ -121,6 +121,9 @@ def apply_chat(processor: Any, convs: list[list[dict[str, Any]]], kwargs: dict[s
 
     from transformers import ProcessorMixin
 
+    from stpipe.modules.template_limits import install
+
+    install()  # templates render with limits on output size and time
     chat = dict(kwargs.get("chat_template", {}))
     text = {**kwargs.get("text", {}), **{k: chat.pop(k) for k in SIZE_KWARGS & chat.keys()}}
     common = dict(kwargs.get("common", {}))

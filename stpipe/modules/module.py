@@ -30,11 +30,12 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_model as save_safetensors_model
 
+from stpipe import files
 from stpipe.contracts.base import FeatureIO
 from stpipe.errors import LoadError
-from stpipe.resources import local_model, looks_like_hub_id
+from stpipe.files import read_json
 
-__all__ = ["FeatureIO", "InputModule", "Module", "check_relative", "read_json", "read_safetensors"]
+__all__ = ["FeatureIO", "InputModule", "Module", "read_safetensors"]
 
 SAFETENSORS_NAME = "model.safetensors"
 PICKLE_NAME = "pytorch_model.bin"
@@ -141,45 +142,9 @@ class Module(ABC, torch.nn.Module):
                 config[new] = config.pop(old)
         return config
 
-    @staticmethod
-    def load_file_path(
-        model_name_or_path: str,
-        filename: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-    ) -> str | None:
-        """Path of ``filename`` inside the checkpoint, or None if absent. A hub id is looked up with
-        :func:`stpipe.resources.local_model`: its Hugging Face cache snapshot, else (online) one download of it."""
-        check_relative(subfolder)
-        local = Path(model_name_or_path, subfolder, filename)
-        if local.exists():
-            return str(local)
-        root = _hub_root(model_name_or_path, token=token, cache_folder=cache_folder, revision=revision,
-                         local_files_only=local_files_only)
-        found = Path(root, subfolder, filename) if root is not None else None
-        return str(found) if found is not None and found.is_file() else None
-
-    @staticmethod
-    def load_dir_path(
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-    ) -> str | None:
-        """Local directory holding the checkpoint's ``subfolder`` (a hub id: see :meth:`load_file_path`)."""
-        check_relative(subfolder)
-        local = Path(model_name_or_path, subfolder)
-        if local.is_dir():
-            return str(local)
-        root = _hub_root(model_name_or_path, token=token, cache_folder=cache_folder, revision=revision,
-                         local_files_only=local_files_only)
-        out = Path(root, subfolder) if root is not None else None
-        return str(out) if out is not None and out.is_dir() else None
+    #: the seed's helpers, kept on the class for plugins; the one implementation is :mod:`stpipe.files`
+    load_file_path = staticmethod(files.load_file_path)
+    load_dir_path = staticmethod(files.load_dir_path)
 
     @classmethod
     def load_torch_weights(
@@ -261,44 +226,6 @@ class InputModule(Module):
 
 
 # --------------------------------------------------------------------- helpers shared by the loaders
-def _hub_root(model_name_or_path: str, **hub: Any) -> str | None:
-    """The local snapshot of a hub id (cached, or downloaded in one attempt when online); None for a local or
-    absolute directory (the file is simply absent there); a :class:`LoadError` naming where stpipe looked
-    otherwise."""
-    if Path(model_name_or_path).is_dir() or Path(model_name_or_path).is_absolute():
-        return None
-    if not looks_like_hub_id(str(model_name_or_path)):
-        raise LoadError("model directory not found", path=str(model_name_or_path),
-                        hint="check the path: a local model directory, or a Hugging Face model id (org/name)")
-    return local_model(str(model_name_or_path), **hub)
-
-
-def check_relative(subpath: str) -> None:
-    """Refuse a saved module path that could escape the model directory."""
-    if not subpath:
-        return
-    p = Path(subpath)
-    if "\x00" in subpath or p.is_absolute() or p.anchor or ".." in p.parts or subpath.startswith(("/", "\\")):
-        raise LoadError(f"unsafe module path '{subpath}': module paths must be relative and stay inside the "
-                        "model directory", hint="fix modules.json / router_config.json")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-                        path=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); JSON files "
-                        "must be UTF-8", path=str(path), hint="re-save the file as UTF-8") from exc
-    except RecursionError as exc:
-        raise LoadError("JSON nested too deeply", path=str(path)) from exc
-    except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror}", path=str(path)) from exc
-
-
 def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         return load_safetensors(str(path))

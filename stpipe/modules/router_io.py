@@ -20,8 +20,9 @@ from torch import nn
 
 from stpipe.contracts.router import DUPLICATE_MAPPING
 from stpipe.errors import ConfigError, LoadError, Problem, StpipeError
+from stpipe.files import check_relative, read_json
 from stpipe.modules.modality import normalize_modality
-from stpipe.modules.module import FeatureIO, Module, check_relative, read_json
+from stpipe.modules.module import FeatureIO, Module
 
 if TYPE_CHECKING:
     from stpipe.modules.router import Router

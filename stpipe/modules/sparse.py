@@ -34,8 +34,9 @@ from stpipe.contracts.static import (
     SPLADE_POOLING_STRATEGIES,
 )
 from stpipe.errors import LoadError
+from stpipe.files import read_json
 from stpipe.modules.modality import text_inputs
-from stpipe.modules.module import InputModule, Module, read_json
+from stpipe.modules.module import InputModule, Module
 from stpipe.resources import resolve_model_path
 
 

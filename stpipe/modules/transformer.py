@@ -22,20 +22,28 @@ processor loading, ``modality_config`` inference, the static description) and
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
 import torch
 
-from stpipe.contracts.transformer import CAUSAL_TASKS, CONFIG_FILES, KWARG_DICTS, TRANSFORMER
+from stpipe.contracts.transformer import (
+    CAUSAL_TASKS,
+    CONFIG_FILES,
+    KWARG_DICTS,
+    TOKENIZER_PATH_DEPRECATED,
+    TRANSFORMER,
+)
 from stpipe.modules.causal import finish_causal, set_left_padding
+from stpipe.modules.chat_pairs import check_pair_roles
 from stpipe.modules.messages import chat_features, count_media, message_format
 from stpipe.modules.modality import modality_str, normalize_modality
 from stpipe.modules.module import InputModule
+from stpipe.modules.transformer_config import find_config, load_arguments, read_saved_config
 from stpipe.modules.transformer_inputs import (
     BOOKKEEPING,  # noqa: F401  (re-exported)
     IMAGE_SUFFIXES,  # noqa: F401  (re-exported)
@@ -54,20 +62,17 @@ from stpipe.modules.transformer_setup import (
     BACKENDS,  # noqa: F401  (re-exported)
     DTYPES,  # noqa: F401  (re-exported)
     DUAL_ENCODERS,  # noqa: F401  (re-exported)
-    ENCODER_ONLY,  # noqa: F401  (re-exported)
     NOT_YET,  # noqa: F401  (re-exported)
-    TASKS,
     add_lowercase,
     check_backend,
     check_task,
     convert_dtype,
     dimension_from_config,
     infer_modality_config,
+    is_tokenizer,
     load_model,
     load_processor,
-    modality_config_from_json,
     processor_modalities,
-    strip_security_kwargs,
 )
 
 logger = logging.getLogger(__name__)
@@ -132,7 +137,10 @@ class Transformer(InputModule):
             self.model = load_graph_model(self.model_name_or_path, self.transformer_task, self.backend,
                                           self.model_kwargs, self.config_kwargs, tokenizer_name_or_path)
         self.processor = load_processor(tokenizer_name_or_path or self.model_name_or_path, self.processor_kwargs)
-        tok = self.tokenizer
+        tok = self.tokenizer if is_tokenizer(self.tokenizer) else None
+        if tokenizer_name_or_path is not None:
+            warnings.warn(TOKENIZER_PATH_DEPRECATED, FutureWarning, stacklevel=2)
+            self.model.config.tokenizer_class = type(self.processor).__name__  # as sentence-transformers records it
         if tok is not None:
             if "model_max_length" in self.processor_kwargs:
                 tok.model_max_length = self.processor_kwargs["model_max_length"]
@@ -146,6 +154,7 @@ class Transformer(InputModule):
         self.modality_config, self.module_output_name = infer_modality_config(
             self.model, self.processor, self.transformer_task, modality_config, module_output_name)
         self._prompt_lengths: dict[str, int] = {}
+        self._pair_probes: dict[Any, str | None] = {}  # chat_pairs' verdicts per template
         self._processor_modalities = processor_modalities(self.processor)
 
     # ------------------------------------------------------------------------------------ properties
@@ -180,8 +189,11 @@ class Transformer(InputModule):
         return getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
 
     @max_seq_length.setter
-    def max_seq_length(self, value: int) -> None:
-        self.tokenizer.model_max_length = value
+    def max_seq_length(self, value: int | None) -> None:
+        """Only a tokenizer truncates: without one (an image or audio processor) the value is ignored."""
+        tok = self.tokenizer
+        if tok is not None and is_tokenizer(tok):
+            tok.model_max_length = value
 
     def input_problem(self, x: Any) -> str | None:
         """Why this module cannot take input ``x`` although its modality is configured, said after "input <i>"
@@ -216,6 +228,7 @@ class Transformer(InputModule):
         if modality == "message":
             fmt = message_format(self.modality_config["message"], self.model.config.model_type, self.processor)
             convs = to_messages(inputs, prompt, fmt)
+            check_pair_roles(self.processor, convs, fmt, pk.get("chat_template", {}), self._pair_probes)
             call = {**pk, "common": {"return_tensors": "pt", **pk.get("common", {})},
                     "text": {**text_defaults, **pk.get("text", {})},
                     "audio": {"padding": True, **pk.get("audio", {}), **extra.get("audio", {})},
@@ -305,60 +318,31 @@ class Transformer(InputModule):
         self.save_config(output_path)
 
     @classmethod
+    def load_config(cls, model_name_or_path: str, subfolder: str = "", config_filename: str | None = None,
+                    token: bool | str | None = None, cache_folder: str | None = None, revision: str | None = None,
+                    local_files_only: bool = False) -> dict[str, Any]:
+        """The saved config as :meth:`load` reads it (sentence-transformers 6.2's ``load_config``): the first of
+        the legacy config names that exists, ``"image+text"`` keys as tuples, security settings dropped, and a
+        pre-6 save given the task's text-only ``modality_config``; ``{}`` when there is no config file."""
+        hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+        config = find_config(
+            lambda name: super(Transformer, cls).load_config(model_name_or_path, subfolder, name, **hub),
+            lambda name: cls.load_file_path(model_name_or_path, name, subfolder, **hub) is not None,
+            config_filename)
+        return read_saved_config(config, str(Path(model_name_or_path, subfolder)))
+
+    @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", token: bool | str | None = None,
              cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
              trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
              processor_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
              backend: str = "torch", init_defaults: Mapping[str, Any] | None = None,
              overrides: Mapping[str, Any] | None = None, allow_pickle: bool = False, **kwargs: Any) -> Self:
-        """Saved config (legacy names and keys accepted) < hub arguments < loader kwargs < ``overrides``.
+        """Saved config (:meth:`load_config`) < hub arguments < loader kwargs < ``overrides``.
         ``allow_pickle=True`` lets transformers fall back to ``pytorch_model.bin``."""
         hub_kw = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-        config: dict[str, Any] = {}
-        found = False
-        for name in CONFIG_FILES:
-            if cls.load_file_path(model_name_or_path, name, subfolder, **hub_kw) is not None:
-                config = cls.load_config(model_name_or_path, subfolder, config_filename=name, **hub_kw)
-                found = True
-                break
-        strip_security_kwargs(config, str(Path(model_name_or_path, subfolder)))  # the caller decides, not a file
-        if config.get("modality_config") is not None:
-            config["modality_config"] = modality_config_from_json(config["modality_config"])
-        known = set(inspect.signature(cls.__init__).parameters) - {"self", "model_name_or_path"}
-        for key in [k for k in config if k not in known]:
-            if config[key] is not None:
-                logger.warning("Transformer: ignoring unsupported config key %r", key)
-            config.pop(key)
-        for k, v in (init_defaults or {}).items():
-            config.setdefault(k, v)
-        overrides = dict(overrides or {})
-        if overrides.get("model_name_or_path"):  # a YAML node naming another model wins over the folder
-            model_name_or_path, subfolder = overrides.pop("model_name_or_path"), ""
-        overrides.pop("model_name_or_path", None)
-        local = Path(model_name_or_path, subfolder)
-        path = str(local) if local.is_dir() else str(model_name_or_path)
-        hub = {k: v for k, v in {"token": token, "cache_dir": cache_folder, "revision": revision,
-                                 "local_files_only": local_files_only or None,
-                                 "trust_remote_code": trust_remote_code or None,
-                                 "subfolder": None if local.is_dir() else subfolder or None}.items()
-               if v is not None}
-        if allow_pickle:
-            hub_model = {"use_safetensors": None}
-        else:
-            hub_model = {}
         user = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs, "config_kwargs": config_kwargs}
-        for key in KWARG_DICTS:
-            config[key] = {**(config.get(key) or {}), **hub, **(hub_model if key == "model_kwargs" else {}),
-                           **(user[key] or {}), **(overrides.get(key) or {})}
-        config["backend"] = backend
-        saved_task = config.get("transformer_task", "feature-extraction")
-        if overrides.get("transformer_task", saved_task) != saved_task and "modality_config" not in overrides:
-            config.pop("modality_config", None)  # the saved one belongs to the saved task: infer again
-            config.pop("module_output_name", None)
-            found = False
-        config.update({k: v for k, v in overrides.items() if k not in KWARG_DICTS})
-        if found and config.get("modality_config") is None:  # a pre-6 save: text only, as it was trained
-            _, method_out, feature = TASKS[check_task(config.get("transformer_task", "feature-extraction"))]
-            config["modality_config"] = {"text": {"method": "forward", "method_output_name": method_out}}
-            config["module_output_name"] = feature
+        path, config = load_arguments(cls, model_name_or_path, subfolder,
+                                      cls.load_config(model_name_or_path, subfolder, **hub_kw), hub_kw,
+                                      trust_remote_code, user, backend, init_defaults, overrides, allow_pickle)
         return cls(path, **config)

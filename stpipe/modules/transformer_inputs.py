@@ -109,6 +109,9 @@ def _unwrap(x: Any, modality: str, extra: dict[str, dict[str, Any]]) -> Any:
         if looks_like_url(x):
             raise ValueError(f"{x!r} is a URL; stpipe runs offline and does not download inputs: download the "
                              "image and pass its path (or a PIL image)")
+        from stpipe.modules.image_limits import check_image_file
+
+        check_image_file(x)  # the pixel limit, from the header, before load_image decodes it
         return load_image(x)
     return x
 

@@ -27,7 +27,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from stpipe.errors import LoadError
-from stpipe.modules.module import check_relative
+from stpipe.files import check_relative
 
 logger = logging.getLogger("stpipe.modules.transformer")
 

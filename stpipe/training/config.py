@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -48,7 +48,7 @@ def _validator() -> Any:
 
 
 def settings_problems(node: Any) -> list[Problem]:
-    from stpipe.config.schema import schema_problems
+    from stpipe.config.schema_problems import schema_problems
 
     if not isinstance(node, Mapping):
         return [Problem(code="schema.type", path=("training",), message="the training settings are a mapping",
@@ -81,6 +81,30 @@ class TrainingPlan:
     loss: dict[str, Any]
     data: Any  # TrainingData
     eval_data: Any  # DataConfig | None
+    #: what ``training.yaml`` records where it differs from the above: the settings with environment values as
+    #: their ``${oc.env:…}`` (keys ``training``, ``loss``, ``data_path``; see :meth:`Composed.run_record`)
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def recorded(self) -> dict[str, Any]:
+        """The ``training``, ``loss`` and ``data`` nodes of ``training.yaml`` (no environment value)."""
+        data = {"name": self.data.name, "path": self.record.get("data_path", str(self.data.path)),
+                "columns": self.data.columns, "rows": len(self.data.rows)}
+        return {"training": dict(self.record.get("training", self.settings)),
+                "loss": self.record.get("loss", self.loss), "data": data}
+
+
+def record_of(saved_run: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
+    """:attr:`TrainingPlan.record` from a composition's env-free run record (``Composed.run_record()``): only
+    the nodes where an environment value was put back as its interpolation."""
+    out: dict[str, Any] = {}
+    if saved_run.get("training") != run.get("training"):
+        out["training"] = with_defaults(saved_run.get("training"))
+    if saved_run.get("loss") != run.get("loss"):
+        out["loss"] = saved_run.get("loss")
+    saved_data, data = saved_run.get("data"), run.get("data")
+    if isinstance(saved_data, Mapping) and isinstance(data, Mapping) and saved_data.get("path") != data.get("path"):
+        out["data_path"] = saved_data.get("path")
+    return out
 
 
 def eval_config(value: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
@@ -40,6 +40,7 @@ class TrainingData:
     rows: list[tuple[Any, ...]]
     name: str
     path: FsPath
+    lines: list[int] = field(default_factory=list)  # the file line of each row (for messages)
 
     @property
     def label_column(self) -> str | None:
@@ -59,7 +60,7 @@ def _validator() -> Any:
 
 def node_problems(node: Any, base: Path = ("data",)) -> list[Problem]:
     """The data node's own problems (schema), reading no file."""
-    from stpipe.config.schema import schema_problems
+    from stpipe.config.schema_problems import schema_problems
 
     if not isinstance(node, Mapping):
         found = "nothing" if node is None else type(node).__name__
@@ -113,19 +114,25 @@ def _rows(cfg: DataConfig, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | li
                 first = False
             yield item
         return
-    kw: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    from stpipe.corpus.lines import table_kwargs  # one quoting rule per format, for every reader
+
     with open(cfg.path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh, **kw)
-        header = next(reader, None) or []
-        yield header
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                yield reader.line_num, dict(zip(header, row)) if len(row) == len(header) else \
-                    cfg.problem("data.line", f"expected {len(header)} columns, found {len(row)}", line=reader.line_num)
+        reader = csv.reader(fh, **table_kwargs(fmt))
+        try:
+            header = next(reader, None) or []
+            yield header
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, dict(zip(header, row)) if len(row) == len(header) else \
+                        cfg.problem("data.line", f"expected {len(header)} columns, found {len(row)}",
+                                    line=reader.line_num)
+        except csv.Error as exc:
+            yield cfg.problem("data.line", f"malformed {fmt.upper()} quoting ({exc})", line=reader.line_num)
 
 
-def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[list[str] | tuple[Any, ...] | Problem]:
-    """Yields the output column names, then each row as a tuple (labels parsed and normalised), or problems."""
+def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[tuple[int, tuple[Any, ...]] | Problem]:
+    """Each row as ``(line, values)`` (labels parsed and normalised), or problems; the output column names go
+    into ``out``."""
     from stpipe.experiments.readers import _score, score_range
 
     rng = None if fmt == "stsb" else score_range(cfg, fmt)  # stsb: iter_sts normalised already
@@ -159,7 +166,7 @@ def _records(cfg: DataConfig, fmt: str, out: list[str]) -> Iterator[list[str] | 
                 break
             values.append(v)
         else:
-            yield tuple(values)
+            yield line, tuple(values)
 
 
 def read_training_data(node: Mapping[str, Any], *, base: Path = ("data",), source: str | None = None) -> TrainingData:
@@ -176,14 +183,19 @@ def read_training_data(node: Mapping[str, Any], *, base: Path = ("data",), sourc
     fmt = _fmt(cfg)
     names: list[str] = []
     rows: list[tuple[Any, ...]] = []
+    lines: list[int] = []
     items = []
     try:
         for item in _records(cfg, fmt, names):
-            (items if isinstance(item, Problem) else rows).append(item)
+            if isinstance(item, Problem):
+                items.append(item)
+            else:
+                lines.append(item[0])
+                rows.append(item[1])
     except UnicodeDecodeError as exc:
         items.append(cfg.problem("data.encoding", f"the file is not UTF-8 text ({exc.reason})", hint="save as UTF-8"))
     if not items and not rows:
         items.append(cfg.problem("data.empty", "the file holds no training rows", hint=f"check the file ({fmt})"))
     if items:
         raise ConfigError(collect(items, cfg), title=TITLE)
-    return TrainingData(columns=names, rows=rows, name=cfg.name, path=cfg.path)
+    return TrainingData(columns=names, rows=rows, name=cfg.name, path=cfg.path, lines=lines)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stpipe.files import atomic_write
 from stpipe.training.config import TrainingPlan, require_accelerate
 
 
@@ -23,12 +24,9 @@ def _evaluator(plan: TrainingPlan, batch_size: int) -> Any:
 def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
     import yaml
 
-    data = {"training": {k: v for k, v in plan.settings.items()}, "loss": plan.loss,
-            "data": {"name": plan.data.name, "path": str(plan.data.path), "columns": plan.data.columns,
-                     "rows": len(plan.data.rows)}, **extra}
-    tmp = out / ".training.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(out / "training.yaml")
+    data = {**plan.recorded(), **extra}  # environment values stay ${oc.env:…}
+    with atomic_write(out / "training.yaml", "w", "utf-8") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
 
 
 def finished_message(out: Path, done: dict[str, Any]) -> str:
@@ -89,7 +87,7 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
                                        s["early_stopping_threshold"]))
     pipeline.train()
     trainer = PipelineTrainer(
-        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows),
+        model=pipeline, args=training_arguments(s, out, device), train_dataset=Rows(plan.data.rows, plan.data),
         eval_dataset=Rows([()]) if evaluator is not None and s["eval_steps"] else None,
         data_collator=Collator(pipeline, plan.data.columns, plan.data.label_column, s.get("router_mapping") or {}),
         loss=loss, lr_mapping=s.get("learning_rate_mapping") or {}, evaluator=evaluator, seed=s["seed"],

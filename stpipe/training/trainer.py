@@ -19,20 +19,21 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainingArguments
 
-from stpipe.errors import ConfigError, Problem
+from stpipe.errors import CommandError, ConfigError, Problem
+from stpipe.training.guard import Row, check_gradients, check_loss
 
 
 class Rows(torch.utils.data.Dataset):
     """The training rows as a map-style dataset of tuples."""
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
+    def __init__(self, rows: list[tuple[Any, ...]], data: Any = None) -> None:
+        self.rows, self.data = rows, data  # data: the TrainingData, named in a divergence's message
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
-        return self.rows[i]
+        return Row.at(self.rows[i], i)
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -68,7 +69,7 @@ class Collator:
             features.append(self.pipeline.preprocess([row[i] for row in batch], **kw))
         labels = None if self.label_index is None else \
             torch.tensor([float(row[self.label_index]) for row in batch], dtype=torch.float32)
-        return {"features": features, "labels": labels}
+        return {"features": features, "labels": labels, "rows": [getattr(row, "index", None) for row in batch]}
 
 
 def qualified_names(model: torch.nn.Module) -> dict[str, str]:
@@ -142,7 +143,20 @@ class PipelineTrainer(Trainer):
                      num_items_in_batch: Any = None) -> Any:
         embeddings = [model(f)["sentence_embedding"] for f in inputs["features"]]
         loss = self.loss_fn(embeddings, inputs.get("labels"))
+        check_loss(loss, self.state.global_step + 1, inputs.get("rows"), self._data())
         return (loss, embeddings) if return_outputs else loss
+
+    def _data(self) -> Any:
+        return getattr(self.train_dataset, "data", None)
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        """transformers' step, then the gradients checked before the optimiser may apply them (fp16: its grad
+        scaler skips overflowing steps itself)."""
+        rows = inputs.get("rows")
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not self.args.fp16:
+            check_gradients(model, self.state.global_step + 1, rows, self._data())
+        return loss
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         return EpochSampler(len(train_dataset if train_dataset is not None else self.train_dataset),
@@ -163,7 +177,7 @@ class PipelineTrainer(Trainer):
         was_training = self.model.training
         result = self.evaluator(self.model)
         self.model.train(was_training)
-        metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in result["metrics"].items()}
+        metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in result["metrics"].items() if v is not None}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -171,6 +185,18 @@ class PipelineTrainer(Trainer):
     def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
         if self.args.should_save:
             self.model.save(output_dir or self.args.output_dir, overwrite="model")
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        _resume_guard(super()._load_optimizer_and_scheduler, checkpoint, "optimizer.pt / scheduler.pt")
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        _resume_guard(super()._load_rng_state, checkpoint, "rng_state.pth")
+
+    def _load_scaler(self, checkpoint: str | None) -> None:
+        _resume_guard(super()._load_scaler, checkpoint, "scaler.pt")
+
+    def _load_callback_state(self) -> None:
+        _resume_guard(lambda _: super(PipelineTrainer, self)._load_callback_state(), None, "trainer_state.json")
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         from stpipe.formats.st import load
@@ -195,11 +221,49 @@ def training_arguments(s: Mapping[str, Any], output_dir: Path, device: str | Non
         use_cpu=device == "cpu")
 
 
+def _resume_guard(load: Any, checkpoint: str | None, files: str) -> None:
+    """Run one of Trainer's resume loaders; a damaged or foreign file is a CommandError saying what to do — never
+    torch's raw error (whose advice, to turn ``weights_only`` off, would run the file's code)."""
+    import pickle
+
+    try:
+        load(checkpoint)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError, ValueError, TypeError) as exc:
+        text = str(exc)
+        why = ("torch's safe loader (weights_only=True) refused it: it holds objects other than tensors and numbers"
+               if "weights_only" in text or isinstance(exc, pickle.UnpicklingError)
+               else f"{type(exc).__name__}: {(text.splitlines() or [''])[0][:200]}")
+        where = checkpoint or "the checkpoint"
+        raise CommandError(f"cannot resume from {where}: its {files} is damaged or was not written by this training "
+                           f"({why}). Delete {where} to resume from the checkpoint before it, or train into a new "
+                           "out=DIR; never load such a file with weights_only=False") from None
+
+
+def _step_of(checkpoint: Path) -> int:
+    """The ``global_step`` of a checkpoint's ``trainer_state.json``; a CommandError when it is damaged."""
+    import json
+
+    f = checkpoint / "trainer_state.json"
+    try:
+        step = json.loads(f.read_text(encoding="utf-8"))["global_step"]
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ValueError(f"global_step is {step!r}, not a step number")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"cannot resume from {checkpoint}: {f.name} is damaged ({type(exc).__name__}: "
+                           f"{(str(exc).splitlines() or [''])[0][:200]}). Delete {checkpoint} to resume from the "
+                           "checkpoint before it, or train into a new out=DIR") from None
+    return step
+
+
 def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete ``checkpoint-N`` (Trainer writes ``trainer_state.json`` last), if any."""
+    """The newest complete ``checkpoint-N`` (Trainer writes ``trainer_state.json`` last), if any; its
+    ``trainer_state.json`` must be readable (a CommandError saying what to do otherwise)."""
     done = [d for d in output_dir.glob("checkpoint-*") if d.name.split("-")[-1].isdigit()
             and (d / "trainer_state.json").is_file()]
-    return max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
+    newest = max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
+    if newest is not None:
+        _step_of(newest)
+    return newest
 
 
 def drop_incomplete(output_dir: Path, after: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -85,3 +86,32 @@ def test_sweep_outputs_go_into_the_job_directory(tmp_path):
     assert in_job_dir("/data/e.npy", job) == "/data/e.3.npy"  # an absolute path: numbered, as before
     assert in_job_dir("/data/model", job) == "/data/model/3"
     assert in_job_dir("e.npy", None) == "e.npy"  # not a sweep
+
+
+def test_the_summary_of_a_sweep_survives_a_damaged_error_json_and_escapes_values(tmp_path, capsys):
+    import json
+
+    from stpipe.commands.sweep import _summary
+
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "error.json").write_text('{"error": "X", "message": "cut')  # truncated
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "error.json").write_text(json.dumps({"error": "ConfigError", "message": "a\nFAIL  forged",
+                                                           "overrides": ["k=v\x1b[2K"]}))
+    assert _summary(tmp_path) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("FAIL  point 0 (): unreadable: error.json:")
+    assert err[1] == "FAIL  point 1 (k=v\\x1b[2K): ConfigError: a\\nFAIL  forged" and len(err) == 3
+def test_experiments_and_training_never_import_the_commands():
+    """Layers import downward: the verbs (cli.py, commands/ — the sweep orchestration included) use experiments/
+    and training/, never the other way round, counting imports inside functions."""
+    package = Path(__file__).parents[2] / "stpipe"
+    upward = []
+    for room in ("experiments", "training"):
+        for path in (package / room).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.startswith(("stpipe.commands", "stpipe.cli")) for n in names):
+                    upward.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert upward == []

@@ -97,7 +97,8 @@ def test_report_of_the_sweep_shows_eleven_results_and_the_failure(basic_sweep):
     assert "FAILED:" in failed_row and "cls" in failed_row
     for name in ("report.md", "report.csv"):
         assert (sweep_dir / "report" / name).stat().st_size > 0
-    # encode reports no main metric, so there is nothing to chart (an evaluate sweep's chart: test_evaluate_cli)
+    # encode reports no main metric, so there is nothing to chart (an evaluate sweep's chart:
+    # tests/commands/test_evaluate.py)
     assert "no chart" in r.stderr and not (sweep_dir / "report" / "report.png").exists()
 
 

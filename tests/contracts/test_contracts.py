@@ -11,10 +11,6 @@ import pytest
 
 from stpipe import registry
 from stpipe.config.graph import check_graph
-from stpipe.config.validate import inspect_definition
-from stpipe.contracts.dense import ACTIVATION_CLASSES, NEEDS_ARGUMENTS, SHORT_NAMES, activation_class
-from stpipe.contracts.transformer import DTYPE_NAMES
-from stpipe.errors import ConfigError
 from stpipe.modules.module import InputModule
 
 BUILTINS = [n for n in registry.names() if registry.spec(n).origin == "builtin"]
@@ -39,45 +35,6 @@ def test_contract_matches_its_class(name):
         assert cls.describe is contract.describe, "the class must use its contract's describe"
 
 
-def test_activation_names_are_torchs():
-    from torch import nn
-
-    defined = sorted(n for n, o in vars(nn.modules.activation).items() if inspect.isclass(o)
-                     and issubclass(o, nn.Module) and o.__module__ == nn.modules.activation.__name__)
-    assert sorted(ACTIVATION_CLASSES) == defined
-    for short, cls_name in SHORT_NAMES.items():
-        if cls_name not in NEEDS_ARGUMENTS:
-            assert activation_class(short) == cls_name and isinstance(getattr(nn, cls_name)(), nn.Module)
-    for cls_name in NEEDS_ARGUMENTS:
-        with pytest.raises(TypeError):
-            getattr(nn, cls_name)()
-
-
-@pytest.mark.parametrize("value", ["relu", "torch.nn.Flatten", "torch.nn.Linear", "tanhh", "torch.nn.Threshold"])
-def test_validation_accepts_exactly_the_activations_the_runtime_builds(value):
-    from stpipe.modules.dense import Dense
-
-    node = {"type": "Dense", "in_features": 2, "out_features": 2, "activation_function": value}
-    report = inspect_definition({"modules": [{"type": "StaticEmbedding", "tokenizer": "t", "embedding_dim": 2},
-                                             node]})
-    flagged = any(p.code == "check.activation" for p in report.problems)
-    try:
-        Dense(2, 2, activation_function=value)
-        built = True
-    except ValueError:
-        built = False
-    assert flagged != built
-
-
-def test_dtype_names_are_torch_dtypes():
-    import torch
-
-    from stpipe.modules.transformer_setup import DTYPES
-
-    assert set(DTYPES) == set(DTYPE_NAMES)
-    assert all(isinstance(getattr(torch, attr), torch.dtype) for attr in DTYPE_NAMES.values())
-
-
 def test_a_node_that_cannot_be_described_is_reported_not_skipped():
     """No contract and a class that does not import: the walk says it cannot follow the features, instead of
     letting [Pooling, Dense] after it pass unchecked."""
@@ -89,25 +46,6 @@ def test_a_node_that_cannot_be_described_is_reported_not_skipped():
         registry.unregister("Broken")
     assert [(p.code, p.path_str) for p in out] == [("graph.undescribable", "modules[0].type")]
     assert "stpipe_no_such_package.Broken" in out[0].message
-
-
-@pytest.mark.parametrize("router, code, path", [
-    ({"default_route": "documnet"}, "check.default-route", "default_route"),
-    ({"route_mappings": [{"task": "q", "route": "quer"}]}, "check.route-target", "route_mappings[0].route"),
-    ({"route_mappings": [{"modality": "text", "route": "query"}, {"modality": ["text"], "route": "document"}]},
-     "check.duplicate-mapping", "route_mappings[1]"),
-])
-def test_router_mistakes_have_one_code_in_validation_and_construction(router, code, path):
-    from stpipe.modules.normalize import Normalize
-    from stpipe.modules.router import Router
-
-    static = {"type": "StaticEmbedding", "tokenizer": "t", "embedding_dim": 2}
-    node = {"type": "Router", "sub_modules": {"query": [static], "document": [static]}, **router}
-    found = [(p.code, p.path_str) for p in inspect_definition({"modules": [node]}).problems if p.code == code]
-    assert found == [(code, f"modules[0].{path}")]
-    with pytest.raises(ConfigError) as exc:
-        Router({"query": [Normalize()], "document": [Normalize()]}, **router)
-    assert [(p.code, p.path_str) for p in exc.value.problems] == [(code, path)]
 
 
 def test_router_max_seq_length_without_input_modules_that_have_one_warns_like_the_oracle(caplog):

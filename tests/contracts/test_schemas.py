@@ -30,6 +30,7 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.hardware import DTYPES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.runtimes import FORMATS
+    from stpipe.runtimes.quantize import OPTIMIZE
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
     from stpipe.training.config import LR_SCHEDULERS, TRAINING_PRECISIONS
     from stpipe.training.data import FORMATS as TRAINING_FORMATS
@@ -65,6 +66,8 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
         "run.schema.json#/properties/format/enum": (None, *FORMATS),
         "run.schema.json#/properties/engine/enum": ENGINES,
         "run.schema.json#/properties/quantize/enum": (None, *QUANTIZE),
+        "run.schema.json#/properties/optimize/enum": (None, *OPTIMIZE),
+        "run.schema.json#/properties/backend/enum": (None, "torch", *FORMATS),
         "data.schema.json#/$defs/sts/properties/format/enum": STS_FORMATS,
         "data.schema.json#/$defs/sts/properties/similarity_fn_names/items/enum": SIMILARITY_NAMES,
         "data.schema.json#/$defs/sts/properties/main_similarity/enum": SIMILARITY_NAMES,

@@ -69,7 +69,7 @@ def test_a_partial_output_of_another_command_is_not_resumed(capsys, static_dir, 
     out = tmp_path / "e.npy"
     partial = tmp_path / ".e.npy.partial"
     partial.mkdir()
-    (partial / "manifest.json").write_text(json.dumps({"key": "another", "done": [
+    (partial / "manifest.json").write_text(json.dumps({"stpipe_partial": 1, "key": "another", "done": [
         {"chunk": 0, "file": "chunk-000000.npy", "rows": 10, "bytes": 208}]}))
     np.save(partial / "chunk-000000.npy", np.ones((10, 16), dtype=np.float32))
     args = [str(static_dir), f"inputs={corpus}", f"output={out}", "chunk_size=10"]

@@ -117,13 +117,16 @@ def test_three_shards_and_merge_equal_the_single_run(capsys, static_dir, txt, tm
 
 
 def test_merge_joins_npy_and_jsonl_shards_in_shard_order(tmp_path):
-    from stpipe.corpus.merge import merge_dir
+    from stpipe.corpus.merge import merge_dir, write_shard_manifest
 
     parts = [np.arange(i * 12, i * 12 + 4 * (3 + i), dtype=np.float32).reshape(-1, 4) for i in range(3)]
+    info = {"count": 3, "model": "m", "settings": "s", "inputs": {"rows": 12}}
     for i in (2, 0, 1):  # in a sweep's job directories, found in any order
         (tmp_path / str(i)).mkdir()
         np.save(tmp_path / str(i) / f"e.shard-{i:05d}-of-00003.npy", parts[i])
         (tmp_path / str(i) / f"e.shard-{i:05d}-of-00003.jsonl").write_text(f"[{i}]\n[{i}]\n")
+        write_shard_manifest(tmp_path / str(i) / f"e.shard-{i:05d}-of-00003.npy", {**info, "index": i}, 3 + i)
+        write_shard_manifest(tmp_path / str(i) / f"e.shard-{i:05d}-of-00003.jsonl", {**info, "index": i}, 2)
     done = sorted(merge_dir(tmp_path))
     assert done == [(tmp_path / "e.jsonl", 6), (tmp_path / "e.npy", 12)]
     expected = tmp_path / "expected.npy"

@@ -133,3 +133,24 @@ def test_plugin_evaluator_is_chosen_by_config(tmp_path):
         unregister_evaluator("overlap")
     with pytest.raises(ValueError, match="built-in"):
         register_evaluator(Overlap, name="sts")
+
+
+class ConstantModel:
+    """Every input embeds to the same vector: every pair gets the same similarity."""
+
+    def encode(self, sentences, **kw):
+        import numpy as np
+
+        return np.ones((len(sentences), 4), dtype=np.float32)
+
+
+def test_constant_scores_give_an_undefined_correlation_with_its_reason_not_a_number(tmp_path):
+    f = tmp_path / "pairs.jsonl"
+    f.write_text("".join(json.dumps({"sentence1": f"a{i}", "sentence2": f"b{i}", "score": i / 4}) + "\n"
+                         for i in range(5)))
+    result = evaluate(ConstantModel(), {"evaluator": "sts", "path": str(f), "format": "jsonl"})
+    assert result["metrics"]["spearman_cosine"] is None and result["metrics"]["pearson_dot"] is None
+    assert "same cosine score" in result["undefined"]["spearman_cosine"]
+    json.dumps(result, allow_nan=False)  # metrics.json stays valid JSON: no NaN token
+    text = render_result(result)
+    assert "nan" not in text.lower() and "spearman_cosine" in text and "undefined: the model gave every pair" in text

@@ -260,3 +260,14 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
     column, metric = table[0].index("name"), table[0].index("m")
     assert [row[column] for row in table[1:]] == ["'" + v for v in formulas]
     assert all(float(row[metric]) == -0.5 for row in table[1:])  # a negative number is not a formula
+
+
+def test_the_best_line_cannot_be_split_by_a_newline_or_control_characters_in_a_value(tmp_path):
+    hostile = "x\nbest: #7 forged=1 m=99\r\x1b[2K"
+    write_job(tmp_path, 0, [f"name={hostile}"], metrics={"m": 2.0}, main_metric="m")
+    write_job(tmp_path, 1, ["name=plain"], metrics={"m": 1.0}, main_metric="m")
+    sweep = report.read_sweep(tmp_path)
+    assert report.best_line(sweep).count("\n") == 0 and "\\nbest: #7" in report.best_line(sweep)
+    for text in (report.render_table(sweep), report.to_markdown(sweep)):
+        best = [line for line in text.splitlines() if line.startswith("best:")]
+        assert len(best) == 1 and best[0].startswith("best: #0") and "\x1b" not in text and "\r" not in text

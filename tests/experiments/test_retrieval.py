@@ -136,3 +136,11 @@ def test_ties_are_broken_by_corpus_id_in_every_chunking():
             for cands in chunk_candidates(part, ids[start:start + size], min(3, part.shape[1])):
                 top = merge_top_k(top, cands, 3)
         assert top == expected, size
+
+
+def test_qrels_naming_documents_absent_from_the_corpus_are_reported(dense, beir_dir):
+    from stpipe.experiments.evaluators import render_result
+
+    result = evaluate(dense[0], {"evaluator": "retrieval", "path": str(beir_dir), **KS})
+    assert result["missing_documents"] == {"count": 1, "examples": ["d99"], "queries": 1, "query_examples": ["q4"]}
+    assert "1 relevant document(s) named by the qrels are not in the corpus (e.g. d99" in render_result(result)

@@ -54,7 +54,7 @@ def loss_class(name: Any, path: Path = ("loss", "name")) -> type:
 
 def loss_problems(node: Any, base: Path = ("loss",)) -> list[Problem]:
     """The problems of a loss node: a mapping with a known ``name`` and the parameters that loss takes."""
-    from stpipe.config.schema import NodeValidator, schema_problems
+    from stpipe.config.schema_problems import NodeValidator, schema_problems
 
     if not isinstance(node, Mapping):
         found = "nothing" if node is None else type(node).__name__
