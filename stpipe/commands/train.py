@@ -60,7 +60,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     import yaml
 
     from stpipe.commands.sweep import write_json
-    from stpipe.formats.save_dir import atomic_file
+    from stpipe.files import atomic_write
     from stpipe.training.out_dir import claim
     from stpipe.training.run import finished_message, fit
 
@@ -73,8 +73,8 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
         print(finished_message(out, done), flush=True)
         return done
     for name, data in (("definition.yaml", composed.definition), ("run.yaml", composed.run_record())):
-        with atomic_file(out / name) as tmp:
-            tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        with atomic_write(out / name, "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(data, sort_keys=False))
     pipe = pipeline(composed)
     result = fit(pipe, p, out, device=composed.run.get("device"), claimed=True)
     result.pop("trainer", None)

@@ -83,10 +83,10 @@ def _read(out: Path) -> dict[str, Any] | None:
 
 
 def _write(out: Path, record: Mapping[str, Any]) -> None:
-    from stpipe.formats.save_dir import atomic_file
+    from stpipe.files import atomic_write
 
-    with atomic_file(out / RECORD) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+    with atomic_write(out / RECORD, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, indent=1, default=str) + "\n")
 
 
 def _foreign(out: Path, written: tuple[str, ...]) -> list[str]:
