@@ -36,11 +36,14 @@ def direction_given(overrides: list[str], config_dir: Path) -> bool:
     return False
 
 
-def with_direction(overrides: list[str], config_dir: Path, verb: str) -> list[str]:
-    """``overrides`` plus the direction of the metric the jobs return (``metric=NAME``, else the verb's main
-    metric: higher is better for every one of them), said in one line; unchanged when the user set it."""
+def with_direction(overrides: list[str], config_dir: Path, verb: str, sweeper: str = "optuna") -> list[str]:
+    """For ``sweeper`` optuna (others: ``overrides`` unchanged): ``overrides`` plus the direction of the metric
+    the jobs return (``metric=NAME``, else the verb's main metric: higher is better for every one of them), said
+    in one line; unchanged when the user set it."""
     from stpipe.experiments.metrics import direction
 
+    if sweeper != "optuna":
+        return overrides
     quieter()
     if direction_given(overrides, config_dir):
         return overrides
