@@ -47,7 +47,7 @@ minilm). key=value arguments are Hydra overrides, e.g. 'model.modules.1.pooling_
 options: -m/--multirun (a sweep through Hydra's multirun: every point is validated before the first job; one
 directory per point under hydra.sweep.dir with metrics.json or error.json; hydra/launcher=joblib|submitit_local|
 submitit_slurm|ray, hydra/sweeper=optuna, +experiment=NAME presets, resume=true), --explain (validate: resolved
-config, classes, routing tables), -h/--help
+config, classes, routing tables), -h/--help (stpipe VERB --help: that verb's settings), -V/--version
 """
 
 VERBS = ("encode", "merge", "predict", "rank", "evaluate", "validate", "import", "export", "schema", "report",
@@ -81,10 +81,37 @@ def _split_args(args: Sequence[str]) -> tuple[str | None, list[str], set[str]]:
     return model, overrides, flags
 
 
+def usage_of(verb: str) -> str:
+    """The verb's entry of :data:`USAGE`, as one line."""
+    lines = USAGE.split("\nMODEL:")[0].splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(f"  {verb} "))
+    entry = [lines[start][2 + len(verb):].strip()]
+    for ln in lines[start + 1:]:
+        if not ln.startswith(" " * 12):
+            break
+        entry.append(ln.strip())
+    return f"stpipe {verb} — " + " ".join(entry)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("stpipe")
+    except PackageNotFoundError:  # a source checkout that is not installed
+        from stpipe import __version__
+
+        return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"stpipe {version()}")
         return 0
     verb, rest = argv[0], argv[1:]
     try:
@@ -99,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             overrides = [inputs_override(o) for o in overrides]
         if "--help" in flags:
-            print(USAGE)
+            from stpipe.commands.help import verb_help
+
+            print(verb_help(verb, usage_of(verb)))
             return 0
         from stpipe.commands import verb as verb_function
 
@@ -111,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StpipeError as exc:
         print(f"stpipe {verb}: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `stpipe validate --explain | head -1`: the reader left; no traceback
+    except BrokenPipeError:  # `stpipe schema | head`: the reader left, as it may; no traceback, no message
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"stpipe {verb}: output closed before everything was written (broken pipe)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

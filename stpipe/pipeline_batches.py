@@ -47,7 +47,8 @@ class BatchRunner:
         else:
             plan = [(m, b) for m, ix in groups.items() for b in enc.length_sorted_batches(inputs, ix, batch_size)]
         results: list[Any] = [None] * len(inputs)
-        for modality, batch_ix in tqdm(plan, desc="Batches", disable=not show_progress_bar):
+        label = f"{'predict' if self.model_type == 'CrossEncoder' else 'encode'} batches"
+        for modality, batch_ix in tqdm(plan, desc=label, unit="batch", disable=not show_progress_bar):
             extra = {} if modality is None else {"modality": modality}
             if pre is not None:
                 features = {**enc.pad_batch(columns, batch_ix, pads, side), **rest}

@@ -165,6 +165,14 @@ class ModelLocation:
         return "; ".join(parts)
 
 
+def load_from_hint(value: str) -> str:
+    """The hint for a ``load_from`` that is not a directory: a bare name (``minilm-static``) gets the same as a
+    model name that was not found — the stand-ins script and ``$STPIPE_MODELS`` for the examples' stand-ins."""
+    if "/" in value or "\\" in value or value.startswith("."):
+        return "load_from names a saved module folder, e.g. /models/m/2_Dense"
+    return ModelLocation(name=value).hint()
+
+
 def _store_names() -> list[str]:
     try:
         return sorted(p.name for p in model_store_dir().iterdir() if p.is_dir())
@@ -199,7 +207,8 @@ def locate_model(name_or_path: str | os.PathLike, base_dir: str | os.PathLike | 
         tried.append(f"{near.absolute()} (next to the model definition)")
     if p.exists():
         return ModelLocation(name, str(p), "path")
-    tried.append(str(p.absolute()) + ("" if p.is_absolute() else " (the working directory)"))
+    if not (base_dir is not None and not p.is_absolute() and (Path(base_dir) / p).absolute() == p.absolute()):
+        tried.append(str(p.absolute()) + ("" if p.is_absolute() else " (the working directory)"))  # once each
     stored = _store_entry(name)
     if stored is not None:
         return ModelLocation(name, str(stored), "store")

@@ -62,3 +62,49 @@ def test_each_example_validates(words, standins, capsys, monkeypatch, tmp_path):
     sweep = [f"hydra.sweep.dir={tmp_path / 'sweep'}"] if "-m" in words else []  # a sweep's job dirs: not in the repo
     rc = main(["validate", *words[2:], *sweep])
     assert rc == 0, capsys.readouterr().err
+
+
+def test_each_verbs_help_lists_its_settings_from_the_schema_and_the_version(capsys):
+    import yaml
+
+    from stpipe.cli import VERBS
+    from stpipe.commands.help import SETTINGS
+    from stpipe.config.schema import load_schema
+
+    props = load_schema("run.schema.json")["properties"]
+    defaults = yaml.safe_load((REPO / "conf" / "config.yaml").read_text(encoding="utf-8"))
+    assert set(SETTINGS) == set(VERBS)
+    read = {k for keys in SETTINGS.values() for k in keys}
+    assert read <= set(props) and set(props) - read == {"defaults", "hydra"}  # every setting is some verb's
+    for verb in VERBS:
+        assert main([verb, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: stpipe {verb} — ") and "\nexample:\n  stpipe " + verb in out, out[:300]
+        for key in SETTINGS[verb]:
+            default = defaults.get(key)
+            if isinstance(default, dict):
+                assert all(f"  {key}.{k} (default " in out for k in default), (verb, key)
+            else:
+                assert f"\n  {key}" in out, (verb, key)
+        assert "learning_rate (default" in out or verb != "train"
+    out_encode = main(["encode", "-h"]) == 0 and capsys.readouterr().out
+    assert "  chunk_size (default 10000)\n" in out_encode and "  show_progress_bar (default null)\n" in out_encode
+    assert main(["--version"]) == 0
+    from stpipe import __version__
+
+    assert capsys.readouterr().out == f"stpipe {__version__}\n"
+
+
+@pytest.mark.slow
+def test_the_quick_start_runs(tmp_path, monkeypatch, capsys, minilm_dir):
+    import numpy as np
+
+    text = (REPO / "README.md").read_text(encoding="utf-8").split("## Quick start", 1)[1]
+    line = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip()
+    words = shlex.split(line.rsplit("&&", 1)[1])  # pip install … && stpipe encode …
+    assert words[:2] == ["stpipe", "encode"]
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("inputs=", f"inputs={REPO}/") if a.startswith("inputs=") else a for a in words[2:]]
+    assert main(["encode", *args]) == 0, capsys.readouterr().err
+    n = len((REPO / "examples" / "data" / "sentences.txt").read_text().splitlines())
+    assert np.load(tmp_path / "embeddings.npy").shape == (n, 384)

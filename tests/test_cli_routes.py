@@ -67,7 +67,8 @@ def test_task_query_and_document_pick_the_routes(capsys, files, tmp_path, oracle
 
 def test_unknown_task_is_a_clear_error(capsys, files, standins):
     rc, _, err = encode(capsys, "model=asymmetric", f"inputs={files / 'texts.txt'}", "task=querry")
-    assert rc == 2 and "No route found for task type 'querry'" in err and "Traceback" not in err
+    assert rc == 2 and "task 'querry' is served by no route" in err and "did you mean 'query'?" in err
+    assert "Traceback" not in err
 
 
 def test_a_file_of_image_paths(capsys, files, tmp_path, oracles, standins):

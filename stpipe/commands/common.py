@@ -58,6 +58,15 @@ def pipeline(composed: Any) -> Any:
                  trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
 
 
+def say(text: str, job_dir: Path | None = None) -> None:
+    """Print a block of lines in one write; in a sweep's job each line carries the point's label (``[N] …``, as
+    the job's first line), so parallel jobs (joblib, Ray) whose blocks interleave stay readable."""
+    if job_dir is not None:
+        text = "\n".join(f"[{job_dir.name}] {line}" for line in text.splitlines())
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def apply_limits(run: Any) -> None:
     """The run settings that bound small hostile inputs, applied to this process (``max_image_pixels``)."""
     from stpipe.modules.image_limits import DEFAULT_MAX_PIXELS, set_max_image_pixels

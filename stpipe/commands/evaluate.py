@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stpipe.commands import export_settings
-from stpipe.commands.common import each_job, pipeline
+from stpipe.commands.common import each_job, pipeline, say
 from stpipe.errors import ConfigError
 
 #: the optional config groups this verb reads (the others are left out of its composition)
@@ -59,6 +59,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     import yaml
 
     from stpipe.commands.sweep import write_json
+    from stpipe.config.run import show_progress
     from stpipe.experiments import throughput
     from stpipe.experiments.evaluators import evaluate, render_result
 
@@ -81,7 +82,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     batch_size = run_.get("batch_size") or 32
     with pipe.truncate_embeddings(truncate if truncate is not None else pipe.truncate_dim):
         with throughput.recording(pipe) as calls:
-            result = evaluate(pipe, cfg, batch_size=batch_size, show_progress_bar=True)
+            result = evaluate(pipe, cfg, batch_size=batch_size, show_progress_bar=show_progress(run_))
         speed = throughput.measure(pipe, calls, batch_size=batch_size, max_batch_tokens=run_.get("max_batch_tokens"))
     seconds = round(time.perf_counter() - t0, 3)
     if speed is not None:
@@ -90,8 +91,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     result.update(export)
     if export and job_dir is not None:  # a sweep's metrics.json keeps the metrics alone: the export beside it
         write_json(job_dir / "export.json", export)
-    print(f"{pipe.name or 'model'} on {result.get('data')}:")
-    print(render_result(result))
+    say(f"{pipe.name or 'model'} on {result.get('data')}:\n{render_result(result)}", job_dir)
     if job_dir is None:  # a single run writes its own record (a sweep writes each job's)
         out = Path(composed.run.get("out") or Path("outputs", "evaluate", time.strftime("%Y-%m-%d_%H-%M-%S")))
         out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,25 @@ def definition_yaml(definition: dict, source: str | Path) -> str:
     return text
 
 
+def saved_name(folder: Path) -> str | None:
+    """The model's name as stpipe saved it: the heading of the model card stpipe writes (``README.md``, a regular
+    file of at most 1 MB, Markdown escapes undone); None for a card stpipe did not write or a model without one."""
+    import re
+
+    card = folder / "README.md"
+    try:
+        if card.is_symlink() or not card.is_file() or card.stat().st_size > 1_000_000:
+            return None
+        text = card.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    heading = re.search(r"^# (.+)$", text, re.M)
+    if " saved by stpipe " not in text or heading is None:
+        return None
+    name = re.sub(r"\\(.)", r"\1", heading.group(1)).strip()
+    return name if name and name != "stpipe model" else None
+
+
 def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     from stpipe.formats.st import to_definition
 
@@ -40,5 +59,8 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
         raise CommandError(f"'{model}' {what}; stpipe import reads a directory saved in "
                            "sentence-transformers' format (modules.json, config files and weights)")
     definition = to_definition(model)
+    name = saved_name(Path(model))
+    if name is not None:  # the saved name, not the directory's
+        definition["name"] = name
     print(definition_yaml(definition, Path(model).resolve()), end="")
     return 0

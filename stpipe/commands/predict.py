@@ -18,6 +18,7 @@ from typing import Any
 
 from stpipe.commands.common import each_job, in_job_dir, pipeline, read_lines
 from stpipe.commands.encode import write_output
+from stpipe.config.run import show_progress
 from stpipe.errors import CommandError, ConfigError, Problem
 
 
@@ -108,7 +109,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     kwargs = {k: run_[k] for k in ("batch_size", "prompt_name", "prompt") if run_.get(k) is not None}
     try:
         scores = model.predict(pairs, apply_softmax=bool(run_.get("apply_softmax")),
-                               show_progress_bar=bool(run_.get("show_progress_bar")), **kwargs)
+                               show_progress_bar=show_progress(run_), **kwargs)
     except ValueError as exc:  # an unknown prompt name …
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0

@@ -16,6 +16,7 @@ from typing import Any
 
 from stpipe.commands.common import each_job, in_job_dir, pipeline, read_lines
 from stpipe.commands.predict import require_cross_encoder, write_jsonl
+from stpipe.config.run import show_progress
 from stpipe.errors import CommandError, ConfigError, Problem
 
 
@@ -70,7 +71,7 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     kwargs = {k: run_[k] for k in ("batch_size", "prompt_name", "prompt", "top_k") if run_.get(k) is not None}
     try:
         hits = model.rank(run_["query"], docs, return_documents=True,
-                          show_progress_bar=bool(run_.get("show_progress_bar")), **kwargs)
+                          show_progress_bar=show_progress(run_), **kwargs)
     except ValueError as exc:  # a model with several labels, an unknown prompt name …
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - t0

@@ -18,8 +18,7 @@ metric (a float, for optimising sweepers such as Optuna), None for a verb withou
 A verb's ``job`` returns None or a dict ``{"main_metric": NAME | None, "metrics": {NAME: float}}``; the run setting
 ``metric=NAME`` picks another of its metrics as the one returned to the sweeper. ``resume=true`` (with the same
 ``hydra.sweep.dir=…``, or without it the latest sweep under ``multirun/`` with the same overrides) skips the points
-whose ``metrics.json`` exists. The sweep's exit code is 1 when some point failed, 0 when all succeeded.
-"""
+whose ``metrics.json`` exists. The sweep's exit code is 1 when some point failed, 0 when all succeeded."""
 
 from __future__ import annotations
 
@@ -258,14 +257,15 @@ def multirun(model: str | None, overrides: list[str], verb: str) -> int:
     choice, hydra_cfg = _hydra_settings(model, overrides, config_dir)
     why = subdir_problem(OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir"), overrides)
     if why:
-        raise UsageError(f"{why}: every job's directory must stay inside hydra.sweep.dir; leave hydra.sweep.subdir "
-                         "at its default (${hydra.job.num}) or give a relative name below the sweep directory")
+        raise UsageError(f"{why}: every job's directory must stay inside hydra.sweep.dir; leave hydra.sweep.subdir at "
+                         "its default (${hydra.job.num}) or give a relative name below the sweep directory")
     sweeper = str(OmegaConf.select(hydra_cfg, "runtime.choices.hydra/sweeper", default="basic"))
     if sweeper == "basic":  # the points are known: all are checked before the first job starts
         params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None)
         params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
         sweep(model, [f"{k}={v}" for k, v in params.items()] + overrides, verb)
-    overrides = _as_hydra_needs(overrides, config_dir, choice)
+    overrides = importlib.import_module("stpipe.commands.sweep_optuna").with_direction(
+        _as_hydra_needs(overrides, config_dir, choice), config_dir, verb, sweeper)  # Optuna's direction
     resume = any(o.partition("=")[0] == "resume" and o.partition("=")[2].lower() == "true" for o in overrides)
     given_dir = any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides)
     if resume and not given_dir:

@@ -9,7 +9,9 @@ settings, the loss, the data file line by line, the loss's columns against the d
 The output directory (``out=DIR``, default ``outputs/train/<date>_<time>``; in a sweep the job's directory) gets
 ``checkpoint-N/`` (a sentence-transformers model plus the Trainer's state), ``model/`` (the final model),
 ``training.yaml`` (the resolved settings), ``definition.yaml``, ``run.yaml``, ``metrics.jsonl``, ``training.png``
-and ``metrics.json``. Rerunning the same command with the same ``out=`` resumes from the last checkpoint.
+and ``metrics.json``. Rerunning the same command with the same ``out=`` resumes from the last checkpoint, or, when
+that run finished, says so and changes nothing; other settings there are refused unless ``overwrite=force``
+(:mod:`stpipe.training.out_dir`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpipe.commands.common import each_job, pipeline
+from stpipe.commands.common import each_job, pipeline, say
 
 #: the optional config groups this verb reads (the others are left out of its composition)
 GROUPS = ("training", "loss", "data")
@@ -58,20 +60,28 @@ def job(composed: Any, job_dir: Path | None = None) -> dict[str, Any]:
     import yaml
 
     from stpipe.commands.sweep import write_json
-    from stpipe.training.run import fit
+    from stpipe.files import atomic_write
+    from stpipe.training.out_dir import claim
+    from stpipe.training.run import finished_message, fit
 
     p = _plan(composed)
     out = output_dir(composed, job_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "definition.yaml").write_text(yaml.safe_dump(composed.definition, sort_keys=False), encoding="utf-8")
-    (out / "run.yaml").write_text(yaml.safe_dump(composed.run_record(), sort_keys=False), encoding="utf-8")
+    in_job = job_dir is not None and out == job_dir  # the sweep wrote definition.yaml and run.yaml there already
+    done = claim(out, composed.definition, p, start_clean=composed.run.get("overwrite") == "force",
+                 written=("definition.yaml", "run.yaml") if in_job else ())
+    if done is not None:
+        print(finished_message(out, done), flush=True)
+        return done
+    for name, data in (("definition.yaml", composed.definition), ("run.yaml", composed.run_record())):
+        with atomic_write(out / name, "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(data, sort_keys=False))
     pipe = pipeline(composed)
-    result = fit(pipe, p, out, device=composed.run.get("device"))
+    result = fit(pipe, p, out, device=composed.run.get("device"), claimed=True)
     result.pop("trainer", None)
     line = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined" for k, v in result["metrics"].items()
                      if k != "global_step")
-    print(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}")
-    print(f"model saved to {result['model']}")
+    say(f"trained {pipe.name or 'model'}: {result['global_step']} steps; {line}\nmodel saved to {result['model']}",
+        job_dir)
     if job_dir is None:
         groups = [{**g, "names": len(g["names"])} for g in result["param_groups"]]
         write_json(out / "metrics.json", {"verb": "train", "status": "ok", **result, "param_groups": groups})

@@ -16,7 +16,7 @@ from stpipe import registry
 from stpipe.config.checks import CheckContext, check, nodes_of_type
 from stpipe.config.schema import load_schema
 from stpipe.errors import Problem
-from stpipe.resources import hub_offline, locate_model, resolve_model_path
+from stpipe.resources import hub_offline, load_from_hint, locate_model, resolve_model_path
 
 
 @check("check.load-from", before="check.static-dims")
@@ -31,7 +31,7 @@ def load_from_exists(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Pro
             where = f" (relative to {ctx.base_dir})" if ctx.base_dir and not FsPath(lf).is_absolute() else ""
             yield Problem(code="check.load-from", path=path + ("load_from",),
                           message=f"load_from '{lf}' is not a directory{where}",
-                          hint="load_from names a saved module folder, e.g. /models/m/2_Dense")
+                          hint=load_from_hint(lf))
             continue
         spec = registry.find(node["type"]) if isinstance(node.get("type"), str) else None
         contract = spec.contract if spec is not None else None

@@ -31,7 +31,7 @@ from typing import Any
 
 from stpipe.config.interpolation import env_free, resolve
 from stpipe.config.overrides import compose_config, key_path, override_problem, parse_overrides
-from stpipe.config.run import inputs_override, run_problems
+from stpipe.config.run import inputs_override, run_model_problems, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.errors import ConfigError, Problem, did_you_mean
 from stpipe.formats.st import module_sources, to_definition
@@ -168,7 +168,7 @@ def _compose_saved(saved: str, overrides: list[str], parsed: list[Any], config_d
     as a mapping. The run settings are composed first: trust_remote_code / allow_pickle govern the reading."""
     _no_model_override(parsed, "a saved model directory")
     run = compose(None, [o.input_line for o in parsed if not _is_model_key(o.key_or_group)],
-                  config_dir=config_dir, groups=groups).run
+                  config_dir=config_dir, groups=groups, model_checks=False).run
     definition = to_definition(saved, trust_remote_code=run.get("trust_remote_code") is True,
                                allow_pickle=run.get("allow_pickle") is True)
     composed = compose(definition, overrides, config_dir=config_dir, groups=groups,
@@ -192,7 +192,8 @@ def _run_sources(config_dir: FsPath, parsed: list[Any], tree: Any) -> SourceMap:
 
 def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Sequence[str] = (), *,
             config_dir: str | FsPath | None = None, sources: SourceMap | None = None,
-            base_dir: str | FsPath | None = None, groups: Collection[str] | None = None) -> Composed:
+            base_dir: str | FsPath | None = None, groups: Collection[str] | None = None,
+            model_checks: bool = True) -> Composed:
     """Compose ``config.yaml`` of ``config_dir`` (default: stpipe's ``conf/``) with ``model`` and ``overrides``.
 
     ``model`` may also be a model definition as a mapping (``sources``/``base_dir`` then describe where it came
@@ -200,7 +201,8 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     (see the module docstring). The run settings are checked (``schemas/run.schema.json``; unknown keys only
     in stpipe's own ``conf/``): a :class:`ConfigError` titled "invalid run settings" otherwise. ``groups``: the
     groups of VERB_GROUPS the caller reads (a verb's ``GROUPS``); the others are left out unless an override names
-    them (None: every group as config.yaml picks it)."""
+    them (None: every group as config.yaml picks it). ``model_checks``: also check the run settings that depend on
+    the model (``task``, ``prompt_name``: :func:`stpipe.config.run.run_model_problems`)."""
     from omegaconf import OmegaConf, open_dict
 
     config_dir = FsPath(config_dir or conf_dir()).resolve()
@@ -230,6 +232,8 @@ def compose(model: str | FsPath | Mapping[str, Any] | None = None, overrides: Se
     saved_run.pop(GROUP, None)
     run_sources = _run_sources(config_dir, parsed, tree)
     bad_run = run_problems(tree, run_sources, strict=config_dir == FsPath(conf_dir()).resolve())
+    if model_checks:
+        bad_run = bad_run or run_model_problems(tree, definition, run_sources)
     if bad_run:
         raise ConfigError(bad_run, title="invalid run settings")
     model_file = user_file

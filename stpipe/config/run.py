@@ -33,13 +33,19 @@ RUN_SCHEMA = "run.schema.json"
 
 def inputs_override(override: str) -> str:
     """``inputs=FILE`` → ``inputs.path=FILE``: ``inputs`` is a mapping {path, column, id_column}, so that
-    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``compose()`` applies it
-    to every composition, the CLI to the overrides of a sweep (``-m``) before Hydra's multirun sees them.
+    ``inputs=x.csv inputs.column=text`` composes (Hydra cannot set a key below a string). ``data.KEY=V`` →
+    ``++data.KEY=V``: the ``data`` group is null unless ``data=NAME`` picks a set, and a user's file needs none
+    (``data.path=pairs.csv`` alone). ``compose()`` applies it to every composition, the CLI to the overrides of a
+    sweep (``-m``) before Hydra's multirun sees them.
 
     >>> inputs_override("inputs=x.csv"), inputs_override("inputs.column=text"), inputs_override("out=d")
     ('inputs.path=x.csv', 'inputs.column=text', 'out=d')
+    >>> inputs_override("data.path=pairs.csv"), inputs_override("data=stsb-dev"), inputs_override("+data.x=1")
+    ('++data.path=pairs.csv', 'data=stsb-dev', '+data.x=1')
     """
     key, eq, value = override.partition("=")
+    if eq and key.startswith("data."):
+        return "++" + override
     sub = _MAPPINGS.get(key.lstrip("+")) if eq else None
     return f"{key}.{sub}={value}" if sub else override
 
@@ -63,6 +69,84 @@ def run_problems(run: Mapping[str, Any], sources: SourceMap | None = None, *, st
     """The problems of the composed run settings against ``schemas/run.schema.json``. ``strict``: unknown keys are
     errors (stpipe's own ``conf/``; a caller's config directory may hold settings of its own)."""
     problems = schema_problems(_validator(strict), dict(run), (), "the run settings")
+    return (sources or SourceMap()).apply(problems)
+
+
+def show_progress(run: Mapping[str, Any]) -> bool:
+    """``show_progress_bar``: true always, false never, null (the default) only when stderr is a terminal — a
+    log file gets no carriage-return bars unless asked for."""
+    import sys
+
+    value = run.get("show_progress_bar")
+    return bool(value) if value is not None else sys.stderr.isatty()
+
+
+def _routers(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    """The Router nodes anywhere in a definition's modules (routes included)."""
+    if depth > 50:
+        return []
+    if isinstance(node, Mapping):
+        found = [node] if node.get("type") == "Router" else []
+        for key in ("modules", "sub_modules"):
+            value = node.get(key)
+            for child in (value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else []):
+                found += _routers(child, depth + 1)
+        return found
+    return [r for child in node for r in _routers(child, depth + 1)] if isinstance(node, list) else []
+
+
+def _choice_problem(key: str, value: str, choices: list[str], why: str) -> Problem:
+    from stpipe.errors import did_you_mean
+
+    shown = ", ".join(f"'{c}'" for c in choices) or "(none)"
+    return Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' {why}", expected=f"one of: {shown}",
+                   found=repr(value), hint=did_you_mean(value, choices) or f"use one of: {shown}, or leave {key} "
+                   "unset")
+
+
+def run_model_problems(run: Mapping[str, Any], definition: Any, sources: SourceMap | None = None) -> list[Problem]:
+    """The run settings that depend on the model, checked against its definition before any weight loads:
+    ``task`` must be served by a Router route (a mapping's task or a route's name; anything, when a mapping
+    without a task answers every task for its modality) — without a Router, one of query, document or a prompt
+    name —, and ``prompt_name`` must name a prompt of the model (``query``, ``document`` and the definition's
+    ``prompts``).
+
+    >>> d = {"prompts": {"q": "query: "}, "modules": [{"type": "Router", "sub_modules": {"query": [], "doc": []},
+    ...      "route_mappings": [{"task": "search", "route": "query"}]}]}
+    >>> [(p.path_str, p.hint) for p in run_model_problems({"task": "serch", "prompt_name": "qq"}, d)]
+    [('task', "did you mean 'search'?"), ('prompt_name', "did you mean 'q'?")]
+    """
+    if not isinstance(definition, Mapping):
+        return []
+    problems: list[Problem] = []
+    prompts = definition.get("prompts")
+    names = ["query", "document"] + [str(k) for k in (prompts if isinstance(prompts, Mapping) else {})
+                                     if k not in ("query", "document")]
+    task = run.get("task")
+    if isinstance(task, str) and task:
+        routers = _routers(definition.get("modules"))
+        if routers:
+            tasks: list[str] = []
+            catch_all = False
+            for r in routers:
+                maps = r.get("route_mappings")
+                for m in (maps if isinstance(maps, list) else []):
+                    if isinstance(m, Mapping):
+                        if m.get("task") is None:  # (None, modality): answers every task for its inputs
+                            catch_all = True
+                        elif isinstance(m.get("task"), str):
+                            tasks.append(m["task"])
+                subs = r.get("sub_modules")
+                tasks += [str(k) for k in (subs if isinstance(subs, Mapping) else {})]
+            tasks = list(dict.fromkeys(tasks))
+            if not catch_all and task not in tasks:
+                problems.append(_choice_problem("task", task, tasks, "is served by no route of the model's Router"))
+        elif task not in names:
+            problems.append(_choice_problem("task", task, names, "is not a task of this model (it has no Router; "
+                                            "the tasks are query, document and its prompt names)"))
+    prompt_name = run.get("prompt_name")
+    if isinstance(prompt_name, str) and prompt_name not in names:
+        problems.append(_choice_problem("prompt_name", prompt_name, names, "is not a prompt of the model"))
     return (sources or SourceMap()).apply(problems)
 
 
@@ -109,6 +193,10 @@ def _writable_problems(key: str, value: str, *, want_dir: bool) -> list[Problem]
     if not want_dir and target.is_dir():
         return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}' is a directory; stpipe encode "
                         "writes a file", hint=f"e.g. {key}={target / 'embeddings.npy'}")]
+    if not want_dir and not target.parent.is_dir() and not target.parent.is_file():
+        return [Problem(code=f"run.{key}", path=(key,), message=f"{key} '{value}': the directory '{target.parent}' "
+                        "does not exist, and stpipe creates no directories you did not name", hint="create it first: "
+                        f"mkdir -p {target.parent}, or check the path")]
     parent = target if want_dir and target.is_dir() else target.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from stpipe.config.run import show_progress
 from stpipe.corpus.lines import DEFAULT_MAX_CHARS
 from stpipe.corpus.readers import ImagePath, InputChanged, Source, open_source
 from stpipe.corpus.writers import Sparse
@@ -236,7 +237,7 @@ def _encode(composed: Any, definition: Any, src: Source, cfg: dict[str, Any], ta
     start = partial.resumed if partial else 0
     todo = range(start, n_chunks)
     kw = encode_kwargs(run)
-    show = bool(run.get("show_progress_bar")) or sys.stderr.isatty()
+    show = show_progress(run)
     t0 = time.perf_counter()
     shape: tuple[int, ...] = (0,)
     dtype = ""

@@ -9,7 +9,7 @@ readers themselves live in :mod:`stpipe.experiments.readers`.
 
 >>> cfg = data_config_from({"evaluator": "sts", "path": "stsb-dev", "format": "stsb", "score_range": [0, 5]})
 >>> cfg.name, cfg.path.name, check_data(cfg)
-('sts-dev', 'sts-dev.csv', [])
+('stsb-dev', 'sts-dev.csv', [])
 >>> try:
 ...     data_config_from({"evaluator": "stss", "path": "x.csv"})
 ... except ConfigError as e:
@@ -105,6 +105,63 @@ def resolve_data_path(value: str, base_dir: str | FsPath | None = None) -> FsPat
     return p
 
 
+def infer_evaluator(path: FsPath) -> str | None:
+    """The evaluator a file's layout calls for: a directory with ``corpus.jsonl`` → retrieval; a table or JSONL
+    whose header / first object has ``query`` and ``positive``/``negative``/``documents`` → reranking, one with
+    two sentences and a ``score``/``label`` → sts; a shipped STS set → sts. None when the file does not tell.
+
+    >>> infer_evaluator(dataset_file("stsb-dev")), infer_evaluator(FsPath("no-such-file.csv"))
+    ('sts', None)
+    """
+    import csv
+    import json
+
+    if path.is_dir():
+        return "retrieval" if (path / "corpus.jsonl").is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            first = next((ln for ln in (fh.readline() for _ in range(50)) if ln.strip()), "")[:100_000]
+    except OSError:
+        return None
+    if path.suffix == ".jsonl":
+        try:
+            keys = set(json.loads(first))
+        except (ValueError, TypeError):
+            return None
+    else:
+        from stpipe.experiments.readers import STSB_COLUMNS
+
+        cells = first.rstrip("\r\n").split("\t")
+        try:
+            if len(cells) >= STSB_COLUMNS and float(cells[4]) == float(cells[4]):
+                return "sts"  # the STS Benchmark layout (tab-separated, no header, the score in column 5)
+        except ValueError:
+            pass
+        keys = set(next(csv.reader([first], delimiter="\t" if path.suffix == ".tsv" else ","), []))
+    if "query" in keys and keys & {"positive", "negative", "documents"}:
+        return "reranking"
+    if {"sentence1", "sentence2"} <= keys and keys & {"score", "label"}:
+        return "sts"
+    return None
+
+
+def _own_file(node: dict[str, Any], srcs: Any) -> dict[str, Any]:
+    """A data set whose ``path`` was overridden to the user's file: that file's evaluator (unless given), its
+    layout (``format`` from its suffix) and its name, not the set's the override replaced."""
+    from_override = str(srcs.get(("path",)) or "").startswith("override")
+    if from_override:
+        for key in ("name", "format"):
+            if not str(srcs.get((key,)) or "").startswith("override"):
+                node.pop(key, None)
+    if "evaluator" not in node and isinstance(node.get("path"), str):
+        found = "sts" if node["path"] in DATASETS else infer_evaluator(resolve_data_path(node["path"]))
+        if found is not None:
+            node["evaluator"] = found
+    return node
+
+
 def data_config_from(node: Any, *, sources: Mapping[Path, str] | None = None, base: Path = (DATA_GROUP,),
                      base_dir: str | FsPath | None = None) -> DataConfig:
     """Check a data node (a mapping, e.g. the composed ``data`` node) and resolve it into a :class:`DataConfig`.
@@ -125,18 +182,27 @@ def data_config_from(node: Any, *, sources: Mapping[Path, str] | None = None, ba
         found = "nothing" if node is None else type(node).__name__
         raise fail([Problem(code="schema.type", path=base, message=f"a data set is a mapping, found {found}",
                             hint="choose one with data=<name> (conf/data/<name>.yaml), e.g. data=stsb-dev")])
-    node = dict(node)
+    node = _own_file(dict(node), srcs)
     cls, problems = None, []
     if isinstance(node.get("evaluator"), str):
         try:
             cls = evaluator_class(node["evaluator"], path=base + ("evaluator",))
         except ConfigError as exc:
             problems.extend(exc.problems)
-    problems.extend(_schema_problems(node, cls, base))
+    schema = _schema_problems(node, cls, base)
+    if "evaluator" not in node and isinstance(node.get("path"), str):
+        schema = [p for p in schema if p.path != base + ("evaluator",)]
+        problems.append(Problem(code="data.evaluator", path=base + ("evaluator",), message=f"cannot tell the "
+                                f"evaluator from '{node['path']}' (its suffix, header or first object)",
+                                expected="a .csv/.tsv/.jsonl of sentence1, sentence2, score (sts); a BEIR directory "
+                                "with corpus.jsonl (retrieval); a .jsonl of query, positive, negative (reranking)",
+                                hint="name it: data.evaluator=sts (or retrieval, reranking), and the columns with "
+                                     "data.columns={sentence1: a, sentence2: b, score: s}"))
+    problems.extend(schema)
     if problems:
         raise fail(problems)
     path = resolve_data_path(node["path"], base_dir)
-    name = node.get("name") or path.stem
+    name = node.get("name") or (node["path"] if node["path"] in DATASETS else path.name)
     return DataConfig(evaluator=node["evaluator"], path=path, name=str(name), options=node, base=base,
                       source=srcs.lookup(()))
 

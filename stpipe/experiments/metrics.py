@@ -104,3 +104,18 @@ def _one(metric: str, k: int, flags: list[int], first: int | None, n_relevant: i
                 total += correct / (i + 1)
         return total / min(k, n_relevant)
     raise ValueError(f"unknown ranking metric {metric!r}; one of {', '.join(RANKING_METRICS)}")
+
+
+#: parts of a metric's name that say lower is better (a loss, an error, a distance, a time)
+_LOWER_IS_BETTER = ("loss", "error", "perplexity", "seconds", "time", "mse", "mae", "rmse")
+
+
+def direction(metric: str | None) -> str:
+    """``maximize`` for a metric where higher is better (correlations, nDCG, MRR, accuracy … and every verb's main
+    metric), ``minimize`` for a loss, an error or a time — what an optimising sweeper should do with it.
+
+    >>> direction("spearman_cosine"), direction("ndcg@10"), direction("train_loss"), direction(None)
+    ('maximize', 'maximize', 'minimize', 'maximize')
+    """
+    name = (metric or "").lower()
+    return "minimize" if any(part in name for part in _LOWER_IS_BETTER) else "maximize"

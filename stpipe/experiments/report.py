@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from stpipe.errors import CommandError
+from stpipe.experiments.report_files import value_labels, y_limits
 from stpipe.experiments.sweep_results import MISSING, Point, Sweep, read_point, read_sweep
 
 #: the longest status message in the terminal table (the Markdown and CSV files keep it whole)
@@ -191,11 +192,14 @@ def plot(sweep: Sweep, path: str | Path) -> Path:
     fig = Figure(figsize=(max(6.0, 0.6 * len(labels) + 2), 4.5), layout="constrained")
     ax = fig.add_subplot()
     xs = range(len(labels))
-    ax.bar(xs, [0.0 if v is None else v for v in values], color="tab:blue")
+    lo, hi = y_limits(values)  # the values' range, not 0 … max: 0.936 and 0.917 differ visibly
+    ax.bar_label(ax.bar(xs, [lo if v is None else v for v in values], color="tab:blue"), labels=value_labels(values),
+                 padding=2, fontsize=8)
+    ax.set_ylim(lo, hi)
     for x, v, p in zip(xs, values, sweep.points, strict=True):
         if v is None:
             text = {"failed": " FAILED", "ok": " no value"}.get(p.status, f" {p.status}")
-            ax.text(x, 0, text, rotation=90, color="tab:red", ha="center", va="bottom", fontsize=9)
+            ax.text(x, lo, text, rotation=90, color="tab:red", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(name)
     ax.set_title(f"{name} per point")

@@ -81,7 +81,7 @@ def plot_metrics(jsonl: Path, png: Path, metric: str | None) -> str:
         if jsonl.is_file() else []
     loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     ev = [(r["step"], r[f"eval_{metric}"]) for r in rows if metric and f"eval_{metric}" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.4), layout="constrained")
     if loss:
         ax.plot(*zip(*loss), label="training loss", color="tab:blue")
     ax.set_xlabel("step")
@@ -90,9 +90,8 @@ def plot_metrics(jsonl: Path, png: Path, metric: str | None) -> str:
         ax2 = ax.twinx()
         ax2.plot(*zip(*ev), "o-", label=f"eval {metric}", color="tab:orange")
         ax2.set_ylabel(metric)
-    if loss or ev:
-        fig.legend(loc="upper right")
-    fig.tight_layout()
+    if loss or ev:  # above the axes, never over the curves
+        fig.legend(loc="outside upper center", ncols=2, frameon=False)
     fig.savefig(png, dpi=100)
     plt.close(fig)
     return f"wrote {png}"

@@ -29,11 +29,29 @@ def _write_config(out: Path, plan: TrainingPlan, extra: dict[str, Any]) -> None:
         fh.write(yaml.safe_dump(data, sort_keys=False))
 
 
+def finished_message(out: Path, done: dict[str, Any]) -> str:
+    return (f"the training in {out} is already finished (step {done.get('global_step')}, same settings): nothing "
+            f"to do; the model is {out / 'model'}. Raise training.max_steps or training.epochs to train on from "
+            "the last checkpoint, or add overwrite=force to start over")
+
+
 def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: str | None = None,
-        extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
+        extra_config: dict[str, Any] | None = None, start_clean: bool = False,
+        claimed: bool = False) -> dict[str, Any]:
     """Train ``pipeline`` as ``plan`` says; returns ``{"main_metric", "metrics", "global_step", "model",
-    "resumed_from"}`` (metrics: the final evaluation's, plus ``train_loss``)."""
+    "resumed_from"}`` (metrics: the final evaluation's, plus ``train_loss``). ``output_dir`` is taken for this
+    run first (:func:`stpipe.training.out_dir.claim`, unless the caller did: ``claimed``): a run finished there
+    with the same settings returns its recorded result (``"finished": True``) and changes nothing; other
+    settings are refused unless ``start_clean``."""
+    from stpipe.training.out_dir import claim, finish, target_of
+
     require_accelerate()
+    out = Path(output_dir)
+    if not claimed:
+        done = claim(out, pipeline.definition, plan, start_clean=start_clean)
+        if done is not None:
+            print(finished_message(out, done), flush=True)
+            return {**done, "finished": True, "resumed_from": None}
     from stpipe.training.callbacks import EarlyStopping, MetricsLog, mean_logged_loss, plot_metrics
     from stpipe.training.losses import build_loss
     from stpipe.training.trainer import (
@@ -47,8 +65,6 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
     )
 
     s = plan.settings
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     _write_config(out, plan, extra_config or {})
     if s.get("freeze"):
         freeze(pipeline, list(s["freeze"]))
@@ -91,12 +107,15 @@ def fit(pipeline: Any, plan: TrainingPlan, output_dir: str | Path, *, device: st
     if trainer.args.should_save:
         pipeline.save(out / "model", overwrite="model")
         print(plot_metrics(out / "metrics.jsonl", out / "training.png", main))
-    return {"main_metric": main if evaluator is not None else None, "metrics": metrics,
+    result = {"main_metric": main if evaluator is not None else None, "metrics": metrics,
             "global_step": int(output.global_step), "model": str(out / "model"),
             "resumed_from": str(resume) if resume else None,
             "param_groups": [{"lr": g.get("initial_lr", g["lr"]), "weight_decay": g["weight_decay"],
                               "names": g.get("names", [])} for g in trainer.optimizer.param_groups],
             "train_seconds": round(seconds, 3), "trainer": trainer}
+    if trainer.args.should_save:
+        finish(out, result, target_of(plan))
+    return result
 
 
 def _main_metric_name(plan: TrainingPlan) -> str:

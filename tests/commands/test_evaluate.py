@@ -76,8 +76,10 @@ def test_a_sweep_of_evaluations_is_reported(tmp_path, tiny_bert_dir):
     lines = dataset_file("stsb-dev").read_text(encoding="utf-8").splitlines()[:40]
     (tmp_path / "small.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = stpipe(tmp_path, "evaluate", "tiny.yaml", "-m", "model.modules.1.pooling_mode=mean,cls", "truncate_dim=8,32",
-               "data=stsb-dev", "data.path=small.csv", "hydra.sweep.dir=sweep")
+               "data.path=small.csv", "hydra.sweep.dir=sweep")  # the STS-B layout, told by its content
     assert r.returncode == 0, r.stderr
+    blocks = [ln for ln in r.stdout.splitlines() if "spearman_cosine" in ln or " on small.csv:" in ln]
+    assert len(blocks) == 8 and all(ln[:3] in ("[0]", "[1]", "[2]", "[3]") for ln in blocks), r.stdout  # labelled
     main = {}
     for job in sorted((tmp_path / "sweep").glob("[0-9]*")):
         record = json.loads((job / "metrics.json").read_text())
@@ -94,3 +96,26 @@ def test_a_sweep_of_evaluations_is_reported(tmp_path, tiny_bert_dir):
     assert all(f"{v:.4f}" in r.stdout for v in main.values())
     assert (tmp_path / "sweep" / "report.md").is_file() and (tmp_path / "sweep" / "report.csv").is_file()
     assert (tmp_path / "sweep" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the main metric's chart
+
+
+PAIRS = ("sentence1,sentence2,score\nA man plays a guitar.,A man is playing guitar.,4.8\n"
+         "A cat sleeps.,The stock market fell.,0.2\nA woman slices an onion.,Someone cuts an onion.,4.0\n"
+         "Kids play football.,Children are playing soccer.,4.5\n")
+
+
+def test_a_users_csv_alone_is_evaluated_and_named_after_the_file(tmp_path, minilm_dir):
+    (tmp_path / "pairs.csv").write_text(PAIRS)
+    r = stpipe(tmp_path, "evaluate", "model=minilm", "data.path=pairs.csv", "out=run")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "all-MiniLM-L6-v2 on pairs.csv:" in r.stdout, r.stdout
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["data"] == "pairs.csv" and m["main_metric"] == "spearman_cosine"
+    assert -1 <= m["metrics"]["spearman_cosine"] <= 1
+    # not a terminal and no show_progress_bar: no bars in the log (they were unlabelled "Batches" with \r)
+    assert "\r" not in r.stderr and "Batches" not in r.stderr and "batches" not in r.stderr, r.stderr[-2000:]
+    # a shipped set's layout and name do not stick to the user's file
+    r = stpipe(tmp_path, "evaluate", "model=minilm", "data=stsb-dev", "data.path=pairs.csv", "out=run2",
+               "show_progress_bar=true")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["data"] == "pairs.csv"
+    assert "encode batches" in r.stderr  # asked for: shown, and saying what it counts

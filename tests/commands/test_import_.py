@@ -34,3 +34,19 @@ def test_router_with_routes_of_different_sizes_saved_by_sentence_transformers(cl
     assert np.abs(pipe.encode_document(TEXTS) - st.encode_document(TEXTS)).max() <= 1e-5
     rc, _, err = cli("validate", str(tmp_path / "saved"))
     assert rc == 0 and "warning [graph.route-dims]" in err
+
+
+def test_import_names_the_model_after_its_saved_name(tmp_path, tiny_bert_dir, capsys):
+    import yaml
+
+    import stpipe
+    from stpipe.cli import main
+
+    pipe = stpipe.build({"name": "my model_[v2]", "modules": [
+        {"type": "Transformer", "model_name_or_path": str(tiny_bert_dir)}, {"type": "Pooling"}]})
+    pipe.save(tmp_path / "some-directory")
+    assert main(["import", str(tmp_path / "some-directory")]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["name"] == "my model_[v2]"
+    (tmp_path / "some-directory" / "README.md").write_text("# Not ours\n")  # a card stpipe did not write
+    assert main(["import", str(tmp_path / "some-directory")]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["name"] == "some-directory"

@@ -188,3 +188,22 @@ def test_validate_and_export_sweeps_write_their_job_dirs(work):
         pooling = json.loads((work / "export" / str(num) / "model" / "1_Pooling" / "config.json").read_text())
         assert pooling["pooling_mode"] == mode
 
+
+
+def test_optuna_without_a_direction_maximises_spearman_and_picks_mean_pooling(work, minilm_dir):
+    from stpipe.resources import dataset_file
+
+    lines = dataset_file("stsb-dev").read_text(encoding="utf-8").splitlines()[:30]
+    (work / "dev30.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = stpipe(work, "evaluate", "-m", "model=minilm", "data=stsb-dev", "data.path=dev30.tsv", "data.format=stsb",
+               "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "model.modules.1.pooling_mode=choice(mean,cls)",
+               f"hydra.sweep.dir={work / 'optuna-dir'}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = {k: v["spearman_cosine"] for k, v in metrics(work / "optuna-dir").items()}
+    assert len(got) == 2 and max(got.values()) > min(got.values())
+    best = yaml.safe_load((work / "optuna-dir" / "optimization_results.yaml").read_text())
+    assert best["best_params"]["model.modules.1.pooling_mode"] == "mean"  # MiniLM was trained with mean pooling
+    assert best["best_value"] == max(got.values())
+    assert "optuna: maximize" in r.stdout
+    both = r.stdout + r.stderr  # the set-up lines are not repeated at the user
+    assert "setup plugin" not in both and "Study name" not in both and "A new study created" not in both, both

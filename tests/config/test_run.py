@@ -60,3 +60,30 @@ def test_device_must_be_available(monkeypatch, device, visible, problem):
         assert out == []
     else:
         assert codes(out) == [("run.device", "device")] and problem in out[0].message
+
+
+def test_task_and_prompt_name_are_checked_against_the_model_before_weights_load():
+    from stpipe.config.compose import compose
+    from stpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:  # asymmetric: a Router with routes query, document
+        compose(None, ["model=asymmetric", "task=querry"])
+    (p,) = e.value.problems
+    assert (p.code, p.path_str, p.hint) == ("run.task", "task", "did you mean 'query'?")
+    assert "'query'" in p.expected and "'document'" in p.expected and "task=querry" in p.source
+    with pytest.raises(ConfigError) as e:  # no Router: query, document, the prompt names
+        compose(None, ["model=minilm", "task=querry", "prompt_name=documnt"])
+    assert [(p.code, p.hint) for p in e.value.problems] == [("run.task", "did you mean 'query'?"),
+                                                            ("run.prompt_name", "did you mean 'document'?")]
+    assert compose(None, ["model=asymmetric", "task=document", "prompt_name=query"]).run["task"] == "document"
+
+
+def test_a_catch_all_mapping_serves_every_task():
+    from stpipe.config.run import run_model_problems
+
+    router = {"type": "Router", "sub_modules": {"a": [], "b": []}, "route_mappings": [{"route": "a"}]}
+    assert run_model_problems({"task": "anything"}, {"modules": [router]}) == []
+    router["route_mappings"] = [{"modality": "text", "route": "a"}]  # any task with text goes to route a
+    assert run_model_problems({"task": "anything"}, {"modules": [router]}) == []
+    router["route_mappings"] = [{"task": "search", "modality": "text", "route": "a"}]
+    assert codes(run_model_problems({"task": "anything"}, {"modules": [router]})) == [("run.task", "task")]

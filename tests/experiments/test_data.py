@@ -45,8 +45,8 @@ def test_bad_data_config_lists_every_problem():
         ("schema.unknown-key", "data.fromat")]
     assert exc.value.title == "invalid data set"
     with pytest.raises(ConfigError) as exc:
-        data_config_from({"path": "x"})
-    assert [p.code for p in exc.value.problems] == ["schema.required"]
+        data_config_from({"path": "x"})  # a file that does not tell its evaluator
+    assert [p.code for p in exc.value.problems] == ["data.evaluator"]
     with pytest.raises(ConfigError, match="a data set is a mapping"):
         data_config_from(None)
 
@@ -91,3 +91,23 @@ def test_beir_checks(tmp_path):
     (tmp_path / "ok" / "corpus.jsonl").write_text('{"_id": "d1", "text": "a"}\n{"_id": "d1", "text": "b"}\n')
     cfg = data_config_from({"evaluator": "retrieval", "path": str(tmp_path / "ok")})
     assert problems(cfg) == [("data.duplicate-id", "data.path", f"{tmp_path / 'ok' / 'corpus.jsonl'}:2")]
+
+
+def test_the_evaluator_follows_from_the_files_layout(tmp_path):
+    from stpipe.experiments.data import data_config_from, infer_evaluator
+
+    (tmp_path / "p.csv").write_text("sentence1,sentence2,score\na,b,1\n")
+    (tmp_path / "p.tsv").write_text("sentence1\tsentence2\tlabel\na\tb\t1\n")
+    (tmp_path / "r.jsonl").write_text('{"query": "q", "positive": ["a"], "negative": ["b"]}\n')
+    (tmp_path / "s.jsonl").write_text('\n{"sentence1": "a", "sentence2": "b", "score": 1}\n')
+    (tmp_path / "beir").mkdir()
+    (tmp_path / "beir" / "corpus.jsonl").write_text("")
+    (tmp_path / "x.csv").write_text("a,b\n")
+    got = {n: infer_evaluator(tmp_path / n) for n in ("p.csv", "p.tsv", "r.jsonl", "s.jsonl", "beir", "x.csv")}
+    assert got == {"p.csv": "sts", "p.tsv": "sts", "r.jsonl": "reranking", "s.jsonl": "sts", "beir": "retrieval",
+                   "x.csv": None}
+    cfg = data_config_from({"path": str(tmp_path / "p.csv")})
+    assert (cfg.evaluator, cfg.name) == ("sts", "p.csv")
+    with pytest.raises(ConfigError) as e:
+        data_config_from({"path": str(tmp_path / "x.csv")})
+    assert [p.code for p in e.value.problems] == ["data.evaluator"] and "data.evaluator=sts" in e.value.problems[0].hint

@@ -66,7 +66,7 @@ def test_sts_matches_oracle_on_a_tiny_model(tiny_pair, tmp_path):
     f = tmp_path / "sts-300.csv"
     f.write_text("".join(lines), encoding="utf-8")
     result = evaluate(pipe, {"evaluator": "sts", "path": str(f), "format": "stsb"}, batch_size=16)
-    assert result["n"] == 300 and result["evaluator"] == "sts" and result["data"] == "sts-300"
+    assert result["n"] == 300 and result["evaluator"] == "sts" and result["data"] == "sts-300.csv"
     assert_parity(result, oracle_sts(st, *read_stsb(f)))
     json.dumps(result)  # JSON-serialisable
 
@@ -124,7 +124,7 @@ def test_plugin_evaluator_is_chosen_by_config(tmp_path):
     try:
         assert "overlap" in evaluator_names() and evaluator_class("overlap") is Overlap
         assert check_data(node) == []
-        assert evaluate(None, node) == {"evaluator": "overlap", "data": "p", "main_metric": "overlap",
+        assert evaluate(None, node) == {"evaluator": "overlap", "data": "p.jsonl", "main_metric": "overlap",
                                         "metrics": {"overlap": 0.5}, "n": 2}
         with pytest.raises(ConfigError) as exc:  # the plugin's schema applies to the node
             data_config_from({**node, "min_wrds": 2})

@@ -20,6 +20,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 def no_build(monkeypatch):
     """Any weight load (building the pipeline) fails the test."""
     import stpipe.commands.common as common
+    import stpipe.commands.train  # noqa: F401  before common.pipeline is patched: train's own name stays the real one
 
     def refuse(composed):
         raise AssertionError("weights were loaded")
