@@ -14,13 +14,8 @@ import stpipe
 
 PKG = Path(stpipe.__file__).parent
 
-#: room edges known to close a cycle, each to be removed by the named branch after its merge
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
-    # serving/ (merged from main after issue 18's branch) calls commands.common (compose_checked, pipeline) while
-    # commands/serve.py imports serving/: move those two helpers below both (building a composed definition is
-    # the builder's job), then remove this line
-    ("serving", "commands"),
-}
+#: room edges allowed to close a cycle (none: every circle is broken; add one only with the reason beside it)
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def _room(module: str) -> str | None:

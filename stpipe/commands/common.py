@@ -43,19 +43,18 @@ def verb_checks(composed: Any, verb: str) -> None:
 
 
 def pipeline(composed: Any) -> Any:
-    """Validate and build the composed definition with the run settings' device and loading policy."""
-    from transformers.utils import logging as hf_logging
+    """Validate and build the composed definition (:func:`stpipe.builder.composed.build_composed`; imported
+    here, not at the top, so that verbs that build nothing never import torch)."""
+    from stpipe.builder.composed import build_composed
 
-    from stpipe.builder import build
-    from stpipe.config.validate import validate
+    return build_composed(composed)
 
-    hf_logging.disable_progress_bar()  # the CLI prints its own one-line summary
-    apply_threads(composed.run.get("threads"))
-    apply_limits(composed.run)
-    definition = validate(composed.definition, sources=composed.sources, base_dir=composed.base_dir)
-    run = composed.run
-    return build(definition, validate=False, base_dir=composed.base_dir, device=run.get("device"),
-                 trust_remote_code=run.get("trust_remote_code") or None, allow_pickle=bool(run.get("allow_pickle")))
+
+def apply_threads(threads: int | None) -> int:
+    """:func:`stpipe.builder.composed.apply_threads` (torch imported only when a verb runs a model)."""
+    from stpipe.builder.composed import apply_threads as apply
+
+    return apply(threads)
 
 
 def say(text: str, job_dir: Path | None = None) -> None:
@@ -65,26 +64,6 @@ def say(text: str, job_dir: Path | None = None) -> None:
         text = "\n".join(f"[{job_dir.name}] {line}" for line in text.splitlines())
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def apply_limits(run: Any) -> None:
-    """The run settings that bound small hostile inputs, applied to this process (``max_image_pixels``)."""
-    from stpipe.modules.image_limits import DEFAULT_MAX_PIXELS, set_max_image_pixels
-
-    set_max_image_pixels(run.get("max_image_pixels", DEFAULT_MAX_PIXELS))
-
-
-def apply_threads(threads: int | None) -> int:
-    """The ``threads`` run setting applied to torch (``torch.set_num_threads``; null leaves torch's default);
-    returns torch's thread count. Other runtimes read :func:`stpipe.hardware.resolved_threads`."""
-    import torch
-
-    from stpipe.hardware import resolved_threads
-
-    n = resolved_threads(threads)
-    if n is not None and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
 
 
 def sweep(model: str | None, overrides: list[str], verb: str = "validate") -> list[tuple[list[str], Any]]:

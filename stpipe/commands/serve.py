@@ -34,7 +34,7 @@ def run(model: str | None, overrides: list[str], flags: set[str]) -> int:
     require_serve_extra()
     composed = compose_checked(model, serve_overrides(overrides), "serve")
     settings = check_settings(composed)
-    specs = served_models(composed, settings, model, overrides)
+    specs = served_models(composed, settings, model, overrides, lambda m, o: compose_checked(m, o, "serve"))
     _refuse_unservable(specs)
     keys = load_api_keys(settings["auth"], [f for s in specs for f in s.folders])
     if composed.run.get("engine") == "ray":

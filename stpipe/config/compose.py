@@ -34,6 +34,7 @@ from stpipe.config.overrides import compose_config, key_path, override_problem, 
 from stpipe.config.run import inputs_override, run_model_problems, run_problems
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.errors import ConfigError, Problem, did_you_mean
+from stpipe.formats.model_arg import model_argument
 from stpipe.formats.st import module_sources, to_definition
 from stpipe.resources import conf_dir, resolve_model_path
 
@@ -288,13 +289,14 @@ def _model_choice(model: str | FsPath | Mapping[str, Any] | None, parsed: list[A
     m = str(model)
     if m in model_options(config_dir) and not FsPath(m).exists():
         return [f"{GROUP}={m}"], None, SourceMap()
-    if FsPath(m).is_file() or m.endswith((".yaml", ".yml")):
+    arg = model_argument(m)  # the one rule of what a MODEL argument is (stpipe.build / stpipe.load share it)
+    if arg.kind == "definition":
         user_file = FsPath(m)
         name, file_sources = _store_file(user_file)
         _no_model_override(parsed, "a file")
         return [f"{GROUP}={name}"], user_file, file_sources
-    if FsPath(resolve_model_path(m)).is_dir() or "/" in m:
-        return FsPath(resolve_model_path(m))
+    if arg.kind == "saved" or "/" in m:  # a saved directory, or a hub id (org/name) looked up as one
+        return FsPath(arg.path if arg.kind == "saved" else resolve_model_path(m))
     opts = model_options(config_dir)
     close = did_you_mean(m, opts)
     raise ConfigError([Problem(code="override.unknown-option", path=(GROUP,), source=f"model argument `{m}`",

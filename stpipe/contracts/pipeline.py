@@ -19,6 +19,10 @@ ROUTER_CONFIG = "router_config.json"
 EXPORT_MANIFEST = "stpipe_export.json"
 #: the graph formats stpipe exports to and runs; each is an optional extra of the same name
 EXPORT_FORMATS = ("onnx", "openvino")
+#: ``quantize=`` values of a graph export: dynamic (activations quantised per batch at run time), static (calibrated)
+EXPORT_QUANTIZE = ("int8", "int8-static")
+#: ``optimize=`` levels of an ONNX graph export (ONNX Runtime's basic rewrites, transformer fusions, fast GELU)
+EXPORT_OPTIMIZE = ("O1", "O2", "O3")
 #: sentence-transformers' model-level config (prompts, similarity function, versions)
 ST_CONFIG = "config_sentence_transformers.json"
 

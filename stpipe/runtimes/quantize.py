@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from stpipe.contracts.pipeline import EXPORT_OPTIMIZE, EXPORT_QUANTIZE
 from stpipe.errors import LoadError
 from stpipe.runtimes import require
 
 logger = logging.getLogger("stpipe")
 
-#: ``quantize=`` values: dynamic (activations quantised per batch at run time) and static (calibrated)
-QUANTIZE = ("int8", "int8-static")
-#: ``optimize=`` levels (ONNX graphs only)
-OPTIMIZE = ("O1", "O2", "O3")
+#: ``quantize=`` values and ``optimize=`` levels: the vocabulary lives in the contracts (one home)
+QUANTIZE = EXPORT_QUANTIZE
+OPTIMIZE = EXPORT_OPTIMIZE
 #: how many calibration texts are used when the caller does not say
 DEFAULT_SAMPLES = 300
 #: texts per calibration batch (each padded to its longest text)

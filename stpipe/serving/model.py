@@ -48,9 +48,9 @@ class ServedModel:
 
     def load(self) -> None:
         """Build the model (weights load here), with the run settings' device, threads and loading policy."""
-        from stpipe.commands.common import pipeline
+        from stpipe.builder.composed import build_composed
 
-        self.model = pipeline(self.spec.composed)
+        self.model = build_composed(self.spec.composed)
         self.takes_media = _takes_media(self.model.modalities)
         if self.kind == "embeddings":
             self.dimension = self.model.get_embedding_dimension()

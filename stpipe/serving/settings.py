@@ -15,7 +15,7 @@ before anything is built or bound.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -130,11 +130,11 @@ def _spec(name: str, composed: Any) -> ModelSpec:
 
 
 def served_models(composed: Any, settings: Mapping[str, Any], model: str | None,
-                  overrides: Sequence[str]) -> list[ModelSpec]:
+                  overrides: Sequence[str], compose: Callable[[str, list[str]], Any]) -> list[ModelSpec]:
     """Every model to serve, composed (run settings checked) and validated — nothing is built. ``overrides``: the
-    command line's, which apply to every model of ``serve.models`` (each entry's own come last)."""
-    from stpipe.commands.common import compose_checked
-
+    command line's, which apply to every model of ``serve.models`` (each entry's own come last); ``compose(model,
+    overrides)``: the command line's composition (the serve verb passes its own, so serving/ sits below
+    commands/)."""
     entries = settings.get("models") or {}
     if not entries:
         name = settings.get("name") or default_name(composed, model)
@@ -150,7 +150,7 @@ def served_models(composed: Any, settings: Mapping[str, Any], model: str | None,
     specs = []
     for name, entry in entries.items():
         try:
-            one = compose_checked(entry["model"], [*shared, *(entry.get("overrides") or [])], "serve")
+            one = compose(entry["model"], [*shared, *(entry.get("overrides") or [])])
             specs.append(_spec(name, one))
         except ConfigError as exc:
             raise ConfigError(exc.problems, title=f"{exc.title} (serve.models.{name})") from None

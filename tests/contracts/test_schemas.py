@@ -25,12 +25,11 @@ def _runtime_constants() -> dict[str, tuple[Any, ...]]:
     from stpipe.corpus.runner import ENGINES
     from stpipe.experiments.readers import RETRIEVAL_FORMATS, STS_FORMATS
     from stpipe.experiments.reranking import RERANKING_FORMATS
-    from stpipe.formats.exported import QUANTIZE
     from stpipe.formats.save_dir import OVERWRITE_MODES
     from stpipe.hardware import DTYPES
     from stpipe.pipeline import MODEL_TYPES
     from stpipe.runtimes import FORMATS
-    from stpipe.runtimes.quantize import OPTIMIZE
+    from stpipe.runtimes.quantize import OPTIMIZE, QUANTIZE
     from stpipe.similarity import PRECISIONS, SIMILARITY_NAMES
     from stpipe.training.config import LR_SCHEDULERS, TRAINING_PRECISIONS
     from stpipe.training.data import FORMATS as TRAINING_FORMATS

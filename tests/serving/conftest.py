@@ -62,7 +62,8 @@ def specs_for(files: dict[str, Path], names: Sequence[str], extra: Sequence[str]
     overrides = [*(f"+serve.models.{n}.model={files[n]}" for n in names), "device=cpu", *extra]
     composed = compose_checked(None, serve_overrides(overrides), "serve")
     settings = check_settings(composed)
-    return served_models(composed, settings, None, overrides), settings
+    return served_models(composed, settings, None, overrides,
+                         lambda m, o: compose_checked(m, o, "serve")), settings
 
 
 class Running:
