@@ -23,7 +23,7 @@ a third-party type by its class; dimensions start from the Hugging Face ``config
 * ``graph.undescribable`` — a (third-party) type without a contract whose class cannot be imported: the walk
   cannot follow the features through it, and says so instead of skipping it.
 
-A node with ``load_from`` is described with its saved parameters (:mod:`stpipe.config.model_files`: the saved
+A node with ``load_from`` is described with its saved parameters (:mod:`stpipe.formats.model_files`: the saved
 config and tensor shapes, never weights) under the params the node sets, as the builder loads it. The walk is
 here; the checks of one node against the features that reach it are in :mod:`stpipe.config.graph_checks`.
 """
@@ -38,8 +38,8 @@ from typing import Any
 from stpipe import registry
 from stpipe.config.graph_checks import Flow, TraceEntry, check_dims, check_inputs, check_positions, dim_of, not_input
 from stpipe.config.graph_output import MUST_CONSUME, output_problems
-from stpipe.config.model_files import GraphContext, Saved, saved_params, shape_conflicts
 from stpipe.errors import ConfigError, Path, Problem, format_path
+from stpipe.formats.model_files import GraphContext, Saved, saved_params, shape_conflicts
 from stpipe.resources import resolve_model_path
 
 __all__ = ["GraphContext", "Flow", "TraceEntry", "walk_graph", "check_graph"]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stpipe import registry
-from stpipe.config.model_files import Saved, max_positions
+from stpipe.contracts.positions import max_positions
 from stpipe.errors import Path, Problem, format_path
+from stpipe.formats.model_files import Saved
 
 #: what to suggest when a feature is missing (what to add, for the hint)
 _PRODUCERS = {"token_embeddings": "a Transformer", "sentence_embedding": "a Pooling (after a Transformer)",

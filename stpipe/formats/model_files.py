@@ -16,8 +16,7 @@ parameters, so before ``describe()`` they merge :func:`saved_params` under the n
   ``in_features``/``out_features`` when its config lacks them.
 
 :func:`shape_conflicts` lists explicit params that contradict those shapes (the load would fail on a size
-mismatch). :func:`max_positions` is the longest input a Hugging Face ``config.json`` allows (``max_seq_length``
-must not exceed it).
+mismatch). The longest input a ``config.json`` allows: :func:`stpipe.contracts.positions.max_positions`.
 """
 
 from __future__ import annotations
@@ -185,29 +184,3 @@ def shape_conflicts(explicit: Mapping[str, Any], saved: Saved) -> Iterator[tuple
         given = explicit.get(param)
         if isinstance(given, int) and not isinstance(given, bool) and given != value:
             yield param, given, value, where
-
-
-#: model types whose position ids start after the padding index (``max_position_embeddings`` - pad - 1 usable)
-PADDING_OFFSET_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "longformer",
-                        "data2vec-text", "roberta-prelayernorm")
-
-
-def max_positions(hf: Mapping[str, Any] | None) -> int | None:
-    """The most tokens a model with this ``config.json`` embeds: learned absolute positions only (None when the
-    model has relative, rotary or no position embeddings, or the file does not say)."""
-    if not isinstance(hf, Mapping):
-        return None
-    cfg = hf if "max_position_embeddings" in hf else hf.get("text_config")
-    if not isinstance(cfg, Mapping):
-        return None
-    n = cfg.get("max_position_embeddings")
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        return None
-    if cfg.get("position_biased_input") is False or cfg.get("position_embedding_type", "absolute") != "absolute":
-        return None  # DeBERTa-v2/v3, relative-key BERT: longer inputs do not index past a table
-    if any("rope" in str(k) for k in cfg):
-        return None  # rotary positions: no table to index past (quality may still degrade)
-    if cfg.get("model_type") in PADDING_OFFSET_TYPES:
-        pad = cfg.get("pad_token_id")
-        n -= (pad if isinstance(pad, int) else 1) + 1
-    return n

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stpipe import registry
 from stpipe.contracts.pipeline import MODULES_JSON
+from stpipe.contracts.positions import default_max_seq_length, text_config
 from stpipe.contracts.transformer import TRANSFORMER, strip_security_kwargs
 from stpipe.errors import ConfigError, LoadError
 from stpipe.files import check_relative, load_file_path, read_json
@@ -175,15 +176,10 @@ def _transformer_node(subfolder: str, ctx: NodeContext) -> dict[str, Any]:
 
 
 def _tokenizer_max_length(folder: Path) -> int | None:
-    tok = folder / "tokenizer_config.json"
+    tok, cfg = folder / "tokenizer_config.json", folder / "config.json"
     length = read_json(tok).get("model_max_length") if tok.is_file() else None
-    if not isinstance(length, int) or length > 10**8:  # transformers' "no limit" sentinel
-        length = None
-    cfg = folder / "config.json"
-    limit = read_json(cfg).get("max_position_embeddings") if cfg.is_file() else None
-    if isinstance(limit, int) and limit > 0:
-        length = limit if length is None else min(length, limit)
-    return length
+    hf = text_config(read_json(cfg)) if cfg.is_file() else None
+    return default_max_seq_length(length, hf.get("max_position_embeddings") if hf else None)
 
 
 def _read_config(root: str, subfolder: str, filename: str) -> dict[str, Any]:

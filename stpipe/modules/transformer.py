@@ -31,6 +31,7 @@ from typing import Any, Self
 
 import torch
 
+from stpipe.contracts.positions import default_max_seq_length
 from stpipe.contracts.transformer import (
     CAUSAL_TASKS,
     CONFIG_FILES,
@@ -146,8 +147,9 @@ class Transformer(InputModule):
                 tok.model_max_length = self.processor_kwargs["model_max_length"]
             else:
                 max_pos = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
-                if isinstance(max_pos, int) and max_pos != -1:
-                    tok.model_max_length = min(tok.model_max_length, max_pos)
+                capped = default_max_seq_length(tok.model_max_length, max_pos)
+                if capped is not None:
+                    tok.model_max_length = capped
         if self.transformer_task in CAUSAL_TASKS:  # the last position must be a real token (LogitScore)
             set_left_padding(self.processor)
         self._lower_in_python = bool(do_lower_case) and not add_lowercase(tok)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from stpipe import registry
-from stpipe.config.model_files import max_positions, saved_params, tensor_shapes
+from stpipe.contracts.positions import max_positions
+from stpipe.formats.model_files import saved_params, tensor_shapes
 
 
 def test_tensor_shapes_read_the_header_only(tmp_path):
