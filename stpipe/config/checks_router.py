@@ -27,6 +27,7 @@ from stpipe.contracts.router import (
     default_route_problem,
     route_target_problem,
 )
+from stpipe.contracts.router import effective_default as default_route_of
 from stpipe.errors import Problem, did_you_mean
 
 _NEXT = "check.options"
@@ -144,12 +145,8 @@ def unique_mappings(defn: Mapping[str, Any], ctx: CheckContext) -> Iterator[Prob
 
 
 def effective_default(node: Mapping[str, Any]) -> str | None:
-    """The Router's default route: ``default_route``, or the first route when ``allow_empty_key`` (default)."""
-    dr = node.get("default_route")
-    if isinstance(dr, str):
-        return dr
-    routes = _routes(node)
-    return routes[0] if node.get("allow_empty_key", True) is not False and routes else None
+    """The Router node's default route (:func:`stpipe.contracts.router.effective_default`)."""
+    return default_route_of(node.get("default_route"), node.get("allow_empty_key", True), _routes(node))
 
 
 @check("check.unreachable-route", before=_NEXT)

@@ -38,6 +38,7 @@ from typing import Any
 from stpipe import registry
 from stpipe.config.graph_checks import Flow, TraceEntry, check_dims, check_inputs, check_positions, dim_of, not_input
 from stpipe.config.graph_output import MUST_CONSUME, output_problems
+from stpipe.contracts.pipeline import NODE_KEYS
 from stpipe.errors import ConfigError, Path, Problem, format_path
 from stpipe.formats.model_files import GraphContext, Saved, saved_params, shape_conflicts
 from stpipe.resources import resolve_model_path
@@ -94,7 +95,7 @@ class _Walker:
             return flow
         if at_input and not is_input:
             self.problems.append(not_input(spec.name, path, later))
-        explicit = {k: v for k, v in node.items() if k not in ("type", "id", "load_from")}
+        explicit = {k: v for k, v in node.items() if k not in NODE_KEYS}
         saved = self.saved(spec, node, path)
         params = {**saved.params, **explicit} if saved is not None else explicit
         io = self.describe(spec, params, flow, path)

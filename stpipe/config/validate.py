@@ -41,6 +41,7 @@ from stpipe.config.schema import validate_schema, walk_nodes
 from stpipe.config.sources import SourceMap, load_yaml
 from stpipe.contracts.modality import normalize_modality
 from stpipe.contracts.pipeline import MAX_DEPTH
+from stpipe.contracts.router import mapping_rank
 from stpipe.errors import ConfigError, ConfigWarning, Problem, ProblemList, format_path
 
 _MAX_DEPTH = MAX_DEPTH
@@ -157,12 +158,8 @@ def routing_table(node: Mapping[str, Any]) -> list[str]:
     routes = [str(r) for r in node.get("sub_modules", {})] if isinstance(node.get("sub_modules"), Mapping) else []
     maps = [m for m in node.get("route_mappings") or [] if isinstance(m, Mapping)]
 
-    def rank(m: Mapping[str, Any]) -> int:
-        return {(True, True): 0, (True, False): 1, (False, True): 2, (False, False): 3}[
-            (m.get("task") is not None, m.get("modality") is not None)]
-
     lines = []
-    for m in sorted(maps, key=rank):
+    for m in sorted(maps, key=lambda m: mapping_rank(m.get("task"), m.get("modality"))):
         mod = m.get("modality")
         mod = normalize_modality(mod) if isinstance(mod, (list, str)) else mod
         cond = " and ".join(f"{k}={v!r}" for k, v in (("task", m.get("task")), ("modality", mod)) if v is not None)

@@ -23,6 +23,39 @@ PARAMS = ("sub_modules", "default_route", "allow_empty_key", "route_mappings")
 CONFIG_KEYS = ("default_route", "allow_empty_key", "route_mappings")
 
 
+def effective_default(default_route: Any, allow_empty_key: Any, routes: list[str]) -> str | None:
+    """The route an input with no mapping, task or modality route goes to: ``default_route``, or — when
+    ``allow_empty_key`` is not false (the seed's default) — the first route; None: such an input is an error.
+
+    >>> effective_default(None, True, ["query", "document"]), effective_default(None, False, ["query"])
+    ('query', None)
+    """
+    if isinstance(default_route, str):
+        return default_route
+    return routes[0] if allow_empty_key is not False and routes else None
+
+
+def mapping_keys(task: str | None, modality: Any) -> tuple[tuple[Any, Any], ...]:
+    """The ``route_mappings`` keys tried for an input, in the seed's priority order: task and modality, task
+    alone, modality alone, the catch-all (then a route named like the task, one named like the modality, and the
+    default route — :meth:`stpipe.modules.router.Router.resolve_route`).
+
+    >>> mapping_keys("query", "text")
+    (('query', 'text'), ('query', None), (None, 'text'), (None, None))
+    """
+    return (task, modality), (task, None), (None, modality), (None, None)
+
+
+def mapping_rank(task: Any, modality: Any) -> int:
+    """Where a mapping with this task/modality (None = wildcard) stands in :func:`mapping_keys`' order.
+
+    >>> sorted([(None, None), ("q", None), (None, "text"), ("q", "text")], key=lambda m: mapping_rank(*m))
+    [('q', 'text'), ('q', None), (None, 'text'), (None, None)]
+    """
+    return [(True, True), (True, False), (False, True), (False, False)].index((task is not None,
+                                                                               modality is not None))
+
+
 def route_hint(value: Any, routes: list[str]) -> str:
     """``did you mean 'x'? available routes: a, b``."""
     close = did_you_mean(str(value), routes) if isinstance(value, str) else None

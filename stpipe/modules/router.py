@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from torch import nn
 
-from stpipe.contracts.router import ROUTER
+from stpipe.contracts.router import ROUTER, effective_default, mapping_keys
 from stpipe.errors import ConfigError, Problem, RouteError, did_you_mean
 from stpipe.formats.router import (
     CONFIG_NAME,
@@ -77,9 +77,7 @@ class Router(InputModule):
         except (KeyError, TypeError) as exc:  # torch refuses some names ("update", "keys", …)
             raise ConfigError([Problem("check.router.route-name", ("sub_modules",), f"torch cannot hold these "
                                        f"routes: {exc}", hint="rename the route")]) from None
-        if default_route is None and allow_empty_key:
-            default_route = routes[0]
-        self.default_route = default_route
+        self.default_route = effective_default(default_route, allow_empty_key, routes)
         self.allow_empty_key = allow_empty_key
         self.route_mappings: dict[RouteKey, str] = mappings
 
@@ -170,7 +168,7 @@ class Router(InputModule):
         except (TypeError, ValueError):
             mod = None
         route = None
-        for key in ((task, mod), (task, None), (None, mod), (None, None)):
+        for key in mapping_keys(task, mod):
             if key in self.route_mappings:
                 route = self.route_mappings[key]
                 break
