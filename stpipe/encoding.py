@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -326,6 +327,11 @@ def finish_dense(results: list[Any], single: bool, *, output_value: str | None, 
                              f"output_value={output_value!r}")
         return results[0] if single else results
     stacked: Any = torch.stack(results) if results else torch.tensor([], device=device)
+    if stacked.is_floating_point() and not (finite := torch.isfinite(stacked).all(dim=-1)).all():
+        bad = (~finite).nonzero().flatten().tolist()
+        warnings.warn(f"the model produced non-finite embeddings (NaN or inf) for {len(bad)} of {len(results)} "
+                      f"inputs (first: {bad[:5]}); its weights may be broken (a diverged training?)", RuntimeWarning,
+                      stacklevel=3)
     if len(results) and precision != "float32":
         stacked = sim.quantize_embeddings(stacked, precision)  # type: ignore[arg-type]
     if convert_to_tensor:

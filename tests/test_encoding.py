@@ -3,9 +3,13 @@ batches by token count, padded on the model's side."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
+import stpipe.encoding as enc
 from stpipe.encoding import (
     as_input_list,
     check_max_batch_tokens,
@@ -58,3 +62,16 @@ def test_padding_on_either_side():
     assert left["input_ids"].tolist() == [[8]]
     left = pad_batch(cols, [1, 0], {"input_ids": 9}, side="left")
     assert left["input_ids"].tolist() == [[9, 9, 8], [5, 6, 7]]
+
+
+def test_non_finite_embeddings_are_never_returned_silently():
+    rows = [torch.tensor([1.0, 0.0]), torch.tensor([float("nan"), 1.0]), torch.tensor([0.5, float("inf")])]
+    expected = r"non-finite embeddings \(NaN or inf\) for 2 of 3 inputs \(first: \[1, 2\]\)"
+    with pytest.warns(RuntimeWarning, match=expected):
+        out = enc.finish_dense(rows, False, output_value="sentence_embedding", precision="float32",
+                               convert_to_tensor=False, convert_to_numpy=True, device=torch.device("cpu"))
+    assert out.shape == (3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # finite rows: no warning
+        enc.finish_dense(rows[:1], False, output_value="sentence_embedding", precision="float32",
+                         convert_to_tensor=True, convert_to_numpy=False, device=torch.device("cpu"))
