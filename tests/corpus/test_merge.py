@@ -135,6 +135,7 @@ def test_more_shards_than_inputs_encode_and_merge(capsys, static_dir, tmp_path):
     from stpipe.cli import main
 
     (tmp_path / "c.txt").write_text("a cat\na dog\n")
+    (tmp_path / "sh").mkdir()  # stpipe creates no directory the user did not name
     for i in range(3):
         capsys.readouterr()
         rc = main(["encode", str(static_dir), f"inputs={tmp_path / 'c.txt'}", f"output={tmp_path / 'sh' / 'e.npy'}",

@@ -42,6 +42,7 @@ def test_sigkill_then_rerun_is_byte_identical_and_redoes_at_most_one_chunk(capsy
     ref = tmp_path / "ref.npy"
     assert encode(capsys, *args, f"output={ref}")[0] == 0
     out = tmp_path / "out" / "e.npy"
+    out.parent.mkdir()  # stpipe creates no directory the user did not name
     partial = out.with_name(".e.npy.partial")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "stpipe", "encode", *args, f"output={out}"], env=env, cwd=REPO,

@@ -103,6 +103,7 @@ def test_three_shards_and_merge_equal_the_single_run(capsys, static_dir, txt, tm
     single = tmp_path / "single.parquet"
     opts = ("chunk_size=400", "batch_size=256")
     assert encode(capsys, str(static_dir), f"inputs={txt}", f"output={single}", *opts)[0] == 0
+    (tmp_path / "sh").mkdir()  # stpipe creates no directory the user did not name
     for i in range(3):
         rc, stdout, err = encode(capsys, str(static_dir), f"inputs={txt}", f"output={tmp_path / 'sh' / 'e.parquet'}",
                                  f"shard.index={i}", "shard.count=3", *opts)
