@@ -68,15 +68,16 @@ def test_a_damaged_checkpoint_is_a_clear_error_never_torchs_advice(tiny_setup):
     out = tiny_setup["dir"] / "o"
     args = ["train", *train_args(tiny_setup, f"out={out}", "training.max_steps=2", "training.save_steps=1")]
 
-    def stpipe():
-        return subprocess.run([sys.executable, "-m", "stpipe", *args], capture_output=True, text=True,
+    def stpipe(*more):
+        return subprocess.run([sys.executable, "-m", "stpipe", *args, *more], capture_output=True, text=True,
                               cwd=tiny_setup["dir"], env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
 
     assert stpipe().returncode == 0
+    resume = "training.max_steps=3"  # a finished run is not resumed: raising max_steps continues from checkpoint-2
     state = out / "checkpoint-2" / "trainer_state.json"
     good = state.read_text()
     state.write_text(good[: len(good) // 2])  # truncated
-    r = stpipe()
+    r = stpipe(resume)
     assert r.returncode == 2 and "trainer_state.json is damaged" in r.stderr and "Delete" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     state.write_text(good)
@@ -86,7 +87,7 @@ def test_a_damaged_checkpoint_is_a_clear_error_never_torchs_advice(tiny_setup):
             return (os.getcwd, ())
 
     (out / "checkpoint-2" / "optimizer.pt").write_bytes(pickle.dumps({"state": Evil()}))
-    r = stpipe()
+    r = stpipe(resume)
     assert r.returncode == 2 and "optimizer.pt / scheduler.pt is damaged" in r.stderr, r.stderr
     assert "weights_only=True) refused it" in r.stderr and "Traceback" not in r.stderr
     assert "set `weights_only=False`" not in r.stderr and "weights_only` to `False`" not in r.stderr
